@@ -1,0 +1,27 @@
+"""The one exception family of audiosym: every user-facing error is an AudiosymError."""
+
+from __future__ import annotations
+
+
+class AudiosymError(Exception):
+    """Base class. Messages name the value, the rule it broke, and how to fix it."""
+
+
+class ParameterError(AudiosymError, ValueError):
+    """An argument has a value outside its allowed range or set."""
+
+
+class SoundfontError(AudiosymError):
+    """A soundfont could not be found, loaded or rendered."""
+
+
+class PresetError(AudiosymError):
+    """A preset file is missing, corrupt, tampered with, or of an unknown version."""
+
+
+class DeviceError(AudiosymError):
+    """An audio or MIDI device/port is missing or could not be opened."""
+
+
+class MissingExtraError(AudiosymError):
+    """A command needs an optional extra (e.g. ``audiosym[train]``) that is not installed."""

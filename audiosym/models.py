@@ -1,0 +1,57 @@
+"""The model protocol shared by trained runs (torch) and presets (onnxruntime).
+
+Evaluation, export checks, the engine and resynthesis talk to a model only
+through :class:`LatentModel`, so ``audiosym eval sps RUN`` and
+``audiosym eval sps PRESET`` run the same code.
+
+Latent layout by kind (``T' = T - context_frames + 1``):
+
+- ``sps``: encode -> ``z_pitch [N, T', 1]``, ``z_timbre [N, T', D]``;
+  decode(z_pitch, z_timbre) -> ``logmag [N, T', n_bins]``.
+- ``v3``: encode -> ``content [N, T', Dc]`` (before quantisation), ``code [N, T']`` int64,
+  ``content_q [N, T', Dc]``, ``style [N, T', Ds]``; decode(content_q, style) -> ``logmag``.
+
+``logmag`` is in the feature domain (natural log magnitude) up to a per-frame constant.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from .errors import ParameterError
+from .features import FeatureConfig
+
+
+@runtime_checkable
+class LatentModel(Protocol):
+    kind: str  # "sps" | "v3"
+    features: FeatureConfig
+    context_frames: int
+    metadata: dict[str, Any]
+
+    def encode(self, frames: np.ndarray) -> dict[str, np.ndarray]: ...
+
+    def decode(self, **latents: np.ndarray) -> np.ndarray: ...
+
+
+def open_model(path: str | os.PathLike, *, kind: str | None = None) -> LatentModel:
+    """A preset file/name (torch-free) or a training run directory (needs ``audiosym[train]``)."""
+    p = Path(path)
+    if p.is_dir():
+        from .cli._common import require_torch
+
+        require_torch("eval on a run directory")
+        from train.runs import load_run  # noqa: PLC0415 - torch only when a run is opened
+
+        model = load_run(p)
+    else:
+        from .preset import load_preset
+
+        model = load_preset(path)
+    if kind is not None and model.kind != kind:
+        raise ParameterError(f"{path} holds a {model.kind!r} model, but {kind!r} was asked for")
+    return model
