@@ -1,0 +1,399 @@
+"""Offline batch resynthesis: many audio files through the real-time engine, robustly.
+
+The pipeline per file is ``read (mono, own rate) -> Engine.render -> write WAV atomically``;
+:func:`render_signal` is the one place that drives the engine, and it gives exactly what
+streaming the same samples through ``Engine.process`` block by block gives (tested).
+
+Robustness rules: a bad file never stops the batch (it becomes a ``failed`` row with a
+one-line reason), an output never replaces an input, outputs appear atomically, a rerun
+skips outputs that already exist (``overwrite=False``), and ``shard=(i, n)`` splits the
+sorted corpus deterministically so N independent copies cover every file exactly once.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .audio_io import AUDIO_EXTENSIONS, read_audio, resample, write_wav
+from .errors import ParameterError
+
+STATUSES = ("ok", "skipped", "failed")
+
+
+@dataclass(frozen=True)
+class ResynthSettings:
+    """What every file of a batch gets.
+
+    ``transpose_semitones`` shifts the input's own pitch (transfer mode without MIDI);
+    ``midi_path``/``midi_track`` drive pitch from a MIDI melody instead (time 0 of the MIDI
+    file = the first sample of each input). ``sample_rate`` is the output rate in Hz (None:
+    the input's). Files longer than ``max_seconds`` fail instead of exhausting memory.
+    """
+
+    preset: str
+    timbre: str
+    transpose_semitones: float = 0.0
+    midi_path: str | None = None
+    midi_track: int | str | None = None
+    sample_rate: int | None = None
+    max_seconds: float = 1800.0
+    device: str = "cpu"
+    overwrite: bool = False
+    subtype: str = "FLOAT"
+
+    def __post_init__(self) -> None:
+        if self.midi_path is not None and self.transpose_semitones:
+            raise ParameterError(
+                f"--transpose {self.transpose_semitones:g} and --midi {self.midi_path} both set the pitch; use one"
+            )
+        if self.sample_rate is not None and not 1000 <= self.sample_rate <= 384000:
+            raise ParameterError(f"--sample-rate {self.sample_rate} must be between 1000 and 384000 Hz")
+        if not self.max_seconds > 0:
+            raise ParameterError(f"--max-seconds {self.max_seconds} must be positive")
+        if self.device not in ("cpu", "cuda"):
+            raise ParameterError(f"--device {self.device!r} must be 'cpu' or 'cuda'")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and where its output goes; ``error`` is set when planning already failed it."""
+
+    index: int
+    input: str
+    output: str
+    error: str | None = None
+
+
+@dataclass
+class Result:
+    """How one job ended: ``status`` in :data:`STATUSES`, seconds of audio and of compute."""
+
+    input: str
+    output: str
+    status: str
+    audio_seconds: float = 0.0
+    compute_seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of audio processed per second of compute (read + render + write)."""
+        return self.audio_seconds / self.compute_seconds if self.compute_seconds > 0 else float("nan")
+
+
+# ---------------------------------------------------------------- discovery and planning
+
+_MAGIC = set("*?[")
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: str  # as found (absolute for files found in folders/globs)
+    root: str | None  # outputs are named relative to this folder; None: just the file name
+    error: str | None = None
+
+
+def _glob_base(pattern: str) -> str:
+    parts = Path(pattern).parts
+    base = []
+    for part in parts:
+        if _MAGIC & set(part):
+            break
+        base.append(part)
+    return str(Path(*base)) if base else "."
+
+
+def discover_inputs(inputs: list[str], *, extensions=AUDIO_EXTENSIONS) -> list[_Source]:
+    """Expand files, folders (recursive, by extension) and glob patterns into sources.
+
+    A path that does not exist, a folder without audio and a glob matching nothing become
+    sources carrying an error, so they are reported in the summary instead of vanishing.
+    """
+    exts = tuple(e.lower() for e in extensions)
+    found: list[_Source] = []
+    for item in inputs:
+        if _MAGIC & set(item) and not os.path.exists(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            files = [m for m in matches if os.path.isfile(m) and m.lower().endswith(exts)]
+            if not files:
+                found.append(_Source(item, None, f"{item}: the pattern matches no audio files"))
+            base = os.path.abspath(_glob_base(item))
+            found.extend(_Source(os.path.abspath(f), base) for f in files)
+        elif os.path.isdir(item):
+            root = os.path.abspath(item)
+            files = sorted(
+                os.path.join(d, f)
+                for d, _, names in os.walk(root)
+                for f in names
+                if f.lower().endswith(exts) and not f.startswith(".")
+            )
+            if not files:
+                found.append(_Source(item, None, f"{item}: folder holds no audio files ({', '.join(exts)})"))
+            found.extend(_Source(f, root) for f in files)
+        elif os.path.exists(item):
+            found.append(_Source(os.path.abspath(item), None))
+        else:
+            found.append(_Source(item, None, f"{item}: no such file or folder"))
+    return found
+
+
+def plan_jobs(inputs: list[str], out_dir: str | os.PathLike) -> list[Job]:
+    """Sorted, de-duplicated jobs with output paths under ``out_dir``.
+
+    Output name: the input's path relative to the folder (or glob base) it was found in,
+    with the suffix replaced by ``.wav``; when two inputs would share an output (``a.flac``
+    and ``a.mp3``), both keep their suffix (``a.flac.wav``). A job whose output would be an
+    input file (any input of the batch) carries an error instead.
+    """
+    out_dir = os.path.abspath(out_dir)
+    sources: dict[str, _Source] = {}
+    for s in discover_inputs(inputs):
+        key = os.path.realpath(s.path) if s.error is None else "\0" + s.path
+        sources.setdefault(key, s)  # the same file given twice is one job
+    ordered = sorted(sources.items(), key=lambda kv: kv[0])
+    names = {}
+    for key, s in ordered:
+        rel = Path(os.path.relpath(s.path, s.root)) if s.root else Path(Path(s.path).name)
+        names[key] = rel
+    by_out = defaultdict(list)
+    for key, rel in names.items():
+        by_out[str(rel.with_suffix(".wav"))].append(key)
+    input_real = {k for k, s in sources.items() if s.error is None}
+    jobs, taken = [], {}
+    for index, (key, s) in enumerate(ordered):
+        rel = names[key]
+        out_rel = rel.with_suffix(".wav") if len(by_out[str(rel.with_suffix(".wav"))]) == 1 else Path(f"{rel}.wav")
+        output = os.path.join(out_dir, str(out_rel))
+        error = s.error
+        if error is None and os.path.realpath(output) in input_real:
+            error = f"{s.path}: output {output} would overwrite an input file; choose another --out folder"
+        elif error is None and output in taken:
+            error = f"{s.path}: output {output} is already the output of {taken[output]}; rename one input"
+        if error is None:
+            taken[output] = s.path
+        jobs.append(Job(index, s.path, output if s.error is None else "", error))
+    return jobs
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` -> ``(i, N)`` with ``0 <= i < N``."""
+    try:
+        i_text, n_text = text.split("/")
+        i, n = int(i_text), int(n_text)
+    except ValueError:
+        raise ParameterError(f"--shard {text!r} must look like i/N with integers, e.g. --shard 0/4") from None
+    if n < 1 or not 0 <= i < n:
+        raise ParameterError(f"--shard {text!r}: need N >= 1 and 0 <= i < N (shards are numbered 0..N-1)")
+    return i, n
+
+
+def shard_jobs(jobs: list[Job], shard: tuple[int, int] | None) -> list[Job]:
+    """Every ``n``-th job starting at ``i`` of the sorted list (round robin balances folders)."""
+    if shard is None:
+        return list(jobs)
+    i, n = shard
+    return [j for j in jobs if j.index % n == i]
+
+
+# ---------------------------------------------------------------- rendering
+
+def render_signal(engine, y: np.ndarray, events: list) -> np.ndarray:
+    """The engine's output for mono ``y [n]`` at ``engine.sample_rate``, aligned with the input.
+
+    The engine is causal with ``engine.latency_samples`` of delay; the input is padded with
+    that many zeros and the first ``latency_samples`` output samples are dropped, so output
+    sample k belongs to input sample k. Equals the same trimming of block-by-block
+    ``Engine.process`` output.
+    """
+    latency = int(engine.latency_samples)
+    padded = np.concatenate([np.asarray(y, dtype=np.float32), np.zeros(latency, np.float32)])
+    out = engine.render(padded, events)
+    return np.asarray(out, dtype=np.float32)[latency : latency + len(y)]
+
+
+def load_for_batch(settings: ResynthSettings):
+    """``(preset, melody)`` checked once per batch: preset, timbre, device and MIDI file.
+
+    Raises plain errors (bad preset, unknown timbre, no CUDA) before any file is touched.
+    """
+    from .errors import DeviceError
+    from .midifile import load_melody
+    from .preset import load_preset
+
+    preset = load_preset(settings.preset, device=settings.device, intra_op_threads=1)
+    if settings.device == "cuda" and "CUDAExecutionProvider" not in preset.providers:
+        raise DeviceError(
+            f"--device cuda: onnxruntime could not start its CUDA provider (running on {preset.providers}); "
+            "check the NVIDIA driver and that onnxruntime-gpu matches the CUDA version, or use --device cpu"
+        )
+    preset.timbre_vector(settings.timbre)  # unknown timbre -> ParameterError listing the names
+    melody = load_melody(settings.midi_path, track=settings.midi_track) if settings.midi_path else None
+    return preset, melody
+
+
+def make_engine(preset, settings: ResynthSettings, *, sample_rate: int):
+    """A fresh engine (fresh state) for one file at ``sample_rate`` Hz, in transfer mode."""
+    from .engine import Engine
+
+    return Engine(preset, timbre=settings.timbre, sample_rate=sample_rate, mode="transfer")
+
+
+class _Worker:
+    """Per-process state: the preset loaded once, the MIDI melody parsed once."""
+
+    def __init__(self, settings: ResynthSettings, loaded=None):
+        self.settings = settings
+        self.preset, self.melody = loaded if loaded is not None else load_for_batch(settings)
+
+    def run(self, job: Job) -> Result:
+        from .midifile import melody_events
+
+        s = self.settings
+        start = time.perf_counter()
+        try:
+            y, info = read_audio(job.input, max_seconds=s.max_seconds)
+            rate = info.sample_rate
+            if s.sample_rate is not None and s.sample_rate != rate:
+                y, rate = resample(y, orig_sample_rate=rate, target_sample_rate=s.sample_rate), s.sample_rate
+            engine = make_engine(self.preset, s, sample_rate=rate)
+            events = melody_events(self.melody, sample_rate=rate, n_samples=len(y)) if self.melody else []
+            out = render_signal(engine, y, events)
+            if not np.all(np.isfinite(out)):
+                raise ParameterError("the engine produced NaN/inf samples (please report this with the file)")
+            write_wav(job.output, out, sample_rate=rate, subtype=s.subtype)
+        except Exception as exc:  # noqa: BLE001 - one bad file must never stop the batch
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            return Result(job.input, job.output, "failed", 0.0, time.perf_counter() - start, message)
+        return Result(job.input, job.output, "ok", info.seconds, time.perf_counter() - start)
+
+
+_PROCESS_WORKER: _Worker | None = None
+
+
+def _init_process(settings: ResynthSettings) -> None:
+    global _PROCESS_WORKER
+    _PROCESS_WORKER = _Worker(settings)
+
+
+def _run_in_process(job: Job) -> Result:
+    assert _PROCESS_WORKER is not None, "worker initializer did not run"
+    return _PROCESS_WORKER.run(job)
+
+
+def _presolved(job: Job, settings: ResynthSettings) -> Result | None:
+    """Jobs decided without rendering: planning errors, and finished outputs on a rerun."""
+    if job.error:
+        return Result(job.input, job.output, "failed", error=job.error)
+    if os.path.exists(job.output):
+        if os.path.samefile(job.output, job.input):
+            return Result(job.input, job.output, "failed", error=f"{job.input}: output is the input file itself")
+        if not settings.overwrite:
+            return Result(job.input, job.output, "skipped", error="output exists (use --overwrite to redo)")
+    return None
+
+
+def run_jobs(
+    jobs: list[Job], settings: ResynthSettings, *, workers: int = 1, progress: bool = True, loaded=None
+) -> list[Result]:
+    """Run ``jobs``; results come back in job order whatever order workers finish in.
+
+    ``workers > 1`` uses that many spawned processes (each loads the preset once); with one
+    worker the batch runs in this process, reusing ``loaded`` (from :func:`load_for_batch`)
+    when given. Each failure is printed as one line on stderr as it happens.
+    """
+    from tqdm import tqdm
+
+    if workers < 1:
+        raise ParameterError(f"--workers {workers} must be at least 1")
+    results: list[Result | None] = [_presolved(job, settings) for job in jobs]
+    todo = [k for k, r in enumerate(results) if r is None]
+    bar = tqdm(total=len(jobs), unit="file", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+
+    def say(line: str) -> None:
+        if progress:
+            bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
+
+    def finish(k: int, result: Result) -> None:
+        results[k] = result
+        if result.status == "failed":
+            say(f"failed: {result.error}")
+        bar.update(1)
+
+    for k, r in enumerate(results):
+        if r is not None:
+            finish(k, r)
+    if todo and workers == 1:
+        worker = _Worker(settings, loaded)
+        for k in todo:
+            finish(k, worker.run(jobs[k]))
+    elif todo:
+        _run_pool(jobs, todo, settings, workers, finish)
+    bar.close()
+    assert all(r is not None for r in results)
+    return results  # type: ignore[return-value]
+
+
+def _run_pool(jobs, todo, settings, workers, finish) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: onnxruntime's thread pools do not survive fork() safely
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_process, initargs=(settings,)
+    ) as pool:
+        futures = {pool.submit(_run_in_process, jobs[k]): k for k in todo}
+        for fut in as_completed(futures):
+            k = futures[fut]
+            try:
+                result = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a crashed worker fails its file, not the batch
+                result = Result(jobs[k].input, jobs[k].output, "failed",
+                                error=f"{jobs[k].input}: worker process failed ({type(exc).__name__}: {exc})")
+            finish(k, result)
+
+
+# ---------------------------------------------------------------- summary
+
+def format_summary(results: list[Result], *, wall_seconds: float | None = None) -> str:
+    """A plain-text table: file, status, seconds of audio, realtime factor, error; then totals."""
+    rows = [("file", "status", "seconds", "x realtime", "error")]
+    for r in results:
+        rtf = f"{r.realtime_factor:.0f}" if r.status == "ok" else ""
+        secs = f"{r.audio_seconds:.1f}" if r.status == "ok" else ""
+        rows.append((r.input, r.status, secs, rtf, r.error))
+    widths = [max(len(row[c]) for row in rows) for c in range(4)]
+    lines = ["  ".join(row[c].ljust(widths[c]) for c in range(4)) + "  " + row[4] for row in rows]
+    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
+    audio = sum(r.audio_seconds for r in results if r.status == "ok")
+    compute = sum(r.compute_seconds for r in results if r.status == "ok")
+    total = f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed"
+    if compute > 0:
+        total += f"; {audio:.1f} s of audio in {compute:.1f} s of compute ({audio / compute:.0f}x realtime per worker)"
+    if wall_seconds is not None:
+        total += f"; wall {wall_seconds:.1f} s"
+    return "\n".join(lines + [total])
+
+
+def summary_dict(results: list[Result], *, wall_seconds: float | None = None) -> dict:
+    """The same summary as JSON-ready data (``--json``)."""
+    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
+    files = [
+        {"input": r.input, "output": r.output, "status": r.status, "audio_seconds": r.audio_seconds,
+         "compute_seconds": r.compute_seconds,
+         "realtime_factor": r.realtime_factor if r.status == "ok" else None, "error": r.error}
+        for r in results
+    ]
+    return {"counts": counts, "wall_seconds": wall_seconds, "files": files}
+
+
