@@ -1,0 +1,129 @@
+"""``audiosym presets list | inspect P``: the shipped and user presets, and what one holds."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..errors import PresetError
+from ..pitch import midi_name
+from ._common import print_json
+
+HELP = """\
+Presets are .asym files: ONNX graphs + calibration + named timbres in one zip.
+They are found by name in the shipped presets/ folder and in the user folder
+($AUDIOSYM_PRESETS, default ~/.local/share/audiosym/presets); any path works too.
+
+  list              every findable preset: name, kind, timbres, size, where
+  inspect PRESET    kind, pitch control and its calibration, playable range, timbres,
+                    latency, graph sizes, metrics (--json: the whole metadata)
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("presets", help="list or inspect presets", description=HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    ps = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    pl = ps.add_parser("list", help="list shipped and user presets")
+    pl.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    pl.set_defaults(func=run_list)
+    pi = ps.add_parser("inspect", help="show what a preset holds")
+    pi.add_argument("preset", help="preset file path or name")
+    pi.add_argument("--json", action="store_true", help="print the full metadata as JSON")
+    pi.set_defaults(func=run_inspect)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from ..preset import preset_files, read_metadata, shipped_dir, user_dir
+
+    rows: list[dict[str, Any]] = []
+    for name, path, where in preset_files():
+        row: dict[str, Any] = {"name": name, "where": where, "path": str(path), "bytes": path.stat().st_size}
+        try:
+            meta = read_metadata(path)
+            row.update(kind=meta["kind"], timbres=len(meta["timbres"]), error=None)
+        except PresetError as exc:
+            row.update(kind="?", timbres=0, error=str(exc))
+        rows.append(row)
+    if args.json:
+        print_json({"shipped_dir": str(shipped_dir()), "user_dir": str(user_dir()), "presets": rows})
+        return 0
+    print(f"shipped: {shipped_dir() or '(none)'}\nuser:    {user_dir()}\n")
+    if not rows:
+        print("no presets found")
+        return 0
+    print(f"{'name':<24} {'kind':<5} {'timbres':>7} {'size':>9}  where")
+    for r in rows:
+        print(f"{r['name']:<24} {r['kind']:<5} {r['timbres']:>7} {r['bytes'] / 1e6:>7.2f}MB  {r['where']}")
+        if r["error"]:
+            print(f"    unreadable: {r['error']}")
+    return 0
+
+
+def _pitch_lines(meta: dict[str, Any]) -> list[str]:
+    pc = meta["pitch_control"]
+    if pc["type"] == "linear":
+        out = [f"linear: z_pitch = {pc['a']:.4f} {pc['b']:+.6f} * midi",
+               f"residual {pc['residual_semitones']:.2f} semitones RMS (training soundfont)"]
+    else:
+        mapped = [m for m in pc["atom_midi"] if m >= 0]
+        out = [f"codebook: {len(pc['atom_midi'])} atoms, {len(mapped)} mapped to MIDI pitches "
+               f"({', '.join(midi_name(m) for m in sorted(mapped)[:6])}{' ...' if len(mapped) > 6 else ''})"]
+        if "accuracy" in pc:
+            out.append(f"one-to-one accuracy {pc['accuracy']:.1%} (training soundfont)")
+    return out
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out += _flat(v, f"{prefix}{k}.")
+        elif isinstance(v, int | float | str | bool):
+            out.append((f"{prefix}{k}", v))
+    return out
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    from ..preset import read_metadata, resolve_preset
+
+    path = resolve_preset(args.preset)
+    meta = read_metadata(path)
+    if args.json:
+        print_json({"path": str(path), "bytes": path.stat().st_size, **meta})
+        return 0
+    f = meta["features"]
+    sr = f["sample_rate"]
+    lo, hi = meta["midi_range"]
+    rows = [
+        ("preset", f"{meta['name']}  ({path}, {path.stat().st_size / 1e6:.2f} MB)"),
+        ("kind", meta["kind"]),
+        ("created", f"{meta['created']}  (format {meta['format_version']}, audiosym {meta['versions'].get('audiosym', '?')})"),
+        ("pitch control", _pitch_lines(meta)[0]),
+        *[("", line) for line in _pitch_lines(meta)[1:]],
+        ("playable range", f"{midi_name(lo)} .. {midi_name(hi)}  (MIDI {lo} .. {hi})"),
+        ("timbres", f"{len(meta['timbres'])}, default {meta['default_timbre']}"),
+        ("latency", f"{meta['latency_samples']} samples = {1e3 * meta['latency_samples'] / sr:.1f} ms at {sr} Hz "
+                    f"(analysis look-behind; context {meta['context_frames']} frames)"),
+        ("features", f"{sr} Hz, n_fft {f['n_fft']}, hop {f['hop_length']}, {f['n_bins']} log-frequency bins, {meta['window']}"),
+        ("trained on", meta["train_soundfont"]),
+    ]
+    rows += [(f"graph {g}", f"{v['bytes'] / 1e3:.0f} kB  sha256 {v['sha256'][:16]}…") for g, v in meta["graphs"].items()]
+    if meta.get("description"):
+        rows.insert(1, ("description", meta["description"]))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    print("\ntimbres:")
+    for name, t in sorted(meta["timbres"].items()):
+        mark = "*" if name == meta["default_timbre"] else " "
+        seen = "" if t.get("trained", True) else "  (not trained on)"
+        print(f"  {mark} {name:<28} GM program {t['program']:>3}{seen}")
+    metrics = _flat(meta.get("metrics") or {})
+    if metrics:
+        print("\nmetrics:")
+        for k, v in metrics:
+            print(f"  {k:<40} {v:.4g}" if isinstance(v, float) else f"  {k:<40} {v}")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,141 @@
+"""A trained run -> one preset file: export graphs, check them against torch, calibrate, save.
+
+``build_preset(model, out)`` refuses to write anything when the ONNX graphs do not
+reproduce the torch model (max abs error above ``atol`` in float32).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import audiosym
+from audiosym.errors import PresetError
+from audiosym.preset import SUFFIX, Preset, save_preset
+from audiosym.soundfonts import soundfont_label
+
+from .calibrate import calibrate
+from .onnx_graphs import OPSET, ParityReport, check_parity, export_graphs, latent_layout
+
+
+def latency_samples(features, context_frames: int) -> int:
+    """Analysis look-behind of the model path, in samples at the model rate: an output frame
+    depends on ``n_fft + (C - 1) * hop`` past samples and is complete at the end of its hop, so
+    its oldest input sample lies ``n_fft - hop + (C - 1) * hop`` samples before the newest hop."""
+    return int(features.n_fft - features.hop_length + (context_frames - 1) * features.hop_length)
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    return {
+        "audiosym": audiosym.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__, "numpy": np.__version__, "opset": str(OPSET),
+        "python": platform.python_version(),
+    }
+
+
+def run_metrics(run_dir: str | os.PathLike | None) -> dict[str, Any]:
+    """The run's last evaluation (summary.json ``last_eval``) and step count, if any."""
+    if run_dir is None:
+        return {}
+    path = Path(run_dir) / "summary.json"
+    if not path.exists():
+        return {}
+    summary = json.loads(path.read_text())
+    out: dict[str, Any] = {k: v for k, v in (summary.get("last_eval") or {}).items() if isinstance(v, int | float)}
+    if out:
+        out = {"train_soundfont_eval": out}
+    out["steps"] = summary.get("steps")
+    out["train_seconds"] = summary.get("train_seconds")
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def default_name(out: str | os.PathLike) -> str:
+    stem = Path(out).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:64] or "preset"
+
+
+def build_preset(
+    model,
+    out: str | os.PathLike,
+    *,
+    name: str | None = None,
+    description: str = "",
+    run_dir: str | os.PathLike | None = None,
+    metrics: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    atol: float = 1e-4,
+    progress: bool = True,
+    log=sys.stderr,
+) -> tuple[Preset, ParityReport]:
+    """Export ``model`` (a LatentModel with ``.torch_model``) to the preset file ``out``."""
+    out = Path(out)
+    if out.suffix != SUFFIX:
+        raise PresetError(f"--out {out} must end in {SUFFIX}")
+    if out.exists() and not overwrite:
+        raise PresetError(f"{out} already exists; choose another --out or pass --overwrite")
+    model.torch_model.eval().cpu()
+    print(f"export: {model.kind} model -> ONNX (opset {OPSET}, dynamic batch and time)", file=log)
+    enc, dec = export_graphs(model)
+    report = check_parity(model, enc, dec, atol=atol)
+    print(report.table(), file=log)
+    if not report.ok:
+        raise PresetError(
+            f"the exported ONNX graphs do not reproduce the torch model (max abs error "
+            f"{report.max_abs_err:.2e} > {atol:.0e}, or codes disagree); no preset was written. "
+            "Check the model's export_modules() for data-dependent Python control flow"
+        )
+    print("calibrate: rendering single notes of the training instruments from the training soundfont", file=log)
+    cal = calibrate(model, progress=progress)
+    meta: dict[str, Any] = {
+        "name": name or default_name(out),
+        "kind": model.kind,
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "versions": _versions(),
+        "features": model.features.to_dict(),
+        "window": "hann_periodic",
+        "context_frames": int(model.context_frames),
+        "latency_samples": latency_samples(model.features, model.context_frames),
+        "receptive_field_samples": int(model.features.n_fft + (model.context_frames - 1) * model.features.hop_length),
+        "latent": latent_layout(model),
+        "train_soundfont": soundfont_label(cal["calibration"]["soundfont"]),
+        **{k: cal[k] for k in ("pitch_control", "midi_range", "timbres", "default_timbre")},
+        "calibration": {**cal["calibration"], "soundfont": soundfont_label(cal["calibration"]["soundfont"])},
+        "metrics": {**run_metrics(run_dir), **(metrics or {})},
+        "source": {"parity_max_abs_err": report.max_abs_err},
+    }
+    if description:
+        meta["description"] = description
+    if run_dir is not None:
+        run_json = Path(run_dir) / "run.json"
+        info = json.loads(run_json.read_text()) if run_json.exists() else {}
+        config = getattr(model, "config", None)
+        meta["source"].update({
+            "run": Path(run_dir).name, "git_commit": info.get("git_commit", "unknown"),
+            "seed": info.get("seed"), "config_name": (model.metadata or {}).get("config_name"),
+        })
+        if config is not None and hasattr(config, "__dataclass_fields__"):
+            import dataclasses
+
+            meta["source"]["config"] = json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    preset = save_preset(out, meta, encoder_onnx=enc, decoder_onnx=dec, reference=model, overwrite=overwrite, atol=atol)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): re-loaded, runs, and matches torch", file=log)
+    return preset, report
+
+
+def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, **kw) -> tuple[Preset, ParityReport]:
+    """``audiosym export RUN --out PRESET``: load the run's checkpoint and build its preset."""
+    from train.runs import load_run
+
+    return build_preset(load_run(run_dir), out, run_dir=run_dir, **kw)

@@ -1,0 +1,112 @@
+"""Small torch models that follow the LatentModel / export_modules layout exactly (test fixtures).
+
+They stand in for train/sps.py and train/v3.py models where a test needs a model
+in milliseconds: a causal conv over ``context_frames`` frames, an MLP decoder and,
+for V3, a nearest-atom codebook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from audiosym.features import FeatureConfig
+
+
+class _Encoder(nn.Module):
+    def __init__(self, kind: str, n_bins: int, context: int, dims: tuple[int, ...], codebook: nn.Parameter | None):
+        super().__init__()
+        self.kind = kind
+        self.conv = nn.Conv1d(n_bins, 32, kernel_size=context)
+        self.head = nn.Linear(32, sum(dims))
+        self.dims = dims
+        self.codebook = codebook
+
+    def forward(self, frames: torch.Tensor):
+        h = torch.tanh(self.conv(frames.transpose(1, 2))).transpose(1, 2)  # [N, T', 32]
+        z = self.head(h)
+        if self.kind == "sps":
+            return z[..., :1], z[..., 1:]
+        dc = self.dims[0]
+        content, style = z[..., :dc], z[..., dc:]
+        assert self.codebook is not None
+        d = (content.unsqueeze(-2) - self.codebook).pow(2).sum(-1)  # [N, T', K]
+        code = d.argmin(-1)
+        content_q = self.codebook[code]
+        return content, code, content_q, style
+
+
+class _Decoder(nn.Module):
+    def __init__(self, dims: tuple[int, ...], n_bins: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(sum(dims), 48), nn.GELU(), nn.Linear(48, n_bins))
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([a, b], dim=-1)) - 6.0
+
+
+class TinyModel(nn.Module):
+    """``kind='sps'``: z_pitch [1] + z_timbre [4]; ``kind='v3'``: content [3] (8 atoms) + style [4]."""
+
+    def __init__(self, kind: str, *, n_bins: int = 190, context_frames: int = 3, seed: int = 0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.kind = kind
+        self.context_frames = context_frames
+        dims = (1, 4) if kind == "sps" else (3, 4)
+        self.codebook = nn.Parameter(torch.randn(8, 3)) if kind == "v3" else None
+        self.encoder = _Encoder(kind, n_bins, context_frames, dims, self.codebook)
+        self.decoder = _Decoder(dims, n_bins)
+
+    def export_modules(self) -> tuple[nn.Module, nn.Module]:
+        return self.encoder, self.decoder
+
+
+@dataclass
+class TorchLatentModel:
+    """numpy-in / numpy-out wrapper, like ``train.runs.load_run`` returns."""
+
+    torch_model: TinyModel
+    config: Any = None
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return self.torch_model.kind
+
+    @property
+    def context_frames(self) -> int:
+        return self.torch_model.context_frames
+
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+        enc, _ = self.torch_model.eval().export_modules()
+        outs = enc(torch.as_tensor(np.asarray(frames, np.float32)))
+        names = ("z_pitch", "z_timbre") if self.kind == "sps" else ("content", "code", "content_q", "style")
+        return {n: o.numpy() for n, o in zip(names, outs)}
+
+    @torch.no_grad()
+    def decode(self, **latents: np.ndarray) -> np.ndarray:
+        _, dec = self.torch_model.eval().export_modules()
+        names = ("z_pitch", "z_timbre") if self.kind == "sps" else ("content_q", "style")
+        return dec(*(torch.as_tensor(np.asarray(latents[n], np.float32)) for n in names)).numpy()
+
+
+@dataclass
+class FixtureConfig:
+    """The config fields calibration reads (names as in train/sps.py and train/v3.py)."""
+
+    soundfont: str = "TimGM6mb"
+    programs: tuple[int, ...] = (73, 71)  # sps
+    train_programs: tuple[int, ...] = (73, 71)  # v3
+    heldout_programs: tuple[int, ...] = (40,)
+    pitch_limits: tuple[int, int] = (60, 71)
+
+
+def tiny_latent_model(kind: str, **kw) -> TorchLatentModel:
+    return TorchLatentModel(TinyModel(kind, **kw), config=FixtureConfig())
