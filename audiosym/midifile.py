@@ -133,16 +133,44 @@ def monophonic(notes: list[tuple[float, float, int, int]]) -> list[MelodyNote]:
     return out
 
 
-def load_melody(path: str | os.PathLike, *, track: int | str | None = None) -> list[MelodyNote]:
-    """The monophonic melody of one track of a MIDI file (see :func:`select_track`)."""
+def load_track_notes(path: str | os.PathLike, *, track: int | str | None = None) -> list[MelodyNote]:
+    """The notes of one track as played (may overlap), sorted by onset (see :func:`select_track`)."""
     pm = _load(path)
     tracks = [
         TrackInfo(i, inst.name.strip(), int(inst.program), bool(inst.is_drum), len(inst.notes))
         for i, inst in enumerate(pm.instruments)
     ]
     chosen = select_track(tracks, track, path=str(path))
-    inst = pm.instruments[chosen.index]
-    return monophonic([(n.start, n.end, n.pitch, n.velocity) for n in inst.notes])
+    notes = pm.instruments[chosen.index].notes
+    return sorted(
+        (MelodyNote(float(n.start), float(n.end), int(n.pitch), int(n.velocity)) for n in notes if n.end > n.start),
+        key=lambda n: (n.onset_s, n.pitch),
+    )
+
+
+def load_melody(path: str | os.PathLike, *, track: int | str | None = None) -> list[MelodyNote]:
+    """The monophonic melody of one track: :func:`monophonic` of :func:`load_track_notes`."""
+    notes = load_track_notes(path, track=track)
+    return monophonic([(n.onset_s, n.offset_s, n.pitch, n.velocity) for n in notes])
+
+
+def melody_events(notes: list[MelodyNote], *, sample_rate: int, n_samples: int | None = None) -> list:
+    """Engine events (:class:`audiosym.midi.MidiEvent`) for ``notes`` with offsets in samples
+    from the start of the signal at ``sample_rate`` Hz, sorted; at equal offsets note-offs come
+    before note-ons. Overlapping notes are passed as played: the engine applies last-note
+    priority itself (legato when an earlier note is still held), exactly as it does live.
+    Events at or after ``n_samples`` are dropped.
+    """
+    from .midi import note_off, note_on
+
+    keyed = []
+    for seq, n in enumerate(notes):
+        on = int(round(n.onset_s * sample_rate))
+        off = max(int(round(n.offset_s * sample_rate)), on + 1)
+        keyed.append((on, 1, seq, note_on(on, n.pitch, max(1, min(127, n.velocity)))))
+        keyed.append((off, 0, seq, note_off(off, n.pitch)))
+    keyed.sort(key=lambda k: k[:3])
+    return [ev for offset, _, _, ev in keyed if n_samples is None or offset < n_samples]
 
 
 def transpose_melody(melody: list[MelodyNote], semitones: int) -> list[MelodyNote]:

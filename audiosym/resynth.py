@@ -225,7 +225,7 @@ def load_for_batch(settings: ResynthSettings):
     Raises plain errors (bad preset, unknown timbre, no CUDA) before any file is touched.
     """
     from .errors import DeviceError
-    from .midifile import load_melody
+    from .midifile import load_track_notes
     from .preset import load_preset
 
     preset = load_preset(settings.preset, device=settings.device, intra_op_threads=1)
@@ -235,7 +235,7 @@ def load_for_batch(settings: ResynthSettings):
             "check the NVIDIA driver and that onnxruntime-gpu matches the CUDA version, or use --device cpu"
         )
     preset.timbre_vector(settings.timbre)  # unknown timbre -> ParameterError listing the names
-    melody = load_melody(settings.midi_path, track=settings.midi_track) if settings.midi_path else None
+    melody = load_track_notes(settings.midi_path, track=settings.midi_track) if settings.midi_path else None
     return preset, melody
 
 

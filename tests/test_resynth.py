@@ -152,3 +152,14 @@ def test_bad_midi_files(tmp_path):
     drums = _write_mid(tmp_path / "d.mid", [("Drums", 0, True, [(0.0, 0.1, 36, 100)])])
     with pytest.raises(ParameterError, match="only drum tracks"):
         load_melody(drums)
+
+
+def test_melody_events_in_samples_offs_before_ons():
+    from audiosym.midi import NOTE_OFF, NOTE_ON
+    from audiosym.midifile import MelodyNote, melody_events
+
+    notes = [MelodyNote(0.0, 0.5, 60, 90), MelodyNote(0.5, 1.0, 62, 200), MelodyNote(0.9, 3.0, 64, 80)]
+    events = melody_events(notes, sample_rate=1000, n_samples=2000)
+    got = [(e.offset, e.kind, e.data[1]) for e in events]
+    assert got == [(0, NOTE_ON, 60), (500, NOTE_OFF, 60), (500, NOTE_ON, 62), (900, NOTE_ON, 64), (1000, NOTE_OFF, 62)]
+    assert events[2].data[2] == 127  # velocity clipped to the MIDI range
