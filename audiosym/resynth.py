@@ -205,18 +205,61 @@ def shard_jobs(jobs: list[Job], shard: tuple[int, int] | None) -> list[Job]:
 
 # ---------------------------------------------------------------- rendering
 
-def render_signal(engine, y: np.ndarray, events: list) -> np.ndarray:
-    """The engine's output for mono ``y [n]`` at ``engine.sample_rate``, aligned with the input.
+def render_signal(engine, y: np.ndarray, events=()) -> np.ndarray:
+    """The engine's output for mono ``y [n]`` at ``engine.sample_rate``, time-aligned with ``y``.
 
-    The engine is causal with ``engine.latency_samples`` of delay; the input is padded with
-    that many zeros and the first ``latency_samples`` output samples are dropped, so output
-    sample k belongs to input sample k. Equals the same trimming of block-by-block
-    ``Engine.process`` output.
+    The engine's loudness path lags its input by ``engine.latency_samples``; the input is padded
+    with that many zeros, MIDI ``events`` (offsets from the start of ``y``) are moved by the same
+    amount, and the first ``latency_samples`` output samples are dropped, so output sample k
+    belongs to input sample k. One batched ``Engine.render`` call; equal to streaming the padded
+    input block by block through ``Engine.process`` and trimming the same way (tested).
     """
+    from .midi import MidiEvent, as_events
+
+    n = len(y)
     latency = int(engine.latency_samples)
     padded = np.concatenate([np.asarray(y, dtype=np.float32), np.zeros(latency, np.float32)])
-    out = engine.render(padded, events)
-    return np.asarray(out, dtype=np.float32)[latency : latency + len(y)]
+    moved = [MidiEvent(e.offset + latency, e.data) for e in as_events(events, block_length=max(n, 1))]
+    out = engine.render(padded, moved)
+    return np.asarray(out, dtype=np.float32)[latency : latency + n]
+
+
+def make_engine(preset, *, timbre: str, sample_rate: int, transpose_semitones: float = 0.0):
+    """A fresh transfer-mode engine (fresh state) at ``sample_rate`` Hz, plus the events that
+    set it up (``[]`` or the transposition), to prepend to a file's MIDI events."""
+    from .engine import Engine
+
+    engine = Engine(preset, timbre=timbre, sample_rate=int(sample_rate), mode="transfer")
+    if transpose_semitones:
+        raise ParameterError(
+            f"--transpose {transpose_semitones:g}: this engine has no transposition of the input's own pitch yet; "
+            "use --midi FILE.mid to set the pitch"
+        )
+    return engine, []
+
+
+def resynthesize(
+    preset, y: np.ndarray, *, sample_rate: int, timbre: str, notes=None,
+    transpose_semitones: float = 0.0, output_sample_rate: int | None = None,
+) -> tuple[np.ndarray, int]:
+    """Re-timbre mono ``y [n]`` at ``sample_rate`` Hz -> ``(out [m], out_rate)``, time-aligned.
+
+    ``notes`` (:class:`audiosym.midifile.MelodyNote`, seconds from the start of ``y``) drive the
+    pitch; without them the input's own pitch passes through, shifted by ``transpose_semitones``.
+    The engine runs at the output rate (``output_sample_rate`` or ``sample_rate``), or at the
+    model rate when that is lower (the engine needs at least the model rate), in which case the
+    output is resampled down.
+    """
+    from .midifile import melody_events
+
+    out_rate = int(output_sample_rate or sample_rate)
+    engine_rate = max(out_rate, int(preset.features.sample_rate))
+    x = resample(y, orig_sample_rate=int(sample_rate), target_sample_rate=engine_rate)
+    engine, setup = make_engine(preset, timbre=timbre, sample_rate=engine_rate,
+                                transpose_semitones=transpose_semitones)
+    events = setup + (melody_events(notes, sample_rate=engine_rate, n_samples=len(x)) if notes else [])
+    out = render_signal(engine, x, events)
+    return resample(out, orig_sample_rate=engine_rate, target_sample_rate=out_rate), out_rate
 
 
 def load_for_batch(settings: ResynthSettings):
@@ -239,13 +282,6 @@ def load_for_batch(settings: ResynthSettings):
     return preset, melody
 
 
-def make_engine(preset, settings: ResynthSettings, *, sample_rate: int):
-    """A fresh engine (fresh state) for one file at ``sample_rate`` Hz, in transfer mode."""
-    from .engine import Engine
-
-    return Engine(preset, timbre=settings.timbre, sample_rate=sample_rate, mode="transfer")
-
-
 class _Worker:
     """Per-process state: the preset loaded once, the MIDI melody parsed once."""
 
@@ -254,18 +290,14 @@ class _Worker:
         self.preset, self.melody = loaded if loaded is not None else load_for_batch(settings)
 
     def run(self, job: Job) -> Result:
-        from .midifile import melody_events
-
         s = self.settings
         start = time.perf_counter()
         try:
             y, info = read_audio(job.input, max_seconds=s.max_seconds)
-            rate = info.sample_rate
-            if s.sample_rate is not None and s.sample_rate != rate:
-                y, rate = resample(y, orig_sample_rate=rate, target_sample_rate=s.sample_rate), s.sample_rate
-            engine = make_engine(self.preset, s, sample_rate=rate)
-            events = melody_events(self.melody, sample_rate=rate, n_samples=len(y)) if self.melody else []
-            out = render_signal(engine, y, events)
+            out, rate = resynthesize(
+                self.preset, y, sample_rate=info.sample_rate, timbre=s.timbre, notes=self.melody,
+                transpose_semitones=s.transpose_semitones, output_sample_rate=s.sample_rate,
+            )
             if not np.all(np.isfinite(out)):
                 raise ParameterError("the engine produced NaN/inf samples (please report this with the file)")
             write_wav(job.output, out, sample_rate=rate, subtype=s.subtype)
@@ -361,39 +393,3 @@ def _run_pool(jobs, todo, settings, workers, finish) -> None:
                 result = Result(jobs[k].input, jobs[k].output, "failed",
                                 error=f"{jobs[k].input}: worker process failed ({type(exc).__name__}: {exc})")
             finish(k, result)
-
-
-# ---------------------------------------------------------------- summary
-
-def format_summary(results: list[Result], *, wall_seconds: float | None = None) -> str:
-    """A plain-text table: file, status, seconds of audio, realtime factor, error; then totals."""
-    rows = [("file", "status", "seconds", "x realtime", "error")]
-    for r in results:
-        rtf = f"{r.realtime_factor:.0f}" if r.status == "ok" else ""
-        secs = f"{r.audio_seconds:.1f}" if r.status == "ok" else ""
-        rows.append((r.input, r.status, secs, rtf, r.error))
-    widths = [max(len(row[c]) for row in rows) for c in range(4)]
-    lines = ["  ".join(row[c].ljust(widths[c]) for c in range(4)) + "  " + row[4] for row in rows]
-    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
-    audio = sum(r.audio_seconds for r in results if r.status == "ok")
-    compute = sum(r.compute_seconds for r in results if r.status == "ok")
-    total = f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed"
-    if compute > 0:
-        total += f"; {audio:.1f} s of audio in {compute:.1f} s of compute ({audio / compute:.0f}x realtime per worker)"
-    if wall_seconds is not None:
-        total += f"; wall {wall_seconds:.1f} s"
-    return "\n".join(lines + [total])
-
-
-def summary_dict(results: list[Result], *, wall_seconds: float | None = None) -> dict:
-    """The same summary as JSON-ready data (``--json``)."""
-    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
-    files = [
-        {"input": r.input, "output": r.output, "status": r.status, "audio_seconds": r.audio_seconds,
-         "compute_seconds": r.compute_seconds,
-         "realtime_factor": r.realtime_factor if r.status == "ok" else None, "error": r.error}
-        for r in results
-    ]
-    return {"counts": counts, "wall_seconds": wall_seconds, "files": files}
-
-

@@ -55,17 +55,51 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def format_summary(results, *, wall_seconds: float | None = None) -> str:
+    """A plain-text table: file, status, seconds of audio, realtime factor, error; then totals."""
+    from ..resynth import STATUSES
+
+    rows = [("file", "status", "seconds", "x realtime", "error")]
+    for r in results:
+        ok = r.status == "ok"
+        rows.append((r.input, r.status, f"{r.audio_seconds:.1f}" if ok else "",
+                     f"{r.realtime_factor:.0f}" if ok else "", r.error))
+    widths = [max(len(row[c]) for row in rows) for c in range(4)]
+    lines = ["  ".join(row[c].ljust(widths[c]) for c in range(4)) + "  " + row[4] for row in rows]
+    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
+    audio = sum(r.audio_seconds for r in results if r.status == "ok")
+    compute = sum(r.compute_seconds for r in results if r.status == "ok")
+    total = f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed"
+    if compute > 0:
+        total += f"; {audio:.1f} s of audio in {compute:.1f} s of compute ({audio / compute:.0f}x realtime per worker)"
+    if wall_seconds is not None:
+        total += f"; wall {wall_seconds:.1f} s"
+    return "\n".join(lines + [total])
+
+
+def summary_dict(results, *, wall_seconds: float | None = None) -> dict:
+    """The same summary as JSON-ready data (``--json``)."""
+    from ..resynth import STATUSES
+
+    files = [
+        {"input": r.input, "output": r.output, "status": r.status, "audio_seconds": r.audio_seconds,
+         "compute_seconds": r.compute_seconds,
+         "realtime_factor": r.realtime_factor if r.status == "ok" else None, "error": r.error}
+        for r in results
+    ]
+    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
+    return {"counts": counts, "wall_seconds": wall_seconds, "files": files}
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import ParameterError
     from ..resynth import (
         ResynthSettings,
-        format_summary,
         load_for_batch,
         parse_shard,
         plan_jobs,
         run_jobs,
         shard_jobs,
-        summary_dict,
     )
 
     if args.track is not None and args.midi is None:

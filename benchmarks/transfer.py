@@ -1,0 +1,255 @@
+"""Timbre-transfer quality and speed on a held-out soundfont (issue #6). One JSON object on stdout.
+
+Pairs of instruments A -> B play the same seeded melodies, rendered from a soundfont the
+preset never trained on (MuseScore_General). A's rendering is re-timbred to the preset's timbre
+B (through audiosym.resynth.resynthesize, the code `audiosym resynth` runs) and compared with
+the ground-truth rendering of B:
+
+- ``mrstft_ratio_vs_input``: mean over items of MRSTFT(output, B) / MRSTFT(A, B), where MRSTFT
+  is spectral convergence + mean |log-magnitude difference| averaged over STFTs of 256..2048
+  points, both signals at equal RMS (target <= 0.7, i.e. 30% closer than the input);
+- ``pitch_error_cents_median``: median |pyin f0 - melody| in cents over voiced frames inside
+  notes (first 80 ms and last 50 ms of each note skipped);
+- ``timbre_accuracy``: a nearest-centroid classifier (standardised mean+std log-mel) trained on
+  ground-truth renders of other melodies names B for the output (target >= 0.8);
+- ``realtime_factor_cpu``: seconds of audio per second of compute, one thread, 44.1 kHz.
+
+Modes: ``midi`` (the melody's notes drive pitch) and ``passthrough`` (no MIDI: the input's own
+pitch latent passes through). The top-level keys report the ``midi`` mode.
+
+    python benchmarks/transfer.py --preset sps-default > result.json
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from audiosym.demo import contrasting_timbres  # noqa: E402
+from audiosym.midifile import MelodyNote  # noqa: E402
+from audiosym.pitch import midi_to_hz  # noqa: E402
+from audiosym.plans import instrument_range  # noqa: E402
+from audiosym.preset import load_preset  # noqa: E402
+from audiosym.resynth import resynthesize  # noqa: E402
+from audiosym.soundfonts import find_soundfont, render_melody  # noqa: E402
+
+NOTE_S, GAP_S, N_NOTES = 0.5, 0.05, 8
+
+
+def log(*a) -> None:
+    print(*a, file=sys.stderr, flush=True)
+
+
+def melody(rng: np.random.Generator, lo: int, hi: int) -> list[MelodyNote]:
+    """A seeded random walk of N_NOTES notes (steps of 1..4 semitones) inside [lo, hi]."""
+    p = int(rng.integers(lo, hi + 1))
+    notes = []
+    for i in range(N_NOTES):
+        notes.append(MelodyNote(i * NOTE_S, i * NOTE_S + NOTE_S - GAP_S, p, int(rng.integers(80, 111))))
+        step = int(rng.integers(1, 5)) * (1 if rng.random() < 0.5 else -1)
+        p = p + step if lo <= p + step <= hi else p - step
+    return notes
+
+
+def render(sf_path: str, program: int, notes: list[MelodyNote], sample_rate: int) -> np.ndarray:
+    """Ground-truth rendering at -20 dBFS RMS (loudness is not what is compared)."""
+    y = render_melody(sf_path, program, [(n.onset_s, n.duration_s, n.pitch, n.velocity) for n in notes],
+                      sample_rate=sample_rate, tail_seconds=0.3)
+    rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
+    return (y * (0.1 / rms)).astype(np.float32) if rms > 1e-6 else y
+
+
+def mrstft(x: np.ndarray, ref: np.ndarray, ffts=(256, 512, 1024, 2048)) -> float:
+    """Multi-resolution STFT distance of ``x`` to ``ref`` (both rescaled to unit RMS)."""
+    import librosa
+
+    n = min(len(x), len(ref))
+    x = x[:n] / (np.sqrt(np.mean(x[:n] ** 2)) + 1e-9)
+    ref = ref[:n] / (np.sqrt(np.mean(ref[:n] ** 2)) + 1e-9)
+    total = 0.0
+    for n_fft in ffts:
+        sx = np.abs(librosa.stft(x, n_fft=n_fft, hop_length=n_fft // 4))
+        sr_ = np.abs(librosa.stft(ref, n_fft=n_fft, hop_length=n_fft // 4))
+        sc = np.linalg.norm(sr_ - sx) / (np.linalg.norm(sr_) + 1e-9)
+        lm = float(np.mean(np.abs(np.log(sr_ + 1e-5) - np.log(sx + 1e-5))))
+        total += sc + lm
+    return total / len(ffts)
+
+
+def pitch_errors(y: np.ndarray, notes: list[MelodyNote], sample_rate: int) -> tuple[np.ndarray, float]:
+    """(|cents| of voiced frames inside notes, voiced fraction of those frames) with pyin."""
+    import librosa
+
+    lo, hi = min(n.pitch for n in notes), max(n.pitch for n in notes)
+    hop = 256
+    f0, voiced, _ = librosa.pyin(y, fmin=float(midi_to_hz(lo - 3)), fmax=float(midi_to_hz(hi + 3)),
+                                 sr=sample_rate, frame_length=2048, hop_length=hop)
+    t = librosa.times_like(f0, sr=sample_rate, hop_length=hop)
+    errs, n_in, n_voiced = [], 0, 0
+    for note in notes:
+        sel = (t >= note.onset_s + 0.08) & (t <= note.offset_s - 0.05)
+        n_in += int(sel.sum())
+        ok = sel & voiced & np.isfinite(f0)
+        n_voiced += int(ok.sum())
+        errs.extend(np.abs(1200 * np.log2(f0[ok] / midi_to_hz(note.pitch))).tolist())
+    return np.asarray(errs), (n_voiced / n_in if n_in else 0.0)
+
+
+def timbre_features(y: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mean and std over active frames of a 40-band log-mel spectrogram, level removed."""
+    import librosa
+
+    mel = librosa.feature.melspectrogram(y=y, sr=sample_rate, n_fft=1024, hop_length=256, n_mels=40, fmax=7600)
+    db = 10 * np.log10(mel + 1e-10)
+    energy = db.max(axis=0)
+    active = db[:, energy > energy.max() - 40]
+    active = active - active.max(axis=0, keepdims=True)  # per-frame level removed: spectral shape only
+    return np.concatenate([active.mean(axis=1), active.std(axis=1)])
+
+
+class NearestCentroid:
+    def fit(self, x: np.ndarray, labels: list[str]) -> NearestCentroid:
+        self.mu, self.sd = x.mean(0), x.std(0) + 1e-6
+        z = (x - self.mu) / self.sd
+        self.classes = sorted(set(labels))
+        self.centroids = np.stack([z[[lab == c for lab in labels]].mean(0) for c in self.classes])
+        return self
+
+    def predict(self, x: np.ndarray) -> str:
+        z = (x - self.mu) / self.sd
+        return self.classes[int(np.argmin(((self.centroids - z) ** 2).sum(1)))]
+
+
+def realtime_factor(preset, timbre: str, sf_path: str, program: int, sample_rate: int, seconds: float) -> float:
+    rng = np.random.default_rng(7)
+    lo, hi = preset.midi_range
+    notes = []
+    while not notes or notes[-1].offset_s < seconds:
+        t0 = notes[-1].offset_s + GAP_S if notes else 0.0
+        notes += [MelodyNote(t0 + n.onset_s, t0 + n.offset_s, n.pitch, n.velocity) for n in melody(rng, lo, hi)]
+    y = render_melody(sf_path, program, [(n.onset_s, n.duration_s, n.pitch, n.velocity) for n in notes],
+                      sample_rate=sample_rate, tail_seconds=0.0)
+    resynthesize(preset, y[:sample_rate], sample_rate=sample_rate, timbre=timbre, notes=notes)  # warm-up
+    start = time.perf_counter()
+    resynthesize(preset, y, sample_rate=sample_rate, timbre=timbre, notes=notes)
+    return (len(y) / sample_rate) / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="sps-default")
+    ap.add_argument("--soundfont", default="MuseScore_General", help="held-out soundfont (name or path)")
+    ap.add_argument("--instruments", type=int, default=5, help="timbres used (pairs = n * (n - 1))")
+    ap.add_argument("--melodies", type=int, default=2, help="test melodies per pair")
+    ap.add_argument("--train-melodies", type=int, default=4, help="ground-truth melodies per timbre for the classifier")
+    ap.add_argument("--sample-rate", type=int, default=16000, help="rate of the quality comparison (Hz)")
+    ap.add_argument("--modes", default="midi,passthrough")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rtf-seconds", type=float, default=20.0)
+    args = ap.parse_args(argv)
+
+    preset = load_preset(args.preset, device="cpu", intra_op_threads=1)
+    sf_path = find_soundfont(args.soundfont)
+    sr = args.sample_rate
+    names = contrasting_timbres(preset, args.instruments)
+    program = {n: int(preset.metadata["timbres"][n]["program"]) for n in names}
+    plo, phi = preset.midi_range
+    span = {}
+    for n in names:
+        lo, hi = instrument_range(program[n])
+        span[n] = (max(lo, plo, 48), min(hi, phi, 84))
+    log(f"preset {preset.name} ({preset.kind}); timbres {names}; soundfont {os.path.basename(sf_path)}")
+
+    # the classifier: ground truth of every timbre on melodies the test never uses
+    rng = np.random.default_rng(args.seed + 1000)
+    feats, labels = [], []
+    for n in names:
+        for _ in range(args.train_melodies):
+            feats.append(timbre_features(render(sf_path, program[n], melody(rng, *span[n]), sr), sr))
+            labels.append(n)
+    clf = NearestCentroid().fit(np.stack(feats), labels)
+
+    modes = [m for m in args.modes.split(",") if m]
+    rows: dict[str, list[dict]] = {m: [] for m in modes}
+    reference = []
+    rng = np.random.default_rng(args.seed)
+    for a in names:
+        for b in names:
+            if a == b:
+                continue
+            lo, hi = max(span[a][0], span[b][0]), min(span[a][1], span[b][1])
+            if hi - lo < 5:
+                log(f"skip {a} -> {b}: common range {lo}..{hi} is under 5 semitones")
+                continue
+            for _ in range(args.melodies):
+                notes = melody(rng, lo, hi)
+                ya, yb = render(sf_path, program[a], notes, sr), render(sf_path, program[b], notes, sr)
+                d_in = mrstft(ya, yb)
+                gt_err, _ = pitch_errors(yb, notes, sr)
+                reference.append({"pred_input": clf.predict(timbre_features(ya, sr)), "target": b,
+                                  "pred_truth": clf.predict(timbre_features(yb, sr)),
+                                  "gt_cents": float(np.median(gt_err)) if len(gt_err) else float("nan")})
+                for mode in modes:
+                    out, _ = resynthesize(preset, ya, sample_rate=sr, timbre=b, notes=notes if mode == "midi" else None)
+                    errs, voiced = pitch_errors(out, notes, sr)
+                    rows[mode].append({
+                        "a": a, "b": b, "ratio": mrstft(out, yb) / d_in, "cents": errs, "voiced": voiced,
+                        "pred": clf.predict(timbre_features(out, sr)),
+                    })
+                log(f"{a:>12s} -> {b:<12s} " + "  ".join(
+                    f"{m}: ratio {rows[m][-1]['ratio']:.2f} cents {np.median(rows[m][-1]['cents']) if len(rows[m][-1]['cents']) else float('nan'):.0f} "
+                    f"-> {rows[m][-1]['pred']}" for m in modes))
+
+    def summary(rs: list[dict]) -> dict:
+        cents = np.concatenate([r["cents"] for r in rs]) if rs else np.zeros(0)
+        per_target = {}
+        for n in names:
+            sel = [r for r in rs if r["b"] == n]
+            if sel:
+                per_target[n] = {"mrstft_ratio": float(np.mean([r["ratio"] for r in sel])),
+                                 "timbre_accuracy": float(np.mean([r["pred"] == n for r in sel]))}
+        return {
+            "mrstft_ratio_vs_input": float(np.mean([r["ratio"] for r in rs])),
+            "mrstft_ratio_median": float(np.median([r["ratio"] for r in rs])),
+            "pitch_error_cents_median": float(np.median(cents)) if len(cents) else float("nan"),
+            "pitch_error_cents_p90": float(np.percentile(cents, 90)) if len(cents) else float("nan"),
+            "voiced_fraction": float(np.mean([r["voiced"] for r in rs])),
+            "timbre_accuracy": float(np.mean([r["pred"] == r["b"] for r in rs])),
+            "per_target": per_target,
+        }
+
+    log("measuring the realtime factor (one thread) ...")
+    rtf44 = realtime_factor(preset, names[0], sf_path, program[names[-1]], 44100, args.rtf_seconds)
+    rtf16 = realtime_factor(preset, names[0], sf_path, program[names[-1]], 16000, args.rtf_seconds)
+    by_mode = {m: summary(rows[m]) for m in modes}
+    main_mode = by_mode.get("midi") or next(iter(by_mode.values()))
+    result = {
+        "preset": preset.name, "kind": preset.kind, "soundfont": os.path.basename(sf_path),
+        "timbres": names, "pairs": len(rows[modes[0]]), "sample_rate": sr,
+        **{k: main_mode[k] for k in ("mrstft_ratio_vs_input", "pitch_error_cents_median", "timbre_accuracy")},
+        "realtime_factor_cpu": rtf44, "realtime_factor_cpu_16k": rtf16,
+        "timbre_accuracy_ground_truth": float(np.mean([r["pred_truth"] == r["target"] for r in reference])),
+        "timbre_accuracy_input_named_target": float(np.mean([r["pred_input"] == r["target"] for r in reference])),
+        "pitch_error_cents_median_ground_truth": float(np.nanmedian([r["gt_cents"] for r in reference])),
+        "modes": by_mode,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip(),
+        "command": "python benchmarks/transfer.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
