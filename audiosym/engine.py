@@ -1,0 +1,348 @@
+"""The real-time engine: audio + MIDI in, re-timbred audio out, at the device rate, torch-free.
+
+Signal paths (DESIGN.md "Latency budget"):
+
+- loudness: *transfer* mode: a peak-hold envelope follower on the input at the device rate
+  (``hold_ms`` window, ``envelope_ms`` one-pole smoothing); *synth* mode: ADSR x velocity;
+- pitch: the held MIDI note (+ bend) through the preset's calibration, applied at once; with no
+  note held (transfer mode) the input's own pitch latent from the encoder passes through;
+- timbre: the preset's named timbre (program change switches it, CC1 morphs to ``morph_timbre``);
+- the decoder turns (pitch latent, timbre) into a magnitude frame, the harmonic-plus-noise
+  vocoder (audiosym.vocoder) turns it into audio at ``f0 = MIDI pitch``.
+
+Decoding happens at a note-on/legato note change immediately (same sample), and otherwise on a
+fixed control grid every ``control_ms`` (absolute sample positions, so blocking never moves it)
+when something changed. Encoder frames arrive when the resampled input completes a hop.
+
+Everything the engine remembers is one immutable :class:`EngineState`; ``out, state =
+engine.step(block, events, state)`` is the pure form, ``process`` keeps the state for you.
+Output is identical (to float rounding) for any blocking, and :meth:`Engine.render` processes a
+whole signal as one block, batching all encoder and decoder calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d
+from scipy.signal import lfilter
+
+from .errors import ParameterError
+from .features import features_step, init_state
+from .midi import Adsr, AdsrState, ControlState, adsr_gate, adsr_run, apply_message, as_events
+from .resample import ResamplerState, StreamResampler
+from .vocoder import HarmonicNoiseSynth, SpectrumReader, SynthState, Update
+
+MODES = ("transfer", "synth")
+LATENT_NAMES = {"sps": ("z_pitch", "z_timbre"), "v3": ("content_q", "style")}
+MAX_BLOCK_HINT = 8192
+
+
+@dataclass(frozen=True)
+class EngineState:
+    """All engine memory. Arrays are never modified in place, so a state is a snapshot."""
+
+    n_samples: int  # device samples processed so far
+    control: ControlState
+    adsr: AdsrState
+    env_history: np.ndarray  # last hold-1 |x| samples
+    env_zi: np.ndarray  # one-pole smoother state
+    last_gain: float
+    resampler: ResamplerState
+    feature_state: np.ndarray
+    frame_history: np.ndarray  # [context_frames - 1, n_bins] previous feature frames
+    input_latent: np.ndarray | None  # newest encoder pitch latent (transfer mode)
+    input_midi: float | None
+    f0_midi: float
+    dirty: bool
+    synth: SynthState
+    decodes: int = 0
+    frames: int = 0
+
+
+class Engine:
+    """Play a preset from MIDI (+ audio in *transfer* mode). See the module docstring.
+
+    Parameters
+    ----------
+    preset : LatentModel with the preset API (``timbre_vector``, ``midi_to_latent``, ...).
+    timbre : a name in ``preset.timbre_names``.
+    sample_rate : device rate in Hz (>= the model rate, 16 kHz; 44.1 and 48 kHz are typical).
+    block_size : the host's nominal block size (only for ``block_ms``; ``process`` takes any length).
+    mode : ``"transfer"`` (audio in drives loudness) or ``"synth"`` (ADSR drives loudness).
+    bend_range_semitones : full pitch-bend deflection, default 2 semitones.
+    morph_timbre : timbre CC1 morphs towards (CC1 = 0: ``timbre``, 127: ``morph_timbre``).
+    adsr : :class:`audiosym.midi.Adsr` for synth mode.
+    synth_level : RMS of a velocity-127 note at full ADSR level in synth mode (0.1 = -20 dBFS).
+    envelope_ms, hold_ms : transfer-mode envelope follower smoothing and peak-hold window.
+    control_ms : control grid period; bend, CC and encoder changes are decoded at most this often,
+        and each new spectrum is ramped in over this time (2 ms = 96 samples at 48 kHz).
+    """
+
+    def __init__(self, preset: Any, *, timbre: str, sample_rate: int, block_size: int | None = None,
+                 mode: str = "transfer", bend_range_semitones: float = 2.0,
+                 morph_timbre: str | None = None, adsr: Adsr | None = None, synth_level: float = 0.1,
+                 envelope_ms: float = 2.0, hold_ms: float = 20.0, control_ms: float = 2.0,
+                 n_harmonics: int = 160, noise_bands: int = 16) -> None:
+        self.preset = preset
+        self.cfg = preset.features
+        if mode not in MODES:
+            raise ParameterError(f"mode={mode!r} is not one of {MODES}")
+        if preset.kind not in LATENT_NAMES:
+            raise ParameterError(f"preset kind {preset.kind!r} is not one of {sorted(LATENT_NAMES)}")
+        names = list(preset.timbre_names)
+        for label, name in (("timbre", timbre), ("morph_timbre", morph_timbre)):
+            if name is not None and name not in names:
+                raise ParameterError(f"{label}={name!r} is not a timbre of this preset; choose one of {names}")
+        if not isinstance(sample_rate, int | np.integer) or sample_rate < self.cfg.sample_rate:
+            raise ParameterError(
+                f"sample_rate={sample_rate!r} must be an integer >= the model rate {self.cfg.sample_rate} Hz"
+            )
+        if block_size is not None and not 1 <= int(block_size) <= MAX_BLOCK_HINT * 2:
+            raise ParameterError(f"block_size={block_size!r} must be between 1 and {MAX_BLOCK_HINT * 2}")
+        self.sample_rate, self.block_size, self.mode = int(sample_rate), block_size, mode
+        self.bend_range_semitones = float(bend_range_semitones)
+        self.timbre, self.morph_timbre = timbre, morph_timbre
+        self.adsr, self.synth_level = adsr or Adsr(), float(synth_level)
+        self.hold = max(int(round(hold_ms * sample_rate / 1000)), 1)
+        self.env_alpha = float(np.exp(-1.0 / max(envelope_ms * sample_rate / 1000, 1e-9)))
+        self.control_period = max(int(round(control_ms * sample_rate / 1000)), 1)
+        self.pitch_name, self.timbre_name = LATENT_NAMES[preset.kind]
+        self.linear = preset.metadata.get("pitch_control", {}).get("type", "linear") == "linear"
+        self.midi_lo, self.midi_hi = (float(v) for v in preset.midi_range)
+        self.program_timbres: dict[int, str] = {}
+        for name, info in preset.metadata.get("timbres", {}).items():
+            self.program_timbres.setdefault(int(info["program"]), name)
+        self.resampler = StreamResampler(sample_rate_in=self.sample_rate, sample_rate_out=self.cfg.sample_rate)
+        self.reader = SpectrumReader(self.cfg, n_harmonics=n_harmonics, n_bands=noise_bands)
+        self.synth = HarmonicNoiseSynth(self.cfg, sample_rate=self.sample_rate, ramp_samples=self.control_period,
+                                        n_harmonics=n_harmonics, n_bands=noise_bands)
+        self._timbre_cache: dict[str, np.ndarray] = {}
+        self._state = self.init_state()
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def state(self) -> EngineState:
+        return self._state
+
+    @state.setter
+    def state(self, value: EngineState) -> None:
+        self._state = value
+
+    @property
+    def latency_samples(self) -> int:
+        """Samples from an onset (input onset in transfer mode, note-on in synth mode) to the
+        output reaching half its final level: the fast path's real delay (no lookahead)."""
+        if self.mode == "synth":
+            return int(round(0.5 * self.adsr.attack_s * self.sample_rate))
+        return int(round(np.log(2.0) / -np.log(self.env_alpha))) if self.env_alpha > 0 else 0
+
+    @property
+    def pitch_latency_samples(self) -> int:
+        """Delay of the input-pitch pass-through (no note held): resampler group delay + half
+        the analysis window + one hop to complete a frame, at the device rate."""
+        model = self.resampler.delay_samples_out + self.cfg.n_fft / 2 + self.cfg.hop_length
+        return int(round(model * self.sample_rate / self.cfg.sample_rate))
+
+    @property
+    def block_ms(self) -> float | None:
+        return None if self.block_size is None else 1000.0 * self.block_size / self.sample_rate
+
+    def init_state(self) -> EngineState:
+        c = self.preset.context_frames
+        silence = np.full((max(c - 1, 0), self.cfg.n_bins), np.log(self.cfg.eps), dtype=np.float32)
+        return EngineState(
+            n_samples=0, control=ControlState(timbre=self.timbre), adsr=AdsrState(),
+            env_history=np.zeros(self.hold - 1), env_zi=np.zeros(1), last_gain=0.0,
+            resampler=self.resampler.init_state(), feature_state=init_state(self.cfg),
+            frame_history=silence, input_latent=None, input_midi=None,
+            f0_midi=float(np.clip(60.0, self.midi_lo, self.midi_hi)), dirty=False,
+            synth=self.synth.init_state(),
+        )
+
+    def reset(self) -> None:
+        self._state = self.init_state()
+
+    def panic(self) -> None:
+        """Release everything at once (a 5 ms fade), as MIDI CC120 does."""
+        self.process(np.zeros(1, np.float32), [(0, 0xB0, 120, 0)])
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.reset()
+
+    def process(self, audio_block: np.ndarray | int, midi_events: Iterable = ()) -> np.ndarray:
+        """One block: ``audio_block [n]`` mono float (synth mode: an array or just ``n``) and
+        MIDI events with offsets in ``[0, n)`` -> ``[n]`` float32 at the device rate."""
+        out, self._state = self.step(audio_block, midi_events, self._state)
+        return out
+
+    def render(self, y: np.ndarray | int, midi_events: Iterable = ()) -> np.ndarray:
+        """Whole signal from a fresh state in one pass (all encoder and decoder calls batched);
+        equal to ``process`` over any blocking. Event offsets count from the signal start."""
+        out, _ = self.step(y, midi_events, self.init_state())
+        return out
+
+    # ------------------------------------------------------------------ the pure step
+    def step(self, audio_block: np.ndarray | int, midi_events: Iterable, state: EngineState
+             ) -> tuple[np.ndarray, EngineState]:
+        x = self._as_block(audio_block)
+        n = len(x)
+        events = as_events(midi_events, block_length=n)
+        if self.mode == "transfer":
+            level, state = self._envelope(x, state)
+            encoded, state = self._encode(x, state)
+        else:
+            level, encoded = None, []
+        f0, gain, requests, state = self._control(n, level, events, encoded, state)
+        updates = self._decode(requests)
+        out, synth = self.synth.run(f0, gain, updates, state.synth)
+        state = replace(state, synth=synth, n_samples=state.n_samples + n,
+                        decodes=state.decodes + len(requests))
+        return out.astype(np.float32), state
+
+    def _as_block(self, audio_block: np.ndarray | int) -> np.ndarray:
+        if isinstance(audio_block, int | np.integer):
+            if self.mode == "transfer":
+                raise ParameterError("transfer mode needs an audio block, not a sample count")
+            return np.zeros(int(audio_block))
+        x = np.asarray(audio_block)
+        if x.ndim == 2 and 1 in x.shape:
+            x = x.reshape(-1)
+        if x.ndim != 1 or not np.issubdtype(x.dtype, np.floating):
+            raise ParameterError(
+                f"audio_block has shape {x.shape} and dtype {x.dtype}; a mono 1-D float block is expected"
+            )
+        return x.astype(np.float64, copy=False)
+
+    def _envelope(self, x: np.ndarray, state: EngineState) -> tuple[np.ndarray, EngineState]:
+        """Per-sample input level (peak / sqrt 2, i.e. the RMS of a sine) at the device rate."""
+        buf = np.concatenate([state.env_history, np.abs(x)])
+        # Causal max over the last `hold` samples: the centred filter's output, shifted.
+        half = self.hold // 2
+        peak = maximum_filter1d(buf, self.hold, mode="constant")[half:half + len(x)]
+        a = self.env_alpha
+        level, zi = lfilter([1 - a], [1, -a], peak, zi=state.env_zi)
+        hist = buf[len(buf) - (self.hold - 1):] if self.hold > 1 else buf[:0]
+        return level / np.sqrt(2.0), replace(state, env_history=hist.copy(), env_zi=zi)
+
+    def _encode(self, x: np.ndarray, state: EngineState) -> tuple[list, EngineState]:
+        """Resample, featurise, run the encoder on new frames -> [(offset, latent, midi)]."""
+        n16_before = state.resampler.n_out
+        y16, ready, rs = self.resampler.step(x, state.resampler)
+        frames, fstate = features_step(y16, state.feature_state, self.cfg)
+        state = replace(state, resampler=rs, feature_state=fstate)
+        k = len(frames)
+        if k == 0:
+            return [], state
+        hop = self.cfg.hop_length
+        # Frame t (0-based, absolute) ends at 16 kHz sample (t + 1) * hop - 1.
+        first = state.frames
+        last_sample = (np.arange(first, first + k) + 1) * hop - 1 - n16_before
+        offsets = ready[last_sample]
+        stack = np.concatenate([state.frame_history, frames])[None]
+        out = self.preset.encode(stack.astype(np.float32))
+        latents = np.asarray(out[self.pitch_name])[0]  # [k, d]
+        if self.linear:
+            midi = [float(self.preset.latent_to_midi(z)) for z in latents]
+        else:
+            codes = np.asarray(out["code"])[0]
+            atom_midi = self.preset.metadata["pitch_control"]["atom_midi"]
+            midi = [float(atom_midi[int(c)]) if atom_midi[int(c)] >= 0 else float("nan") for c in codes]
+        c = self.preset.context_frames
+        hist = np.concatenate([state.frame_history, frames])[len(stack[0]) - (c - 1):] if c > 1 else state.frame_history
+        state = replace(state, frame_history=hist, frames=first + k)
+        return list(zip(offsets.tolist(), latents, midi)), state
+
+    def _timbre_vector(self, control: ControlState) -> np.ndarray:
+        def vec(name: str) -> np.ndarray:
+            if name not in self._timbre_cache:
+                self._timbre_cache[name] = np.asarray(self.preset.timbre_vector(name), dtype=np.float32)
+            return self._timbre_cache[name]
+
+        v = vec(control.timbre)
+        if self.morph_timbre is not None and control.mod > 0:
+            v = (1 - control.mod) * v + control.mod * vec(self.morph_timbre)
+        return v
+
+    def _control(self, n: int, level: np.ndarray | None, events: list, encoded: list, state: EngineState):
+        """Walk the block's change points (MIDI events, encoder frames, control-grid ticks) in
+        order -> per-sample ``f0_midi [n]``, ``gain [n]``, decode requests, new state."""
+        f0 = np.empty(n)
+        gain = np.empty(n)
+        synth = self.mode == "synth"
+        period = self.control_period
+        first_tick = (-state.n_samples) % period
+        at: dict[int, list] = {p: [] for p in range(first_tick, n, period)}
+        for ev in events:
+            at.setdefault(ev.offset, []).append(("midi", ev.data))
+        for off, latent, midi in encoded:
+            at.setdefault(int(off), []).append(("enc", (latent, midi)))
+        cs, adsr, f0_cur, dirty = state.control, state.adsr, state.f0_midi, state.dirty
+        latent_in, midi_in = state.input_latent, state.input_midi
+        requests: list[dict] = []
+        prev = 0
+        for p in [*sorted(at), n]:
+            f0[prev:p] = f0_cur
+            if synth:
+                env, adsr = adsr_run(adsr, p - prev, self.adsr, self.sample_rate)
+                gain[prev:p] = env * self.synth_level
+            else:
+                gain[prev:p] = level[prev:p]
+            if p == n:
+                break
+            gain_before = gain[p - 1] if p > 0 else state.last_gain
+            immediate = False
+            for kind, payload in at[p]:
+                if kind == "midi":
+                    cs, change = apply_message(cs, payload, self.program_timbres)
+                    if change.gate is not None:
+                        adsr = adsr_gate(adsr, change.gate, self.adsr, self.sample_rate)
+                        immediate |= change.gate in ("on", "legato")
+                        dirty |= change.gate in ("off", "panic") and not synth
+                    dirty |= change.spectrum
+                else:
+                    latent_in, midi_in = payload
+                    dirty |= cs.note is None
+            note = cs.note if (cs.note is not None or not synth) else cs.last_note
+            if note is not None:
+                f0_cur = float(note) + cs.bend * self.bend_range_semitones
+            elif midi_in is not None and np.isfinite(midi_in):
+                f0_cur = float(midi_in)
+            sounding = not synth or adsr.stage != "idle"
+            if immediate or (dirty and sounding and (state.n_samples + p) % period == 0):
+                requests.append(self._request(p, cs, note, latent_in, f0_cur, gain_before <= 0.0))
+                dirty = False
+            prev = p
+        state = replace(state, control=cs, adsr=adsr, f0_midi=f0_cur, dirty=dirty,
+                        input_latent=latent_in, input_midi=midi_in,
+                        last_gain=float(gain[-1]) if n else state.last_gain)
+        return f0, gain, requests, state
+
+    def _request(self, offset: int, cs: ControlState, note: int | None, latent_in, f0_midi: float,
+                 jump: bool) -> dict:
+        scale = (cs.velocity / 127.0) ** 2  # velocity -> gain as in DLS: 40 log10(v / 127) dB
+        if note is not None:
+            midi = f0_midi if self.linear else float(note)
+            pitch = self.preset.midi_to_latent(float(np.clip(midi, self.midi_lo, self.midi_hi)))
+        elif latent_in is not None:
+            pitch, scale = latent_in, 1.0
+        else:  # transfer mode before any note or encoder frame: nothing to sound yet
+            pitch, scale = self.preset.midi_to_latent(float(np.clip(f0_midi, self.midi_lo, self.midi_hi))), 0.0
+        return {"offset": offset, "pitch": np.asarray(pitch, np.float32).reshape(-1),
+                "timbre": self._timbre_vector(cs), "f0": f0_midi, "scale": scale, "jump": jump}
+
+    def _decode(self, requests: list) -> list[Update]:
+        if not requests:
+            return []
+        pitch = np.stack([r["pitch"] for r in requests]).astype(np.float32)[:, None, :]
+        timbre = np.stack([r["timbre"] for r in requests]).astype(np.float32)[:, None, :]
+        logmag = np.asarray(self.preset.decode(**{self.pitch_name: pitch, self.timbre_name: timbre}))[:, -1, :]
+        amps, noise = self.reader.read(logmag, np.array([r["f0"] for r in requests]))
+        return [Update(r["offset"], amps[i] * r["scale"], noise[i] * r["scale"], r["jump"])
+                for i, r in enumerate(requests)]
