@@ -436,6 +436,10 @@ def save_preset(
 def compare_models(a, b, *, atol: float = 1e-4, seed: int = 0, batch: int = 2, frames: int = 9) -> float:
     """Max abs difference between two LatentModels on random frames (encode and decode);
     raises PresetError above ``atol``. Codes (int) must agree on at least 99.9% of frames."""
+    if (a.kind, a.context_frames, a.features) != (b.kind, b.context_frames, b.features):
+        raise PresetError(
+            f"models differ in kind/context/features: {a.kind}/{a.context_frames} vs {b.kind}/{b.context_frames}"
+        )
     rng = np.random.default_rng(seed)
     t = a.context_frames + frames - 1
     x = rng.normal(-6.0, 2.0, size=(batch, t, a.features.n_bins)).astype(np.float32)
@@ -447,6 +451,8 @@ def compare_models(a, b, *, atol: float = 1e-4, seed: int = 0, batch: int = 2, f
             if agree < 0.999:
                 raise PresetError(f"re-loaded preset disagrees on {agree:.1%} of codes only")
             continue
+        if np.shape(za[k]) != np.shape(zb[k]):
+            raise PresetError(f"re-loaded preset gives {k} of shape {np.shape(za[k])}, the model {np.shape(zb[k])}")
         worst = max(worst, float(np.max(np.abs(np.asarray(za[k]) - np.asarray(zb[k])))))
     lat = {k: np.asarray(zb[k]) for k in DECODER_INPUTS[a.kind]}
     worst = max(worst, float(np.max(np.abs(a.decode(**lat) - np.asarray(b.decode(**lat))))))

@@ -55,7 +55,7 @@ def run_metrics(run_dir: str | os.PathLike | None) -> dict[str, Any]:
     summary = json.loads(path.read_text())
     out: dict[str, Any] = {k: v for k, v in (summary.get("last_eval") or {}).items() if isinstance(v, int | float)}
     if out:
-        out = {"train_soundfont_eval": out}
+        out = {"last_eval": out}  # the run's own periodic evaluation (train/sps.py, train/v3.py define it)
     out["steps"] = summary.get("steps")
     out["train_seconds"] = summary.get("train_seconds")
     return {k: v for k, v in out.items() if v is not None}
@@ -77,9 +77,10 @@ def build_preset(
     overwrite: bool = False,
     atol: float = 1e-4,
     progress: bool = True,
-    log=sys.stderr,
+    log=None,
 ) -> tuple[Preset, ParityReport]:
     """Export ``model`` (a LatentModel with ``.torch_model``) to the preset file ``out``."""
+    log = log or sys.stderr
     out = Path(out)
     if out.suffix != SUFFIX:
         raise PresetError(f"--out {out} must end in {SUFFIX}")

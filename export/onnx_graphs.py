@@ -8,7 +8,6 @@ The models hold no streaming state: the encoder sees its ``C`` context frames as
 
 from __future__ import annotations
 
-import io
 import sys
 import time
 from dataclasses import dataclass, field
@@ -50,12 +49,17 @@ def latent_layout(model) -> dict[str, list[dict[str, Any]]]:
 def _export(module: torch.nn.Module, args: tuple, inputs: list[str], outputs: list[str], time_in: str, time_out: str) -> bytes:
     axes = {n: {0: "N", 1: time_in} for n in inputs}
     axes.update({n: {0: "N", 1: time_out} for n in outputs})
-    buf = io.BytesIO()
-    torch.onnx.export(  # type: ignore[arg-type]  # a file object is accepted by the TorchScript exporter
-        module, args, buf, input_names=inputs, output_names=outputs, dynamic_axes=axes,
-        opset_version=OPSET, do_constant_folding=True, dynamo=False,
-    )
-    return buf.getvalue()
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "graph.onnx")
+        torch.onnx.export(
+            module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=axes,
+            opset_version=OPSET, do_constant_folding=True, dynamo=False,
+        )
+        with open(path, "rb") as f:
+            return f.read()
 
 
 def _optimise(onnx_bytes: bytes) -> bytes:

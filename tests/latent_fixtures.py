@@ -7,6 +7,7 @@ for V3, a nearest-atom codebook.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +19,11 @@ from audiosym.features import FeatureConfig
 
 
 class _Encoder(nn.Module):
-    def __init__(self, kind: str, n_bins: int, context: int, dims: tuple[int, ...], codebook: nn.Parameter | None):
+    def __init__(self, kind: str, n_bins: int, context: int, dims: tuple[int, ...], codebook: nn.Parameter | None,
+                 bake: bool = False):
         super().__init__()
         self.kind = kind
+        self.bake = bake
         self.conv = nn.Conv1d(n_bins, 32, kernel_size=context)
         self.head = nn.Linear(32, sum(dims))
         self.dims = dims
@@ -29,6 +32,10 @@ class _Encoder(nn.Module):
     def forward(self, frames: torch.Tensor):
         h = torch.tanh(self.conv(frames.transpose(1, 2))).transpose(1, 2)  # [N, T', 32]
         z = self.head(h)
+        if self.bake:
+            # A Python float taken from the input: tracing freezes the example's value into the
+            # graph, the classic export bug the parity check must catch.
+            z = z + float(frames.mean())
         if self.kind == "sps":
             return z[..., :1], z[..., 1:]
         dc = self.dims[0]
@@ -52,14 +59,14 @@ class _Decoder(nn.Module):
 class TinyModel(nn.Module):
     """``kind='sps'``: z_pitch [1] + z_timbre [4]; ``kind='v3'``: content [3] (8 atoms) + style [4]."""
 
-    def __init__(self, kind: str, *, n_bins: int = 190, context_frames: int = 3, seed: int = 0):
+    def __init__(self, kind: str, *, n_bins: int = 190, context_frames: int = 3, seed: int = 0, bake: bool = False):
         super().__init__()
         torch.manual_seed(seed)
         self.kind = kind
         self.context_frames = context_frames
         dims = (1, 4) if kind == "sps" else (3, 4)
         self.codebook = nn.Parameter(torch.randn(8, 3)) if kind == "v3" else None
-        self.encoder = _Encoder(kind, n_bins, context_frames, dims, self.codebook)
+        self.encoder = _Encoder(kind, n_bins, context_frames, dims, self.codebook, bake)
         self.decoder = _Decoder(dims, n_bins)
 
     def export_modules(self) -> tuple[nn.Module, nn.Module]:
@@ -110,3 +117,13 @@ class FixtureConfig:
 
 def tiny_latent_model(kind: str, **kw) -> TorchLatentModel:
     return TorchLatentModel(TinyModel(kind, **kw), config=FixtureConfig())
+
+
+def build_fixture_preset(kind: str, path, **kw):
+    """A real preset file from the fixture model (export, parity check, calibration, save)."""
+    from export.build import build_preset
+
+    torch.set_num_threads(1)
+    with open(os.devnull, "w") as quiet:
+        preset, _ = build_preset(tiny_latent_model(kind), path, progress=False, log=quiet, **kw)
+    return preset

@@ -123,7 +123,8 @@ def run_inspect(args: argparse.Namespace) -> int:
     metrics = _flat(meta.get("metrics") or {})
     if metrics:
         print("\nmetrics:")
+        width = max(len(k) for k, _ in metrics)
         for k, v in metrics:
-            print(f"  {k:<40} {v:.4g}" if isinstance(v, float) else f"  {k:<40} {v}")
+            print(f"  {k:<{width}}  {v:.4g}" if isinstance(v, float) else f"  {k:<{width}}  {v}")
     sys.stdout.flush()
     return 0
