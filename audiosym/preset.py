@@ -331,28 +331,35 @@ class Preset:
         return self.decoder.run(["logmag"], {n: np.asarray(latents[n], dtype=np.float32) for n in names})[0]
 
 
+def make_session(onnx_bytes: bytes, *, device: str = "auto", intra_op_threads: int = 1):
+    """An onnxruntime InferenceSession as presets use it: all graph optimisations, ``intra_op_threads``
+    threads (1 keeps a real-time audio thread predictable), one inter-op thread, quiet logs."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = int(intra_op_threads)
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    return ort.InferenceSession(onnx_bytes, so, providers=_providers(device))
+
+
 def load_preset(path_or_name: str | os.PathLike, *, device: str = "auto", intra_op_threads: int = 1) -> Preset:
     """Open a preset by path or name (shipped ``presets/`` folder, then the user folder).
 
     ``device``: 'auto' (CUDA when a GPU and onnxruntime-gpu are present, else CPU), 'cpu', 'cuda'.
     ``intra_op_threads``: threads per graph run; 1 keeps real-time audio threads predictable.
     """
-    import onnxruntime as ort
-
     if int(intra_op_threads) < 1:
         raise ParameterError(f"intra_op_threads={intra_op_threads} must be >= 1")
     path = resolve_preset(path_or_name)
     meta, graphs = read_preset_files(path)
-    providers = _providers(device)
     sessions = []
     for member in GRAPHS:
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = int(intra_op_threads)
-        so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.log_severity_level = 3
         try:
-            sess = ort.InferenceSession(graphs[member], so, providers=providers)
+            sess = make_session(graphs[member], device=device, intra_op_threads=intra_op_threads)
+        except ParameterError:
+            raise
         except Exception as exc:  # onnxruntime raises its own exception types
             raise PresetError(f"{path}: onnxruntime cannot load {member}: {exc}") from None
         stored = sess.get_modelmeta().custom_metadata_map.get(ONNX_METADATA_KEY)

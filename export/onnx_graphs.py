@@ -132,16 +132,9 @@ class ParityReport:
 
 
 def _sessions(enc_bytes: bytes, dec_bytes: bytes, threads: int = 1):
-    import onnxruntime as ort
+    from audiosym.preset import make_session
 
-    out = []
-    for b in (enc_bytes, dec_bytes):
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        out.append(ort.InferenceSession(b, so, providers=["CPUExecutionProvider"]))
-    return out
+    return [make_session(b, device="cpu", intra_op_threads=threads) for b in (enc_bytes, dec_bytes)]
 
 
 def _best_ms(fn, repeats: int) -> float:
