@@ -65,7 +65,7 @@ class FakePreset:
         cand = np.arange(36.0, 96.5, 0.5)
         bins = np.rint(cfg.midi_to_bin(cand[:, None] + 12 * np.log2(np.arange(1, 5))[None, :])).astype(int)
         bins = np.clip(bins, 0, cfg.n_bins - 1)
-        score = frames[..., bins].sum(-1)  # [..., n_cand]
+        score = (np.exp(frames[..., bins]) / np.arange(1, 5)).sum(-1)  # [..., n_cand]
         return cand[score.argmax(-1)]
 
     def encode(self, frames: np.ndarray) -> dict[str, np.ndarray]:
