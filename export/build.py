@@ -25,6 +25,9 @@ from audiosym.soundfonts import soundfont_label
 from .calibrate import calibrate
 from .onnx_graphs import OPSET, ParityReport, check_parity, export_graphs, latent_layout
 
+EVAL_SETUP_KEYS = ("test_soundfont", "train_programs", "heldout_programs", "pitch_limits", "velocities",
+                   "note_seconds", "sustain_start_frame", "n_atoms")
+
 
 def latency_samples(features, context_frames: int) -> int:
     """Analysis look-behind of the model path, in samples at the model rate: an output frame
@@ -116,6 +119,10 @@ def build_preset(
         "metrics": {**run_metrics(run_dir), **(metrics or {})},
         "source": {"parity_max_abs_err": report.max_abs_err},
     }
+    for key in EVAL_SETUP_KEYS:  # the run's evaluation setup, read by audiosym.eval_v3 from a preset too
+        value = (getattr(model, "metadata", None) or {}).get(key)
+        if value not in (None, "", [], ()):
+            meta[key] = list(value) if isinstance(value, tuple | list) else value
     if description:
         meta["description"] = description
     if run_dir is not None:
