@@ -212,3 +212,12 @@ def test_presets_list_and_inspect(presets, monkeypatch, capsys):
     assert meta["pitch_control"]["type"] == "codebook" and meta["bytes"] > 0
     assert cli_main(["presets", "inspect", "nope"]) == 2
     assert "was not found" in capsys.readouterr().err
+
+
+def test_presets_list_reports_a_broken_file_instead_of_failing(presets, tmp_path, monkeypatch, capsys):
+    (tmp_path / "good.asym").write_bytes(presets["sps"].read_bytes())
+    (tmp_path / "broken.asym").write_bytes(b"PK\x03\x04 half a zip")
+    monkeypatch.setenv("AUDIOSYM_PRESETS", str(tmp_path))
+    assert cli_main(["presets", "list"]) == 0
+    text = capsys.readouterr().out
+    assert "good" in text and "broken" in text and "unreadable:" in text and "truncated" in text
