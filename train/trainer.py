@@ -45,7 +45,7 @@ class TrainSettings:
     grad_clip: float = 1.0
     seed: int = 0
     log_every: int = 50
-    eval_every: int = 500
+    eval_every: int = 500  # 0 = never evaluate during training
     ckpt_every: int = 500
 
 
@@ -211,7 +211,11 @@ class Trainer:
         if not path.exists():
             return False
         state = torch.load(path, map_location=self.device, weights_only=False)
-        if state["config"] != self.config:
+        # The run length and logging cadence may change on resume (to extend a run); nothing else.
+        free = {"steps", "log_every", "eval_every", "ckpt_every"}
+        if {k: v for k, v in state["config"].items() if k not in free} != {
+            k: v for k, v in self.config.items() if k not in free
+        }:
             raise ParameterError(
                 f"--resume: {path} was trained with a different config; use a new --out directory "
                 "or the same --config/--set options"
@@ -234,14 +238,15 @@ class Trainer:
     def fit(self, *, resume: bool = False) -> dict[str, Any]:
         from tqdm.auto import tqdm
 
-        if self.is_main:
-            if not resume and self.checkpoint_path().exists():
-                raise ParameterError(
-                    f"{self.run_dir} already holds a run; pass --resume to continue it or choose a new --out"
-                )
-            self._write_run_info()
+        if self.is_main and not resume and self.checkpoint_path().exists():
+            raise ParameterError(
+                f"{self.run_dir} already holds a run; pass --resume to continue it or choose a new --out"
+            )
+        # resume (and its config check) before writing run info, so a refused resume changes nothing
         if resume and self.resume() and self.is_main:
             print(f"resumed {self.run_dir} at step {self.step}", file=sys.stderr)
+        if self.is_main:
+            self._write_run_info()
         s = self.settings
         autocast = self.device.type == "cuda"
         log_path = self.run_dir / "metrics.csv"
@@ -284,12 +289,18 @@ class Trainer:
                     log_file.flush()
                     bar.set_postfix(loss=f"{last_logs['loss']:.4f}")
                 bar.update(1)
-                if self.is_main and self.task.evaluate and (self.step % s.eval_every == 0 or self.step == s.steps):
+                if self.is_main and self.task.evaluate and s.eval_every > 0 and (
+                    self.step % s.eval_every == 0 or self.step == s.steps
+                ):
                     self.model.eval()
                     with torch.no_grad():
                         eval_metrics = self.task.evaluate(self.model)
                     self._log_eval(eval_metrics)
-                    bar.write(f"step {self.step}: " + ", ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items() if isinstance(v, float)))
+                    bar.write(  # stderr: stdout carries only the --json summary
+                        f"step {self.step}: "
+                        + ", ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items() if isinstance(v, float)),
+                        file=sys.stderr,
+                    )
                 if self.step % s.ckpt_every == 0 or self.step == s.steps:
                     self.save()
         finally:
