@@ -1,0 +1,94 @@
+"""``audiosym live``: play a preset from a MIDI keyboard (and re-timbre live audio) in real time."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = """\
+Play a preset live. MIDI chooses the pitch (monophonic, last-note priority, pitch bend,
+velocity, CC1 morph to --morph-timbre, program change to the timbre with that GM program,
+CC120/123 panic), the preset chooses the timbre.
+
+  --mode transfer   audio in -> out: the input's loudness drives the output, MIDI the pitch
+                    (with no note held the input's own pitch passes through, re-timbred)
+  --mode synth      MIDI only: velocity x ADSR drives the loudness
+
+Xruns and late MIDI are counted and printed every few seconds and at exit; Ctrl-C stops.
+A missing device or MIDI port is an error that lists what exists (--list-devices, --list-midi).
+"""
+
+
+def _port(value: str) -> str | int:
+    return int(value) if value.isdigit() else value
+
+
+def _device(value: str | None):
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("live", help="play a preset live from MIDI (and audio in)", description=HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", help="preset file or shipped name")
+    p.add_argument("--timbre", help="named timbre of the preset (default: the preset's default)")
+    p.add_argument("--morph-timbre", default=None, help="timbre that CC1 (mod wheel) morphs towards")
+    p.add_argument("--midi-port", type=_port, default=None, help="MIDI input port: index or part of its name")
+    p.add_argument("--midi-api", default=None, choices=["jack", "alsa", "coremidi", "winmm"],
+                   help="MIDI system (default: rtmidi's choice)")
+    p.add_argument("--input", default=None, help="audio input device (index or part of its name)")
+    p.add_argument("--output", default=None, help="audio output device (index or part of its name)")
+    p.add_argument("--sample-rate", type=int, default=None, help="device rate in Hz (default: the output device's)")
+    p.add_argument("--block", type=int, default=128, help="block size in samples (default 128 = 2.7 ms at 48 kHz)")
+    p.add_argument("--mode", choices=["transfer", "synth"], default="transfer")
+    p.add_argument("--bend-range", type=float, default=2.0, help="pitch-bend range in semitones (default 2)")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
+    p.add_argument("--report-every", type=float, default=5.0, help="seconds between status lines (default 5)")
+    p.add_argument("--json", action="store_true", help="print the final counters as one JSON object")
+    p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
+    p.add_argument("--list-midi", action="store_true", help="list MIDI input ports and exit")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ParameterError
+    from ..live import LiveSession, list_audio_devices, list_midi_ports
+
+    if args.list_devices or args.list_midi:
+        if args.list_devices:
+            print(list_audio_devices())
+        if args.list_midi:
+            ports = list_midi_ports(args.midi_api)
+            print("\n".join(f"{i}: {p}" for i, p in enumerate(ports)) or "(no MIDI input ports)")
+        return 0
+    if not args.preset:
+        raise ParameterError("--preset is required (a .asym file or a shipped name; see `audiosym presets list`)")
+    import sounddevice as sd
+
+    from ..engine import Engine
+    from ..preset import load_preset
+
+    preset = load_preset(args.preset, device="cpu", intra_op_threads=1)
+    timbre = args.timbre or preset.default_timbre
+    rate = args.sample_rate
+    if rate is None:
+        try:
+            rate = int(sd.query_devices(_device(args.output), "output")["default_samplerate"])
+        except (ValueError, sd.PortAudioError):
+            rate = 48000  # the session reports the missing device with the list of devices
+    engine = Engine(preset, timbre=timbre, sample_rate=rate, block_size=args.block, mode=args.mode,
+                    bend_range_semitones=args.bend_range, morph_timbre=args.morph_timbre)
+    session = LiveSession(engine, midi_port=args.midi_port, midi_api=args.midi_api,
+                          input_device=_device(args.input), output_device=_device(args.output),
+                          block_size=args.block)
+    with session:
+        print(f"audiosym live: {preset.name} / {timbre}, {args.mode} mode, {rate} Hz, block {args.block} "
+              f"({1000 * args.block / rate:.2f} ms), MIDI: {session.port_name or 'none'}; Ctrl-C stops",
+              file=sys.stderr, flush=True)
+        session.wait(seconds=args.seconds, report_every_s=args.report_every)
+    print(session.report(), file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps({**session.stats.as_dict(), "sample_rate": rate, "block_size": args.block,
+                          "midi_port": session.port_name}))
+    return 0
