@@ -64,6 +64,13 @@ def run_metrics(run_dir: str | os.PathLike | None) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+def train_command(argv: list[str] | None) -> str:
+    """The ``audiosym train ...`` command line recorded in run.json (argv[0] is the script path)."""
+    if not argv:
+        return "unknown"
+    return " ".join(["audiosym", *(f"'{a}'" if " " in a else a for a in argv[1:])])
+
+
 def default_name(out: str | os.PathLike) -> str:
     stem = Path(out).stem
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:64] or "preset"
@@ -132,6 +139,7 @@ def build_preset(
         meta["source"].update({
             "run": Path(run_dir).name, "git_commit": info.get("git_commit", "unknown"),
             "seed": info.get("seed"), "config_name": (model.metadata or {}).get("config_name"),
+            "train_command": train_command(info.get("command")),
         })
         if config is not None and hasattr(config, "__dataclass_fields__"):
             import dataclasses

@@ -108,6 +108,7 @@ def run_inspect(args: argparse.Namespace) -> int:
                     f"(analysis look-behind; context {meta['context_frames']} frames)"),
         ("features", f"{sr} Hz, n_fft {f['n_fft']}, hop {f['hop_length']}, {f['n_bins']} log-frequency bins, {meta['window']}"),
         ("trained on", meta["train_soundfont"]),
+        ("trained by", (meta.get("source") or {}).get("train_command", "unknown")),
     ]
     rows += [(f"graph {g}", f"{v['bytes'] / 1e3:.0f} kB  sha256 {v['sha256'][:16]}…") for g, v in meta["graphs"].items()]
     if meta.get("description"):
