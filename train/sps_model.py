@@ -133,6 +133,7 @@ class PlainDecoder(nn.Module):
         self.net = _mlp(1 + 2 * n_fourier + timbre_dim, hidden, n_bins, layers=2)
 
     def forward(self, z_pitch: torch.Tensor, z_timbre: torch.Tensor) -> torch.Tensor:
+        z_timbre = z_timbre.expand(*z_pitch.shape[:-1], z_timbre.shape[-1])
         return self.net(torch.cat([z_pitch, fourier_features(z_pitch, self.n_fourier), z_timbre], -1))
 
 
@@ -155,11 +156,15 @@ class EquivariantDecoder(nn.Module):
         self.register_buffer("k", torch.arange(n_bins, dtype=torch.float32), persistent=False)
 
     def forward(self, z_pitch: torch.Tensor, z_timbre: torch.Tensor) -> torch.Tensor:
+        """``z_pitch [..., 1]``, ``z_timbre [..., D]`` (leading axes broadcast) -> ``[..., F]``."""
         h = Fn.silu(self.body(z_timbre))
         env = self.envelope(h)
         tmpl = self.template(h)  # [..., R]
         pos = self.k - self.bins_per_unit * z_pitch + self.n_rel / 2  # [..., F] index into template
         pos = pos.clamp(0.0, self.n_rel - 1.001)
+        # z_timbre may be shared across notes ([B, 1, D] with z_pitch [B, L, 1]): the timbre nets
+        # then run once per sequence and only the cheap read-out runs per note
+        tmpl = tmpl.expand(*pos.shape[:-1], tmpl.shape[-1])
         i0 = torch.floor(pos)
         frac = pos - i0
         i0 = i0.long()
