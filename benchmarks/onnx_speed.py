@@ -46,6 +46,17 @@ def config_model(method: str, config: str):
     return mod.load_latent_model({"method": method, "config": {"name": config, **dataclasses.asdict(cfg)}, "model": state})
 
 
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def median_us(fn, calls: int) -> float:
     for _ in range(min(200, calls)):
         fn()
@@ -105,8 +116,9 @@ def main() -> int:
     out = {
         "benchmark": "onnx_speed", "unit": "microseconds per frame (encoder + decoder, batch 1, 1 thread, median)",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "python": platform.python_version()},
+        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
+                    # other work on a shared machine slows both sides; the ratio is the result
+                    "load_average_1min": round(os.getloadavg()[0], 2)},
         "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
         "command": " ".join(["python3", *sys.argv]), "calls": args.calls,
         "models": results, "min_speedup": min(speedups), "target_speedup": TARGET_SPEEDUP,
