@@ -394,9 +394,11 @@ def save_preset(
     overwrite: bool = False,
     atol: float = 1e-4,
     seed: int = 0,
+    check_frames: np.ndarray | None = None,
 ) -> Preset:
     """Validate and write a preset atomically, then re-load it and (given ``reference``, a
-    LatentModel such as the torch run) check that it computes the same numbers.
+    LatentModel such as the torch run) check that it computes the same numbers on
+    ``check_frames [N, T, F]`` (default: random frames).
 
     ``metadata`` needs every schema field except ``graphs`` and ``format_version``, which are
     filled in here. Refuses to replace an existing file unless ``overwrite=True``.
@@ -427,7 +429,7 @@ def save_preset(
         # takes its name (neutone's practice): a preset that does not reproduce is never saved.
         preset = load_preset(tmp, device="cpu")
         if reference is not None:
-            compare_models(preset, reference, atol=atol, seed=seed)
+            compare_models(preset, reference, atol=atol, seed=seed, frames=check_frames)
         if overwrite:
             os.replace(tmp, path)
         else:
@@ -440,16 +442,18 @@ def save_preset(
     return preset
 
 
-def compare_models(a, b, *, atol: float = 1e-4, seed: int = 0, batch: int = 2, frames: int = 9) -> float:
-    """Max abs difference between two LatentModels on random frames (encode and decode);
-    raises PresetError above ``atol``. Codes (int) must agree on at least 99.9% of frames."""
+def compare_models(a, b, *, atol: float = 1e-4, seed: int = 0, frames: np.ndarray | None = None) -> float:
+    """Max abs difference between two LatentModels (encode and decode) on ``frames [N, T, F]``
+    (default: random frames); raises PresetError above ``atol``. Codes (int) must agree on at
+    least 99.9% of frames."""
     if (a.kind, a.context_frames, a.features) != (b.kind, b.context_frames, b.features):
         raise PresetError(
             f"models differ in kind/context/features: {a.kind}/{a.context_frames} vs {b.kind}/{b.context_frames}"
         )
-    rng = np.random.default_rng(seed)
-    t = a.context_frames + frames - 1
-    x = rng.normal(-6.0, 2.0, size=(batch, t, a.features.n_bins)).astype(np.float32)
+    if frames is None:
+        shape = (2, a.context_frames + 8, a.features.n_bins)
+        frames = np.random.default_rng(seed).normal(-6.0, 2.0, size=shape)
+    x = np.asarray(frames, dtype=np.float32)
     za, zb = a.encode(x), b.encode(x)
     worst = 0.0
     for k in ENCODER_OUTPUTS[a.kind]:

@@ -22,7 +22,7 @@ from audiosym.errors import PresetError
 from audiosym.preset import SUFFIX, Preset, save_preset
 from audiosym.soundfonts import soundfont_label
 
-from .calibrate import calibrate
+from .calibrate import calibrate, parity_notes
 from .onnx_graphs import OPSET, ParityReport, check_parity, export_graphs, latent_layout
 
 EVAL_SETUP_KEYS = ("test_soundfont", "train_programs", "heldout_programs", "pitch_limits", "velocities",
@@ -99,7 +99,9 @@ def build_preset(
     model.torch_model.eval().cpu()
     print(f"export: {model.kind} model -> ONNX (opset {OPSET}, dynamic batch and time)", file=log)
     enc, dec = export_graphs(model)
-    report = check_parity(model, enc, dec, atol=atol)
+    notes = parity_notes(model, progress=progress)
+    report = check_parity(model, enc, dec, atol=atol, notes=notes)
+    print(f"parity: torch vs onnxruntime on sequences of {len(notes)} rendered training notes", file=log)
     print(report.table(), file=log)
     if not report.ok:
         raise PresetError(
@@ -124,7 +126,7 @@ def build_preset(
         **{k: cal[k] for k in ("pitch_control", "midi_range", "timbres", "default_timbre")},
         "calibration": {**cal["calibration"], "soundfont": soundfont_label(cal["calibration"]["soundfont"])},
         "metrics": {**run_metrics(run_dir), **(metrics or {})},
-        "source": {"parity_max_abs_err": report.max_abs_err},
+        "source": {"parity_max_abs_err": report.max_abs_err, "parity_inputs": f"{len(notes)} rendered training notes"},
     }
     for key in EVAL_SETUP_KEYS:  # the run's evaluation setup, read by audiosym.eval_v3 from a preset too
         value = (getattr(model, "metadata", None) or {}).get(key)
@@ -145,7 +147,8 @@ def build_preset(
             import dataclasses
 
             meta["source"]["config"] = json.loads(json.dumps(dataclasses.asdict(config), default=str))
-    preset = save_preset(out, meta, encoder_onnx=enc, decoder_onnx=dec, reference=model, overwrite=overwrite, atol=atol)
+    preset = save_preset(out, meta, encoder_onnx=enc, decoder_onnx=dec, reference=model, overwrite=overwrite,
+                         atol=atol, check_frames=notes[:4])
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): re-loaded, runs, and matches torch", file=log)
     return preset, report
 

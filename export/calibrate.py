@@ -78,6 +78,14 @@ def _notes(setup: dict[str, Any], programs: tuple[int, ...], features: FeatureCo
     return load_notes(spec, progress=progress)
 
 
+def parity_notes(model, *, count: int = 32, seed: int = 0, progress: bool = False) -> np.ndarray:
+    """``[count, T, n_bins]`` frames of random training notes, inputs for the export's parity check."""
+    setup = training_setup(model)
+    table = _notes(setup, setup["programs"], model.features, progress)
+    pick = np.random.default_rng(seed).choice(len(table), size=min(count, len(table)), replace=False)
+    return table.frames[np.sort(pick)]
+
+
 def encode_sustained(model, table: NoteTable, skip_frames: int) -> dict[str, np.ndarray]:
     """Encoder outputs of each note's sustained frames: ``{name: [N, S, ...]}``.
 
