@@ -141,6 +141,7 @@ def test_resume_continues_at_the_right_step(tiny_run, tmp_path):
     assert steps == [10, 20, 30]
 
 
+@pytest.mark.slow
 def test_eval_cli_reports_the_required_keys(tiny_run, tmp_path):
     out, _ = tiny_run
     plot = tmp_path / "z.png"
