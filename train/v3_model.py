@@ -165,14 +165,23 @@ class V3Net(nn.Module):
     def __init__(
         self, *, n_bins: int, context_frames: int, content_dim: int, style_dim: int, n_atoms: int,
         hidden: int, conv_channels: int = 0, conv_kernel: int = 61, ema_decay: float = 0.99,
-        dead_fraction: float = 0.2,
+        dead_fraction: float = 0.2, style_dft: int = 0,
     ) -> None:
         super().__init__()
         self.n_bins, self.context_frames = n_bins, context_frames
         self.content_dim, self.style_dim = content_dim, style_dim
         self.conv_channels = conv_channels
         n_in = context_frames * n_bins
-        self.style_enc = mlp([n_in, hidden, hidden, style_dim])
+        self.style_dft = style_dft
+        if style_dft:
+            # |DFT over the frequency axis| of a frame barely changes when the pitch (a shift on
+            # this axis) changes: an easy pitch-invariant view for the style encoder. A fixed
+            # matmul instead of torch.fft keeps the graph ONNX-exportable.
+            k = torch.arange(1, style_dft + 1, dtype=torch.float32)[:, None]
+            f = torch.arange(n_bins, dtype=torch.float32)[None, :]
+            ang = 2 * torch.pi * k * f / n_bins
+            self.register_buffer("dft", torch.cat([torch.cos(ang), torch.sin(ang)]).t() / n_bins**0.5)
+        self.style_enc = mlp([n_in + context_frames * style_dft, hidden, hidden, style_dim])
         if conv_channels:
             # Pitch is a translation on the log-frequency axis: a convolution over bins
             # (kernel reaching up to ~5 harmonics above a bin) makes a salience map that moves
@@ -193,7 +202,12 @@ class V3Net(nn.Module):
         """``frames [..., C, F]`` (raw log-magnitude) -> ``content [..., Dc]``, ``style [..., Ds]``."""
         x = normalise_frames(frames)
         flat = x.flatten(-2)
-        style = self.style_enc(flat)
+        if self.style_dft:
+            spec = x @ self.dft  # [..., C, 2K]
+            mag = torch.sqrt(spec[..., : self.style_dft] ** 2 + spec[..., self.style_dft :] ** 2 + 1e-6)
+            style = self.style_enc(torch.cat([flat, mag.flatten(-2)], -1))
+        else:
+            style = self.style_enc(flat)
         if self.conv_channels:
             lead = x.shape[:-2]
             sal = self.conv(x.reshape(-1, self.context_frames, self.n_bins)).reshape(*lead, self.n_bins)
@@ -258,8 +272,12 @@ def chamfer_pairs(c: torch.Tensor) -> torch.Tensor:
 class V3Loss(nn.Module):
     """Wraps :class:`V3Net` for the trainer: ``forward(batch) -> (loss, logs)``."""
 
-    def __init__(self, net: V3Net, *, weights: LossWeights, relativity: float, seed: int = 0) -> None:
+    def __init__(self, net: V3Net, *, weights: LossWeights, relativity: float, seed: int = 0,
+                 recon_style: str = "own") -> None:
         super().__init__()
+        if recon_style not in ("own", "shuffle"):
+            raise ParameterError(f"recon_style={recon_style!r} must be own or shuffle")
+        self.recon_style = recon_style
         self.net = net
         self.weights = weights
         self.r = float(relativity)
@@ -281,7 +299,15 @@ class V3Loss(nn.Module):
 
         target = frames[:, :, -1, :]
         target = target - target.mean(-1, keepdim=True)
-        recon = F.mse_loss(self.net.decode(content_st, style), target)
+        style_dec = style
+        if self.training and self.recon_style == "shuffle":
+            # Decode each fragment with the style of another fragment of the same sample (same
+            # instrument, other pitch): style then cannot carry pitch, only what the sample shares.
+            L = style.shape[1]
+            shift = torch.randint(1, L, (style.shape[0], 1), generator=self._gen).to(style.device)
+            idx = (torch.arange(L, device=style.device)[None, :] + shift) % L
+            style_dec = torch.gather(style, 1, idx[..., None].expand_as(style))
+        recon = F.mse_loss(self.net.decode(content_st, style_dec), target)
 
         cf = 0.5 * (mpd(content).mean() + mpd(q).mean())
         cs = 0.5 * (mpd(content.mean(1)) + mpd(q.mean(1)))
