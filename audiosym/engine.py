@@ -194,16 +194,16 @@ class Engine:
         x = self._as_block(audio_block)
         n = len(x)
         events = as_events(midi_events, block_length=n)
+        changes: dict[str, Any] = {}
+        level, encoded = None, []
         if self.mode == "transfer":
-            level, state = self._envelope(x, state)
-            encoded, state = self._encode(x, state)
-        else:
-            level, encoded = None, []
-        f0, gain, requests, state = self._control(n, level, events, encoded, state)
+            level = self._envelope(x, state, changes)
+            offsets, windows = self._frames(x, state, changes)
+            encoded = self._encode(offsets, windows, events, state.control)
+        f0, gain, requests = self._control(n, level, events, encoded, state, changes)
         updates = self._decode(requests)
-        out, synth = self.synth.run(f0, gain, updates, state.synth)
-        state = replace(state, synth=synth, n_samples=state.n_samples + n,
-                        decodes=state.decodes + len(requests))
+        out, changes["synth"] = self.synth.run(f0, gain, updates, state.synth)
+        state = replace(state, n_samples=state.n_samples + n, decodes=state.decodes + len(requests), **changes)
         return out.astype(np.float32), state
 
     def _as_block(self, audio_block: np.ndarray | int) -> np.ndarray:
@@ -220,44 +220,56 @@ class Engine:
             )
         return x.astype(np.float64, copy=False)
 
-    def _envelope(self, x: np.ndarray, state: EngineState) -> tuple[np.ndarray, EngineState]:
+    def _envelope(self, x: np.ndarray, state: EngineState, changes: dict) -> np.ndarray:
         """Per-sample input level (peak / sqrt 2, i.e. the RMS of a sine) at the device rate."""
         buf = np.concatenate([state.env_history, np.abs(x)])
         # Causal max over the last `hold` samples: the centred filter's output, shifted.
         half = self.hold // 2
         peak = maximum_filter1d(buf, self.hold, mode="constant")[half:half + len(x)]
         a = self.env_alpha
-        level, zi = lfilter([1 - a], [1, -a], peak, zi=state.env_zi)
-        hist = buf[len(buf) - (self.hold - 1):] if self.hold > 1 else buf[:0]
-        return level / np.sqrt(2.0), replace(state, env_history=hist.copy(), env_zi=zi)
+        level, changes["env_zi"] = lfilter([1 - a], [1, -a], peak, zi=state.env_zi)
+        changes["env_history"] = buf[len(buf) - (self.hold - 1):].copy() if self.hold > 1 else buf[:0]
+        return level / np.sqrt(2.0)
 
-    def _encode(self, x: np.ndarray, state: EngineState) -> tuple[list, EngineState]:
-        """Resample, featurise, run the encoder on new frames -> [(offset, latent, midi)]."""
+    def _frames(self, x: np.ndarray, state: EngineState, changes: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Resample and featurise -> (ready offsets [k], encoder windows [k, C, n_bins]) of the
+        feature frames this block completes."""
         n16_before = state.resampler.n_out
-        y16, ready, rs = self.resampler.step(x, state.resampler)
-        frames, fstate = features_step(y16, state.feature_state, self.cfg)
-        state = replace(state, resampler=rs, feature_state=fstate)
-        k = len(frames)
+        y16, ready, changes["resampler"] = self.resampler.step(x, state.resampler)
+        frames, changes["feature_state"] = features_step(y16, state.feature_state, self.cfg)
+        k, c = len(frames), self.preset.context_frames
         if k == 0:
-            return [], state
-        hop = self.cfg.hop_length
-        # Frame t (0-based, absolute) ends at 16 kHz sample (t + 1) * hop - 1.
-        first = state.frames
-        last_sample = (np.arange(first, first + k) + 1) * hop - 1 - n16_before
-        offsets = ready[last_sample]
-        stack = np.concatenate([state.frame_history, frames])[None]
-        out = self.preset.encode(stack.astype(np.float32))
-        latents = np.asarray(out[self.pitch_name])[0]  # [k, d]
+            return np.zeros(0, np.int64), np.zeros((0, c, self.cfg.n_bins), np.float32)
+        # Frame t (0-based, absolute) ends at model-rate sample (t + 1) * hop - 1.
+        last_sample = (np.arange(state.frames, state.frames + k) + 1) * self.cfg.hop_length - 1 - n16_before
+        stack = np.concatenate([state.frame_history, frames]).astype(np.float32)
+        windows = np.lib.stride_tricks.sliding_window_view(stack, c, axis=0).transpose(0, 2, 1)
+        changes["frame_history"] = stack[len(stack) - (c - 1):] if c > 1 else state.frame_history
+        changes["frames"] = state.frames + k
+        return ready[last_sample], windows
+
+    def _encode(self, offsets: np.ndarray, windows: np.ndarray, events: list, control: ControlState) -> list:
+        """Run the encoder (one batched call) on the frames whose pitch can be heard: those that
+        arrive while no note is held (a held note sets the pitch; timbre comes from the preset).
+        -> [(offset, pitch latent, midi)]."""
+        if len(offsets) == 0:
+            return []
+        needed, ei, cs = [], 0, control
+        for i, off in enumerate(offsets):
+            while ei < len(events) and events[ei].offset <= off:
+                cs = apply_message(cs, events[ei].data, self.program_timbres)[0]
+                ei += 1
+            if cs.note is None:
+                needed.append(i)
+        if not needed:
+            return []
+        out = self.preset.encode(np.ascontiguousarray(windows[needed]))
+        latents = np.asarray(out[self.pitch_name])[:, -1, :]  # [len(needed), d]
         if self.linear:
-            midi = [float(self.preset.latent_to_midi(z)) for z in latents]
+            midi = np.asarray(self.preset.latent_to_midi(latents), dtype=np.float64).reshape(-1)
         else:
-            codes = np.asarray(out["code"])[0]
-            atom_midi = self.preset.metadata["pitch_control"]["atom_midi"]
-            midi = [float(atom_midi[int(c)]) if atom_midi[int(c)] >= 0 else float("nan") for c in codes]
-        c = self.preset.context_frames
-        hist = np.concatenate([state.frame_history, frames])[len(stack[0]) - (c - 1):] if c > 1 else state.frame_history
-        state = replace(state, frame_history=hist, frames=first + k)
-        return list(zip(offsets.tolist(), latents, midi)), state
+            midi = np.asarray(self.preset.latent_to_midi(np.asarray(out["code"])[:, -1]), dtype=np.float64)
+        return [(int(offsets[i]), latents[j], float(midi[j])) for j, i in enumerate(needed)]
 
     def _timbre_vector(self, control: ControlState) -> np.ndarray:
         def vec(name: str) -> np.ndarray:
@@ -270,7 +282,8 @@ class Engine:
             v = (1 - control.mod) * v + control.mod * vec(self.morph_timbre)
         return v
 
-    def _control(self, n: int, level: np.ndarray | None, events: list, encoded: list, state: EngineState):
+    def _control(self, n: int, level: np.ndarray | None, events: list, encoded: list, state: EngineState,
+                 changes: dict):
         """Walk the block's change points (MIDI events, encoder frames, control-grid ticks) in
         order -> per-sample ``f0_midi [n]``, ``gain [n]``, decode requests, new state."""
         f0 = np.empty(n)
@@ -304,12 +317,17 @@ class Engine:
                     if change.gate is not None:
                         adsr = adsr_gate(adsr, change.gate, self.adsr, self.sample_rate)
                         immediate |= change.gate in ("on", "legato")
-                        dirty |= change.gate in ("off", "panic") and not synth
+                        if change.gate in ("off", "panic") and not synth:
+                            # The input's pitch takes over at its next frame (frames are not
+                            # encoded while a note is held); until then the note sounds on.
+                            latent_in = midi_in = None
                     dirty |= change.spectrum
                 else:
                     latent_in, midi_in = payload
                     dirty |= cs.note is None
-            note = cs.note if (cs.note is not None or not synth) else cs.last_note
+            # The note that sounds: the held one; else (synth release tail, or transfer mode before
+            # the input's next frame) the last one; else the input's own pitch.
+            note = cs.note if cs.note is not None or not (synth or latent_in is None) else cs.last_note
             if note is not None:
                 f0_cur = float(note) + cs.bend * self.bend_range_semitones
             elif midi_in is not None and np.isfinite(midi_in):
@@ -319,10 +337,9 @@ class Engine:
                 requests.append(self._request(p, cs, note, latent_in, f0_cur, gain_before <= 0.0))
                 dirty = False
             prev = p
-        state = replace(state, control=cs, adsr=adsr, f0_midi=f0_cur, dirty=dirty,
-                        input_latent=latent_in, input_midi=midi_in,
-                        last_gain=float(gain[-1]) if n else state.last_gain)
-        return f0, gain, requests, state
+        changes.update(control=cs, adsr=adsr, f0_midi=f0_cur, dirty=dirty, input_latent=latent_in,
+                       input_midi=midi_in, last_gain=float(gain[-1]) if n else state.last_gain)
+        return f0, gain, requests
 
     def _request(self, offset: int, cs: ControlState, note: int | None, latent_in, f0_midi: float,
                  jump: bool) -> dict:

@@ -3,8 +3,9 @@
 A fixed polyphase FIR (Kaiser-windowed, scipy.signal.firwin) applied output sample by output
 sample: output ``j`` is the dot product of the input samples up to ``floor(j * down / up)`` with
 one phase of the filter. Every output depends only on the input, never on how it was blocked,
-so ``y, state = resample_step(x, state)`` over any blocking equals one whole-signal call,
-bit for bit.
+so ``y, state = resample_step(x, state)`` over any blocking equals one whole-signal call
+(bit for bit on the polyphase path; to float rounding on the integer-decimation path, which
+uses ``np.convolve``).
 
 Why not ``soxr.ResampleStream``: it is also chunk-invariant (checked), but its state is an opaque
 C object that cannot be snapshot, and at ``LQ`` it holds back 6-7 ms (``HQ``: 9-21 ms) before
@@ -110,6 +111,10 @@ class StreamResampler:
         phase = j * down - i0 * up
         taps = np.arange(k)
         y = np.empty(len(j), dtype=np.float64)
+        if up == 1 and len(j):  # integer decimation: a 'valid' convolution, every down-th output
+            s0 = int(i0[0] - base - (k - 1))
+            y = np.convolve(buf[s0:int(i0[-1] - base) + 1], self.poly[0], "valid")[::down]
+            return y, i0 - state.n_in, ResamplerState(buf[len(buf) - (k - 1):].copy(), n_total, int(j_end))
         for s in range(0, len(j), _CHUNK):
             sl = slice(s, s + _CHUNK)
             idx = (i0[sl, None] - base) - taps[None, :]

@@ -232,17 +232,23 @@ class HarmonicNoiseSynth:
         if np.any(gain):
             # Only harmonics that can sound in this segment: below the limit for the lowest f0.
             h = int(min(self.n_harmonics, np.ceil(self.limit_hz / max(f0.min(), 1.0))))
-            active = np.flatnonzero(np.maximum(state.amps_from[:h], state.amps_to[:h]) > 0)
-            if len(active):
-                nums = self.harmonic_numbers[active]
-                waves = np.sin((2 * np.pi) * (cycles[:, None] * nums[None, :]))
-                # Fade harmonics out just below the limit (only where any of them gets close).
-                if f0.max() * nums[-1] > 0.9 * self.limit_hz:
-                    waves *= np.clip((self.limit_hz - f0[:, None] * nums[None, :]) / (0.1 * self.limit_hz), 0.0, 1.0)
+            nz = np.flatnonzero(np.maximum(state.amps_from[:h], state.amps_to[:h]) > 0)
+            if len(nz):
+                top = int(nz[-1]) + 1
+                nums = self.harmonic_numbers[:top]
+                # sin(2 pi n phi) for n = 1..top as powers of exp(2 pi i phi): one complex
+                # product per harmonic instead of one sin (rounding grows ~n * 1e-16, harmless).
+                rot = np.exp((2j * np.pi) * cycles)
+                waves = np.cumprod(np.broadcast_to(rot[:, None], (m, top)), axis=1).imag
+                # Fade harmonics out just below the limit (only the columns that get close).
+                near = np.flatnonzero(nums * f0.max() > 0.9 * self.limit_hz)
+                if len(near):
+                    fh = f0[:, None] * nums[None, near]
+                    waves[:, near] *= np.clip((self.limit_hz - fh) / (0.1 * self.limit_hz), 0.0, 1.0)
                 if settled:
-                    y = waves @ state.amps_to[active]
+                    y = waves @ state.amps_to[:top]
                 else:
-                    a0, a1 = state.amps_from[active], state.amps_to[active]
+                    a0, a1 = state.amps_from[:top], state.amps_to[:top]
                     y = np.sum(waves * (a0 + w * (a1 - a0)), axis=1)
             if np.any(state.noise_from) or np.any(state.noise_to):
                 length = self.tables.shape[1]

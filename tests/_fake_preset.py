@@ -56,6 +56,8 @@ class FakePreset:
         pc = self.metadata["pitch_control"]
         if pc["type"] == "linear":
             return (z[..., 0].astype(np.float64) - pc["a"]) / pc["b"]
+        if np.issubdtype(z.dtype, np.integer):  # codes, as the real preset accepts
+            return (z + 36).astype(np.float64)
         d = ((z[..., None, :] - self._codebook) ** 2).sum(-1)
         return (d.argmin(-1) + 36).astype(np.float64)
 
