@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from latent_fixtures import TinyModel, TorchLatentModel, tiny_latent_model  # noqa: E402
+from latent_fixtures import FixtureConfig, TinyModel, TorchLatentModel, tiny_latent_model  # noqa: E402
 
 from audiosym.cli import main as cli_main  # noqa: E402
 from audiosym.errors import PresetError  # noqa: E402
@@ -58,7 +58,7 @@ def test_export_round_trip_matches_torch(kind, tmp_path, capsys):
 
 
 def test_graph_that_does_not_reproduce_torch_is_refused(tmp_path):
-    model = TorchLatentModel(TinyModel("sps", bake=True))
+    model = TorchLatentModel(TinyModel("sps", bake=True), config=FixtureConfig())
     out = tmp_path / "baked.asym"
     with pytest.raises(PresetError, match="do not reproduce the torch model.*no preset was written"):
         build_preset(model, out, progress=False)
