@@ -65,7 +65,15 @@ def _pitch_lines(meta: dict[str, Any]) -> list[str]:
     pc = meta["pitch_control"]
     if pc["type"] == "linear":
         out = [f"linear: z_pitch = {pc['a']:.4f} {pc['b']:+.6f} * midi",
-               f"residual {pc['residual_semitones']:.2f} semitones RMS (training soundfont)"]
+               f"residual {pc['residual_semitones']:.2f} semitones RMS over all notes (training soundfont)"]
+        cal = meta.get("calibration") or {}
+        if "median_abs_error_semitones" in cal:
+            out.append(f"median error {cal['median_abs_error_semitones']:.3f} semitones; "
+                       f"{cal.get('outlier_fraction', 0):.1%} of notes off by > 3 semitones")
+        per = cal.get("residual_semitones_per_timbre") or {}
+        worst = [f"{k} {v:.1f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:4] if v > 1.0]
+        if worst:
+            out.append("worst timbres (RMS semitones): " + ", ".join(worst))
     else:
         mapped = [m for m in pc["atom_midi"] if m >= 0]
         out = [f"codebook: {len(pc['atom_midi'])} atoms, {len(mapped)} mapped to MIDI pitches "
