@@ -9,17 +9,16 @@ sha256 is checked, and the same metadata (less ``graphs``: a file cannot hold it
 own hash) sits in each graph's ONNX ``metadata_props`` under the key ``audiosym``.
 
 :class:`Preset` implements :class:`audiosym.models.LatentModel` with onnxruntime
-sessions; this module never imports torch.
+sessions; this module never imports torch. Presets are written by
+:func:`export.save.save_preset` (export side: it needs the ``onnx`` package).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,7 +132,7 @@ def validate_metadata(meta: Any, *, where: str = "metadata") -> None:
         raise PresetError(f"{where}: a {meta['kind']!r} preset needs pitch_control type {expected!r}, got {pc['type']!r}")
 
 
-def _sha256(blob: bytes) -> str:
+def sha256_hex(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
@@ -179,7 +178,7 @@ def read_preset_files(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str
     validate_metadata(meta, where=f"{path}: {METADATA}")
     for member in GRAPHS:
         want = meta["graphs"][member]
-        got = _sha256(blobs[member])
+        got = sha256_hex(blobs[member])
         if got != want["sha256"] or len(blobs[member]) != want["bytes"]:
             raise PresetError(
                 f"{path}: {member} does not match its recorded sha256 ({got[:12]}… vs "
@@ -372,76 +371,7 @@ def load_preset(path_or_name: str | os.PathLike, *, device: str = "auto", intra_
     return Preset(path=path, metadata=meta, encoder=sessions[0], decoder=sessions[1])
 
 
-# -- writing ---------------------------------------------------------------------------
-def _with_metadata(onnx_bytes: bytes, text: str) -> bytes:
-    import onnx  # export side only (audiosym[train])
-
-    model = onnx.load_from_string(onnx_bytes)
-    for prop in list(model.metadata_props):
-        if prop.key == ONNX_METADATA_KEY:
-            model.metadata_props.remove(prop)
-    model.metadata_props.add(key=ONNX_METADATA_KEY, value=text)
-    return model.SerializeToString()
-
-
-def save_preset(
-    path: str | os.PathLike,
-    metadata: dict[str, Any],
-    *,
-    encoder_onnx: bytes,
-    decoder_onnx: bytes,
-    reference=None,
-    overwrite: bool = False,
-    atol: float = 1e-4,
-    seed: int = 0,
-    check_frames: np.ndarray | None = None,
-) -> Preset:
-    """Validate and write a preset atomically, then re-load it and (given ``reference``, a
-    LatentModel such as the torch run) check that it computes the same numbers on
-    ``check_frames [N, T, F]`` (default: random frames).
-
-    ``metadata`` needs every schema field except ``graphs`` and ``format_version``, which are
-    filled in here. Refuses to replace an existing file unless ``overwrite=True``.
-    """
-    path = Path(path)
-    if path.suffix != SUFFIX:
-        raise ParameterError(f"preset path {path} must end in {SUFFIX}")
-    if path.exists() and not overwrite:
-        raise PresetError(f"{path} already exists; choose another --out or pass --overwrite")
-    meta = {**metadata, "format_version": FORMAT_VERSION, "graphs": {}}
-    text = embedded_metadata(meta)
-    graphs = {"encoder.onnx": _with_metadata(encoder_onnx, text), "decoder.onnx": _with_metadata(decoder_onnx, text)}
-    meta["graphs"] = {m: {"sha256": _sha256(b), "bytes": len(b)} for m, b in graphs.items()}
-    validate_metadata(meta, where="preset metadata")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            buf = io.BytesIO()
-            with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr(METADATA, json.dumps(meta, indent=1, sort_keys=True))
-                for m, b in graphs.items():
-                    zf.writestr(m, b)
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        # Re-load the written bytes and compare with the in-memory model before the file
-        # takes its name (neutone's practice): a preset that does not reproduce is never saved.
-        preset = load_preset(tmp, device="cpu")
-        if reference is not None:
-            compare_models(preset, reference, atol=atol, seed=seed, frames=check_frames)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if the path appeared meanwhile: never clobber
-            os.unlink(tmp)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    preset.path = path
-    return preset
-
-
+# -- checking ------------------------------------------------------------------------
 def compare_models(a, b, *, atol: float = 1e-4, seed: int = 0, frames: np.ndarray | None = None) -> float:
     """Max abs difference between two LatentModels (encode and decode) on ``frames [N, T, F]``
     (default: random frames); raises PresetError above ``atol``. Codes (int) must agree on at

@@ -19,11 +19,12 @@ import numpy as np
 
 import audiosym
 from audiosym.errors import PresetError
-from audiosym.preset import SUFFIX, Preset, save_preset
+from audiosym.preset import SUFFIX, Preset
 from audiosym.soundfonts import soundfont_label
 
 from .calibrate import calibrate, parity_notes
 from .onnx_graphs import OPSET, ParityReport, check_parity, export_graphs, latent_layout
+from .save import save_preset
 
 EVAL_SETUP_KEYS = ("test_soundfont", "train_programs", "heldout_programs", "pitch_limits", "velocities",
                    "note_seconds", "sustain_start_frame", "n_atoms")

@@ -15,10 +15,12 @@ import pytest
 from audiosym.cli import main as cli_main
 from audiosym.errors import ParameterError, PresetError
 from audiosym.models import LatentModel, open_model
-from audiosym.preset import compare_models, load_preset, read_metadata, save_preset
+from audiosym.preset import compare_models, load_preset, read_metadata
 
 pytest.importorskip("torch")
 from latent_fixtures import build_fixture_preset  # noqa: E402
+
+from export.save import save_preset  # noqa: E402
 
 
 @pytest.fixture(scope="module")
