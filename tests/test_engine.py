@@ -206,3 +206,45 @@ def test_bad_arguments_say_what_is_allowed(fake):
     with e:
         e.process(np.zeros(64, np.float32))
     assert e.state.n_samples == 0  # leaving the context resets
+
+
+# ----------------------------------------------------------------------------- real presets
+def _real_preset(kind, tmp_path_factory):
+    """A shipped preset of ``kind`` (presets/*.asym), else one exported from the torch fixture."""
+    from pathlib import Path
+
+    from audiosym.preset import load_preset, read_metadata
+
+    shipped = sorted(Path(__file__).parent.parent.glob("presets/*.asym"))
+    for path in sorted(shipped, key=lambda p: "provisional" in p.name):  # finished presets first
+        if read_metadata(path)["kind"] == kind:
+            return load_preset(path, device="cpu")
+    pytest.importorskip("torch")
+    from latent_fixtures import build_fixture_preset
+
+    return build_fixture_preset(kind, tmp_path_factory.mktemp("presets") / f"fixture-{kind}.asym")
+
+
+@pytest.mark.parametrize("kind", ["sps", "v3"])
+def test_real_preset_end_to_end(kind, tmp_path_factory):
+    preset = _real_preset(kind, tmp_path_factory)
+    sr = 44100
+    lo, hi = preset.midi_range
+    note = (lo + hi) // 2
+    e = Engine(preset, timbre=preset.timbre_names[0], sample_rate=sr, mode="transfer",
+               morph_timbre=preset.timbre_names[-1])
+    t = np.arange(int(0.3 * sr)) / sr
+    x = (0.2 * np.sin(2 * np.pi * 330 * t) * (t > 0.02)).astype(np.float32)
+    events = [note_on(3001, note), control_change(5003, 1, 64), pitch_bend(7001, 0.5), note_off(11000, note)]
+    whole = e.render(x, events)
+    assert np.all(np.isfinite(whole)) and rms(whole) > 1e-3
+    np.testing.assert_allclose(blockwise(e, x, events, 128), whole, atol=1e-4)
+    # Synth mode: every partial sits on a harmonic of the MIDI note (the pitch is exact).
+    s = Engine(preset, timbre=preset.timbre_names[0], sample_rate=sr, mode="synth")
+    y = s.render(sr // 2, [note_on(0, note)])[sr // 10:]
+    spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    freqs = np.fft.rfftfreq(len(y), 1 / sr)
+    f0 = 440.0 * 2 ** ((note - 69) / 12)
+    peaks = [k for k in np.argsort(spec)[::-1][:200] if spec[k] > 0.1 * spec.max()][:8]
+    ratios = freqs[peaks] / f0
+    assert np.abs(ratios - np.round(ratios)).max() < 0.02, ratios
