@@ -2,7 +2,7 @@
 
 One frame step as the engine runs it: ``frames [1, C, n_bins]`` -> encoder -> the latents the
 decoder takes -> ``logmag [1, 1, n_bins]``. Both run in this process with one thread; the
-median of many calls is reported. Models: the real train/ architectures at their named
+median of many interleaved calls is reported. Models: the real train/ architectures at their named
 configs (weights do not change the speed, so they are untrained unless --run is given).
 
     python3 benchmarks/onnx_speed.py                    # sps/v3 at tiny and paper configs
@@ -57,15 +57,19 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def median_us(fn, calls: int) -> float:
-    for _ in range(min(200, calls)):
-        fn()
-    times = np.empty(calls)
+def median_us(fns, calls: int) -> list[float]:
+    """Median microseconds per call of each function, timed in interleaved rounds so that load
+    from other processes on a shared machine hits every function alike."""
+    for fn in fns:
+        for _ in range(min(200, calls)):
+            fn()
+    times = np.empty((calls, len(fns)))
     for i in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        times[i] = time.perf_counter() - t0
-    return float(np.median(times) * 1e6)
+        for j, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            times[i, j] = time.perf_counter() - t0
+    return [float(v) for v in np.median(times, axis=0) * 1e6]
 
 
 def bench(model, calls: int) -> dict:
@@ -86,7 +90,7 @@ def bench(model, calls: int) -> dict:
         return s_dec.run(["logmag"], {n: z[n] for n in dec_names})[0]
 
     err = float(np.max(np.abs(run_torch().numpy() - run_onnx())))
-    torch_us, onnx_us = median_us(run_torch, calls), median_us(run_onnx, calls)
+    torch_us, onnx_us = median_us([run_torch, run_onnx], calls)
     params = sum(p.numel() for p in model.torch_model.parameters())
     return {"kind": model.kind, "context_frames": model.context_frames, "params": int(params),
             "onnx_bytes": len(enc_b) + len(dec_b), "torch_us_per_frame": round(torch_us, 1),
