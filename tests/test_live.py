@@ -179,6 +179,13 @@ def test_missing_midi_port_lists_the_ports(jack_env, monkeypatch):
         listed = subprocess.run([sys.executable, "-m", "audiosym", "live", "--list-midi", "--midi-api", "jack"],
                                 env=jack_env, capture_output=True, text=True, timeout=30)
         assert "audiosym-keys-c:keys" in listed.stdout, listed
+        presets = sorted((HERE.parent / "presets").glob("*.asym"))
+        if presets:  # the command with a real preset: a missing audio device lists the devices
+            bad = subprocess.run([sys.executable, "-m", "audiosym", "live", "--preset", str(presets[0]),
+                                  "--mode", "synth", "--output", "no-such-device", "--seconds", "1"],
+                                 env=jack_env, capture_output=True, text=True, timeout=60)
+            assert bad.returncode == 2 and "audio device not found" in bad.stderr, bad
+            assert "JACK" in bad.stderr or "system" in bad.stderr, bad.stderr
     finally:
         midi.close_port()
         midi.delete()
