@@ -147,34 +147,33 @@ def run_demo(
 
 
 def plot_spectrograms(panels: list[tuple[str, np.ndarray]], *, sample_rate: int, path: Path) -> Path:
-    """One log-mel spectrogram (dB, 80 dB range, shared colour scale) per ``(title, y)`` panel."""
+    """One mel spectrogram (dB, 80 dB range, one colour scale for all) per ``(title, y)`` panel."""
     import librosa
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed, and never opens a window
+    import librosa.display
     import matplotlib.pyplot as plt
 
+    hop, fmax = 512, min(8000, sample_rate // 2)  # the models hear up to ~7.6 kHz
     specs = []
     for _, y in panels:
         mel = librosa.feature.melspectrogram(y=y.astype(np.float32), sr=sample_rate, n_fft=2048,
-                                             hop_length=512, n_mels=128, fmax=min(8000, sample_rate // 2))
-        specs.append(10 * np.log10(np.maximum(mel, 1e-10)))
+                                             hop_length=hop, n_mels=128, fmax=fmax)
+        specs.append(librosa.power_to_db(mel, ref=1.0, amin=1e-10))
     top = max(float(s.max()) for s in specs)
-    cols = 1 if len(panels) <= 5 else 2
+    cols = 1 if len(panels) <= 4 else 2
     rows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 1.9 * rows), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 2.0 * rows + 0.4), squeeze=False,
+                             sharex=True, sharey=True, layout="constrained")
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
-    for ax, (title, y), spec in zip(axes.flat, panels, specs):
-        seconds = len(y) / sample_rate
-        im = ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
-                       extent=(0, seconds, 0, spec.shape[0]))
+    for ax, (title, _), spec in zip(axes.flat, panels, specs):
+        im = librosa.display.specshow(spec, sr=sample_rate, hop_length=hop, x_axis="time", y_axis="mel",
+                                      fmax=fmax, ax=ax, cmap="magma", vmin=top - 80, vmax=top)
         ax.set_title(title, fontsize=9, loc="left")
-        ax.set_ylabel("mel bin", fontsize=8)
-        ax.tick_params(labelsize=7)
-    for ax in axes[-1]:
-        ax.set_xlabel("time (s)", fontsize=8)
-    fig.colorbar(im, ax=axes, shrink=0.6, label="dB")
+        ax.label_outer()
+    fig.colorbar(im, ax=axes, shrink=0.5, label="dB")
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path

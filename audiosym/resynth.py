@@ -224,18 +224,53 @@ def render_signal(engine, y: np.ndarray, events=()) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)[latency : latency + n]
 
 
+class TransposedPreset:
+    """A preset whose encoder reports the input's pitch ``semitones`` higher (lower if negative).
+
+    The engine passes the input's own pitch latent through when no MIDI note is held; shifting
+    what the encoder returns shifts that pass-through, and nothing else (MIDI-driven pitch goes
+    through ``midi_to_latent``, unchanged). Linear (SPS) presets: ``z_pitch + b * semitones``,
+    exact and continuous. Codebook (V3) presets: each frame's atom is replaced by the atom mapped
+    to the pitch nearest ``atom_midi[code] + semitones`` (whole semitones; unmapped atoms stay).
+    Everything else is the wrapped preset's.
+    """
+
+    def __init__(self, preset, semitones: float):
+        self._preset, self.semitones = preset, float(semitones)
+        pc = preset.metadata["pitch_control"]
+        if pc["type"] == "codebook" and self.semitones != round(self.semitones):
+            raise ParameterError(
+                f"--transpose {semitones:g}: a codebook (V3) preset has discrete pitches; use whole semitones"
+            )
+
+    def __getattr__(self, name):
+        return getattr(self._preset, name)
+
+    def encode(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+        out = dict(self._preset.encode(frames))
+        pc = self._preset.metadata["pitch_control"]
+        if pc["type"] == "linear":
+            out["z_pitch"] = (np.asarray(out["z_pitch"]) + np.float32(pc["b"] * self.semitones)).astype(np.float32)
+            return out
+        atom_midi = np.asarray(pc["atom_midi"], dtype=np.int64)
+        codebook = np.asarray(pc["codebook"], dtype=np.float32)
+        code = np.asarray(out["code"])
+        mapped = np.flatnonzero(atom_midi >= 0)
+        target = atom_midi[code] + int(round(self.semitones))
+        nearest = mapped[np.argmin(np.abs(atom_midi[mapped][None, :] - target.reshape(-1, 1)), axis=1)]
+        new_code = np.where(atom_midi[code] >= 0, nearest.reshape(code.shape), code)
+        out["code"], out["content_q"] = new_code, codebook[new_code]
+        return out
+
+
 def make_engine(preset, *, timbre: str, sample_rate: int, transpose_semitones: float = 0.0):
-    """A fresh transfer-mode engine (fresh state) at ``sample_rate`` Hz, plus the events that
-    set it up (``[]`` or the transposition), to prepend to a file's MIDI events."""
+    """A fresh transfer-mode engine (fresh state) at ``sample_rate`` Hz; a non-zero
+    ``transpose_semitones`` shifts the input's pass-through pitch (:class:`TransposedPreset`)."""
     from .engine import Engine
 
-    engine = Engine(preset, timbre=timbre, sample_rate=int(sample_rate), mode="transfer")
     if transpose_semitones:
-        raise ParameterError(
-            f"--transpose {transpose_semitones:g}: this engine has no transposition of the input's own pitch yet; "
-            "use --midi FILE.mid to set the pitch"
-        )
-    return engine, []
+        preset = TransposedPreset(preset, transpose_semitones)
+    return Engine(preset, timbre=timbre, sample_rate=int(sample_rate), mode="transfer")
 
 
 def resynthesize(
@@ -255,9 +290,8 @@ def resynthesize(
     out_rate = int(output_sample_rate or sample_rate)
     engine_rate = max(out_rate, int(preset.features.sample_rate))
     x = resample(y, orig_sample_rate=int(sample_rate), target_sample_rate=engine_rate)
-    engine, setup = make_engine(preset, timbre=timbre, sample_rate=engine_rate,
-                                transpose_semitones=transpose_semitones)
-    events = setup + (melody_events(notes, sample_rate=engine_rate, n_samples=len(x)) if notes else [])
+    engine = make_engine(preset, timbre=timbre, sample_rate=engine_rate, transpose_semitones=transpose_semitones)
+    events = melody_events(notes, sample_rate=engine_rate, n_samples=len(x)) if notes else []
     out = render_signal(engine, x, events)
     return resample(out, orig_sample_rate=engine_rate, target_sample_rate=out_rate), out_rate
 
@@ -271,6 +305,10 @@ def load_for_batch(settings: ResynthSettings):
     from .midifile import load_track_notes
     from .preset import load_preset
 
+    if settings.device == "cuda" and not (
+        os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+    ):
+        raise DeviceError("--device cuda: no NVIDIA GPU driver is present on this machine; use --device cpu")
     preset = load_preset(settings.preset, device=settings.device, intra_op_threads=1)
     if settings.device == "cuda" and "CUDAExecutionProvider" not in preset.providers:
         raise DeviceError(

@@ -163,3 +163,199 @@ def test_melody_events_in_samples_offs_before_ons():
     got = [(e.offset, e.kind, e.data[1]) for e in events]
     assert got == [(0, NOTE_ON, 60), (500, NOTE_OFF, 60), (500, NOTE_ON, 62), (900, NOTE_ON, 64), (1000, NOTE_OFF, 62)]
     assert events[2].data[2] == 127  # velocity clipped to the MIDI range
+
+
+# ------------------------------------------------------------------ the batch through the real engine
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def preset_path(tmp_path_factory):
+    """The shipped SPS preset when it exists, else a tiny exported one (needs audiosym[train])."""
+    shipped = REPO / "presets" / "sps-default.asym"
+    if shipped.exists():
+        return str(shipped)
+    pytest.importorskip("torch", reason="presets/sps-default.asym is not shipped yet and torch is missing to export one")
+    pytest.importorskip("onnx")
+    import io
+
+    from latent_fixtures import tiny_latent_model
+
+    from export.build import build_preset
+
+    path = tmp_path_factory.mktemp("preset") / "tiny-sps.asym"
+    build_preset(tiny_latent_model("sps"), path, progress=False, log=io.StringIO())
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def preset(preset_path):
+    from audiosym.preset import load_preset
+
+    return load_preset(preset_path, device="cpu")
+
+
+def _cli(*argv):
+    from audiosym.cli import main
+
+    return main(["resynth", *map(str, argv), "--no-progress"])
+
+
+def _melody_file(tmp_path, preset):
+    lo, hi = preset.midi_range
+    base = max(lo, min(60, hi - 7))
+    notes = [(0.05, 0.35, base, 100), (0.35, 0.7, base + 4, 90), (0.6, 1.1, base + 7, 110)]  # overlaps: legato
+    return _write_mid(tmp_path / "mel.mid", [("Lead", 73, False, notes)])
+
+
+def _stream(engine, y, events, sizes):
+    """Engine.process block by block with block-relative event offsets (what a host does)."""
+    from audiosym.midi import MidiEvent
+
+    out, pos, k = [], 0, 0
+    while pos < len(y):
+        n = min(sizes[k % len(sizes)], len(y) - pos)
+        block_events = [MidiEvent(e.offset - pos, e.data) for e in events if pos <= e.offset < pos + n]
+        out.append(engine.process(y[pos:pos + n], block_events))
+        pos, k = pos + n, k + 1
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize("use_midi", [False, True])
+def test_file_output_equals_streaming_engine_process(tmp_path, preset_path, preset, use_midi):
+    from audiosym.engine import Engine
+    from audiosym.midi import MidiEvent
+    from audiosym.midifile import load_track_notes, melody_events
+
+    sample_rate = 22050
+    src = _write(tmp_path / "in" / "take.wav", seconds=1.2, sample_rate=sample_rate, hz=262.0, channels=2)
+    midi = _melody_file(tmp_path, preset)
+    timbre = preset.timbre_names[-1]
+    extra = ["--midi", midi] if use_midi else []
+    assert _cli(src, "--out", tmp_path / "out", "--preset", preset_path, "--timbre", timbre, *extra) == 0
+    got, sr = sf.read(tmp_path / "out" / "take.wav", dtype="float32")
+    assert sr == sample_rate and got.shape == (int(1.2 * sample_rate),)
+
+    y, _ = sf.read(src, dtype="float32")
+    y = y.mean(axis=1)
+    engine = Engine(preset, timbre=timbre, sample_rate=sample_rate, mode="transfer")
+    lat = engine.latency_samples
+    events = melody_events(load_track_notes(midi), sample_rate=sample_rate, n_samples=len(y)) if use_midi else []
+    events = [MidiEvent(e.offset + lat, e.data) for e in events]
+    padded = np.concatenate([y, np.zeros(lat, np.float32)])
+    want = _stream(engine, padded, events, sizes=[64, 65, 1, 128, 8193, 3000, 8192])[lat:lat + len(y)]
+    assert np.max(np.abs(want)) > 1e-3  # the engine made sound
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)  # float32 oscillator rounding (-80 dBFS)
+    assert np.sqrt(np.mean((got - want) ** 2)) < 1e-5 * max(1.0, float(np.sqrt(np.mean(want**2))) * 10)
+
+
+def test_bad_inputs_are_reported_and_the_batch_goes_on(tmp_path, preset_path, preset, capsys):
+    import json
+
+    src = tmp_path / "in"
+    _write(src / "good.wav", seconds=0.5, sample_rate=48000)
+    _write(src / "stereo22k.flac", seconds=0.5, sample_rate=22050, channels=2)
+    _write(src / "low8k.wav", seconds=0.5, sample_rate=8000)
+    (src / "empty.wav").write_bytes(b"")
+    (src / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00" + bytes(range(7, 71)))
+    sf.write(src / "silent.wav", np.zeros(8000, np.float32), 16000)
+    _write(src / "long.wav", seconds=2.5, sample_rate=16000)
+    rc = _cli(src, tmp_path / "missing.wav", "--out", tmp_path / "out", "--preset", preset_path,
+              "--timbre", preset.default_timbre, "--max-seconds", "2", "--json")
+    captured = capsys.readouterr()
+    assert rc == 1
+    summary = json.loads(captured.out)
+    status = {Path(f["input"]).name: f["status"] for f in summary["files"]}
+    assert status == {"good.wav": "ok", "stereo22k.flac": "ok", "low8k.wav": "ok", "empty.wav": "failed",
+                      "corrupt.wav": "failed", "silent.wav": "failed", "long.wav": "failed", "missing.wav": "failed"}
+    errors = [line for line in captured.err.splitlines() if line.startswith("failed: ")]
+    assert len(errors) == 5 and all(f["error"] for f in summary["files"] if f["status"] == "failed")
+    for name, rate in (("good.wav", 48000), ("stereo22k.wav", 22050), ("low8k.wav", 8000)):
+        out, sr = sf.read(tmp_path / "out" / name, dtype="float32")
+        assert sr == rate and len(out) == int(0.5 * rate) and np.all(np.isfinite(out)) and np.max(np.abs(out)) > 1e-4
+    assert sorted(os.listdir(tmp_path / "out")) == ["good.wav", "low8k.wav", "stereo22k.wav"]  # no temp files left
+
+
+def test_rerun_skips_finished_outputs_and_overwrite_redoes_them(tmp_path, preset_path, preset, capsys):
+    src = _write(tmp_path / "a.wav", seconds=0.3, sample_rate=16000)
+    args = (src, "--out", tmp_path / "out", "--preset", preset_path, "--timbre", preset.default_timbre)
+    assert _cli(*args) == 0
+    out = tmp_path / "out" / "a.wav"
+    first = sf.read(out, dtype="float32")[0]
+    out.write_bytes(b"sentinel: must survive a rerun")
+    capsys.readouterr()
+    assert _cli(*args) == 0
+    assert out.read_bytes() == b"sentinel: must survive a rerun"
+    assert "skipped" in capsys.readouterr().out
+    assert _cli(*args, "--overwrite") == 0
+    assert np.array_equal(sf.read(out, dtype="float32")[0], first)  # redone, deterministically
+
+
+def test_never_writes_over_an_input(tmp_path, preset_path, preset):
+    src = _write(tmp_path / "in" / "x.wav", seconds=0.3)
+    before = src.read_bytes()
+    rc = _cli(tmp_path / "in", "--out", tmp_path / "in", "--preset", preset_path, "--timbre",
+              preset.default_timbre, "--overwrite")
+    assert rc == 1 and src.read_bytes() == before
+
+
+def test_workers_and_shards_give_the_same_files(tmp_path, preset_path, preset):
+    src = tmp_path / "in"
+    for i in range(4):
+        _write(src / f"f{i}.wav", seconds=0.3, sample_rate=16000, hz=200.0 + 50 * i)
+    common = ("--preset", preset_path, "--timbre", preset.default_timbre)
+    assert _cli(src, "--out", tmp_path / "one", *common) == 0
+    assert _cli(src, "--out", tmp_path / "two", "--workers", "2", *common) == 0
+    for i in range(2):
+        assert _cli(src, "--out", tmp_path / "sharded", "--shard", f"{i}/2", *common) == 0
+    for name in (f"f{i}.wav" for i in range(4)):
+        # audio, not bytes: libsndfile stamps float WAVs with the time in a PEAK chunk
+        ref = sf.read(tmp_path / "one" / name, dtype="float32")[0]
+        assert np.array_equal(sf.read(tmp_path / "sharded" / name, dtype="float32")[0], ref)
+        assert np.array_equal(sf.read(tmp_path / "two" / name, dtype="float32")[0], ref)
+
+
+def test_plain_errors_before_any_file_is_touched(tmp_path, preset_path, preset, capsys):
+    src = _write(tmp_path / "a.wav", seconds=0.3)
+    assert _cli(src, "--out", tmp_path / "o", "--preset", preset_path, "--timbre", "kazoo") == 2
+    assert "kazoo" in capsys.readouterr().err
+    assert _cli(src, "--out", tmp_path / "o", "--preset", preset_path, "--timbre", preset.default_timbre,
+                "--shard", "2/2") == 2
+    assert "--shard" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("kind", ["sps", "v3"])
+def test_transpose_shifts_the_input_pitch(kind):
+    from _fake_preset import FakePreset
+
+    from audiosym.resynth import make_engine, render_signal
+
+    fake = FakePreset(kind)
+    sample_rate = 16000
+    t = np.arange(sample_rate) / sample_rate
+    y = (0.3 * np.sin(2 * np.pi * 261.63 * t)).astype(np.float32)  # MIDI 60
+
+    def f0(semitones):
+        out = render_signal(make_engine(fake, timbre="flute", sample_rate=sample_rate, transpose_semitones=semitones), y)
+        tail = out[sample_rate // 2:] * np.hanning(sample_rate // 2)
+        spec = np.abs(np.fft.rfft(tail, 8 * len(tail)))
+        return np.argmax(spec) * sample_rate / (8 * len(tail))
+
+    base = f0(0)
+    assert abs(12 * np.log2(base / 261.63)) < 0.3
+    for n in (3, -5):
+        assert abs(12 * np.log2(f0(n) / base) - n) < 0.1
+
+
+def test_transposed_preset_shifts_only_the_pitch_latent(preset, rng):
+    from audiosym.resynth import TransposedPreset
+
+    frames = rng.normal(-6, 2, size=(2, preset.context_frames + 4, preset.features.n_bins)).astype(np.float32)
+    plain, moved = preset.encode(frames), TransposedPreset(preset, 2.5).encode(frames)
+    pitch = "z_pitch" if preset.kind == "sps" else "code"
+    shift = preset.latent_to_midi(moved[pitch]) - preset.latent_to_midi(plain[pitch])
+    np.testing.assert_allclose(shift, 2.5, atol=1e-3)
+    other = "z_timbre" if preset.kind == "sps" else "style"
+    np.testing.assert_array_equal(moved[other], plain[other])
