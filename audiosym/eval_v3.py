@@ -29,7 +29,7 @@ from scipy.optimize import linear_sum_assignment
 from .data import NoteSetSpec, NoteTable, load_notes
 from .errors import ParameterError
 from .features import FeatureConfig
-from .plans import V3_HELDOUT_PROGRAMS, V3_TRAIN_PROGRAMS
+from .plans import V3_HELDOUT_PROGRAMS, V3_TRAIN_PROGRAMS, timbre_name
 from .soundfonts import (
     default_test_soundfont,
     default_train_soundfont,
@@ -228,6 +228,22 @@ def evaluate_v3(model, *, data: EvalData | None = None, progress: bool = False, 
             out["zero_shot_soundfont_heldout_one_to_one_accuracy"] = mapped_accuracy(
                 codes_t[held_t], pitch_t[held_t], amap, pitches)
         out["soundfont"] = soundfont_label(data.test_soundfont)
+    # Per instrument, so one broken render can neither hide in nor sink a mean.
+    per: dict[str, dict[str, float]] = {"train_soundfont": {}}
+    tables = [("train_soundfont", tab, enc)]
+    if data.test_table is not None:
+        per["heldout_soundfont"] = {}
+        tables.append(("heldout_soundfont", data.test_table, enc_t))
+    for where, t, e in tables:
+        for prog in np.unique(t.program):
+            mk = t.program == prog
+            n = e["code"].shape[1]
+            label = np.repeat(t.pitch[mk].astype(np.int64), n)
+            ok = np.isin(label, pitches)
+            tag = "heldout" if prog in data.heldout_programs else "train"
+            per[where][f"{int(prog)}:{timbre_name(int(prog))}:{tag}"] = round(
+                mapped_accuracy(e["code"][mk].reshape(-1)[ok], label[ok], amap, pitches), 4)
+    out["per_instrument_one_to_one_accuracy"] = per
     out["train_soundfont"] = soundfont_label(data.train_soundfont)
     out["atom_pitch_map"] = {int(a): int(pitches[c]) for a, c in enumerate(amap) if c >= 0}
     out["_confusion"] = conf
