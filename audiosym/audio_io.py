@@ -1,4 +1,4 @@
-"""Audio files in and out: any readable file -> mono float32 at its own rate; atomic WAV writes.
+"""Audio files in and out: finding them, reading any to mono float32 at its rate, atomic WAV writes.
 
 Reading tries libsndfile (``soundfile``: WAV, FLAC, OGG/Vorbis, MP3, AIFF, ...) first and falls
 back to ``librosa.load`` (audioread/ffmpeg) for anything else. Multichannel audio is downmixed
@@ -12,6 +12,7 @@ sees half a file.
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from dataclasses import dataclass
@@ -170,3 +171,62 @@ def write_wav(
             os.unlink(tmp)
         raise
     return path
+
+
+# ---------------------------------------------------------------- finding inputs
+
+_MAGIC = set("*?[")
+
+
+@dataclass(frozen=True)
+class InputSource:
+    """A discovered input: ``path``; ``root``, the folder outputs are named relative to (None:
+    just the file name); ``error`` when the item named nothing usable."""
+
+    path: str  # as found (absolute for files found in folders/globs)
+    root: str | None  # outputs are named relative to this folder; None: just the file name
+    error: str | None = None
+
+
+def _glob_base(pattern: str) -> str:
+    parts = Path(pattern).parts
+    base = []
+    for part in parts:
+        if _MAGIC & set(part):
+            break
+        base.append(part)
+    return str(Path(*base)) if base else "."
+
+
+def discover_inputs(inputs: list[str], *, extensions=AUDIO_EXTENSIONS) -> list[InputSource]:
+    """Expand files, folders (recursive, by extension) and glob patterns into sources.
+
+    A path that does not exist, a folder without audio and a glob matching nothing become
+    sources carrying an error, so they are reported in the summary instead of vanishing.
+    """
+    exts = tuple(e.lower() for e in extensions)
+    found: list[InputSource] = []
+    for item in inputs:
+        if _MAGIC & set(item) and not os.path.exists(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            files = [m for m in matches if os.path.isfile(m) and m.lower().endswith(exts)]
+            if not files:
+                found.append(InputSource(item, None, f"{item}: the pattern matches no audio files"))
+            base = os.path.abspath(_glob_base(item))
+            found.extend(InputSource(os.path.abspath(f), base) for f in files)
+        elif os.path.isdir(item):
+            root = os.path.abspath(item)
+            files = sorted(
+                os.path.join(d, f)
+                for d, _, names in os.walk(root)
+                for f in names
+                if f.lower().endswith(exts) and not f.startswith(".")
+            )
+            if not files:
+                found.append(InputSource(item, None, f"{item}: folder holds no audio files ({', '.join(exts)})"))
+            found.extend(InputSource(f, root) for f in files)
+        elif os.path.exists(item):
+            found.append(InputSource(os.path.abspath(item), None))
+        else:
+            found.append(InputSource(item, None, f"{item}: no such file or folder"))
+    return found

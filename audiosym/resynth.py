@@ -12,7 +12,6 @@ sorted corpus deterministically so N independent copies cover every file exactly
 
 from __future__ import annotations
 
-import glob
 import os
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio_io import AUDIO_EXTENSIONS, read_audio, resample, write_wav
+from .audio_io import InputSource, discover_inputs, read_audio, resample, write_wav
 from .errors import ParameterError
 
 STATUSES = ("ok", "skipped", "failed")
@@ -91,60 +90,6 @@ class Result:
 
 # ---------------------------------------------------------------- discovery and planning
 
-_MAGIC = set("*?[")
-
-
-@dataclass(frozen=True)
-class _Source:
-    path: str  # as found (absolute for files found in folders/globs)
-    root: str | None  # outputs are named relative to this folder; None: just the file name
-    error: str | None = None
-
-
-def _glob_base(pattern: str) -> str:
-    parts = Path(pattern).parts
-    base = []
-    for part in parts:
-        if _MAGIC & set(part):
-            break
-        base.append(part)
-    return str(Path(*base)) if base else "."
-
-
-def discover_inputs(inputs: list[str], *, extensions=AUDIO_EXTENSIONS) -> list[_Source]:
-    """Expand files, folders (recursive, by extension) and glob patterns into sources.
-
-    A path that does not exist, a folder without audio and a glob matching nothing become
-    sources carrying an error, so they are reported in the summary instead of vanishing.
-    """
-    exts = tuple(e.lower() for e in extensions)
-    found: list[_Source] = []
-    for item in inputs:
-        if _MAGIC & set(item) and not os.path.exists(item):
-            matches = sorted(glob.glob(item, recursive=True))
-            files = [m for m in matches if os.path.isfile(m) and m.lower().endswith(exts)]
-            if not files:
-                found.append(_Source(item, None, f"{item}: the pattern matches no audio files"))
-            base = os.path.abspath(_glob_base(item))
-            found.extend(_Source(os.path.abspath(f), base) for f in files)
-        elif os.path.isdir(item):
-            root = os.path.abspath(item)
-            files = sorted(
-                os.path.join(d, f)
-                for d, _, names in os.walk(root)
-                for f in names
-                if f.lower().endswith(exts) and not f.startswith(".")
-            )
-            if not files:
-                found.append(_Source(item, None, f"{item}: folder holds no audio files ({', '.join(exts)})"))
-            found.extend(_Source(f, root) for f in files)
-        elif os.path.exists(item):
-            found.append(_Source(os.path.abspath(item), None))
-        else:
-            found.append(_Source(item, None, f"{item}: no such file or folder"))
-    return found
-
-
 def plan_jobs(inputs: list[str], out_dir: str | os.PathLike) -> list[Job]:
     """Sorted, de-duplicated jobs with output paths under ``out_dir``.
 
@@ -154,7 +99,7 @@ def plan_jobs(inputs: list[str], out_dir: str | os.PathLike) -> list[Job]:
     input file (any input of the batch) carries an error instead.
     """
     out_dir = os.path.abspath(out_dir)
-    sources: dict[str, _Source] = {}
+    sources: dict[str, InputSource] = {}
     for s in discover_inputs(inputs):
         key = os.path.realpath(s.path) if s.error is None else "\0" + s.path
         sources.setdefault(key, s)  # the same file given twice is one job
