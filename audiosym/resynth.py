@@ -150,14 +150,21 @@ def shard_jobs(jobs: list[Job], shard: tuple[int, int] | None) -> list[Job]:
 
 # ---------------------------------------------------------------- rendering
 
-def render_signal(engine, y: np.ndarray, events=()) -> np.ndarray:
+#: Samples per ``Engine.process`` call offline: large enough to batch hundreds of encoder and
+#: decoder frames per onnxruntime call, small enough to bound memory on long files
+#: (2**20 samples = 21.8 s at 48 kHz; the engine keeps several float64 arrays per sample).
+RENDER_BLOCK_SAMPLES = 1 << 20
+
+
+def render_signal(engine, y: np.ndarray, events=(), *, block_samples: int = RENDER_BLOCK_SAMPLES) -> np.ndarray:
     """The engine's output for mono ``y [n]`` at ``engine.sample_rate``, time-aligned with ``y``.
 
     The engine's loudness path lags its input by ``engine.latency_samples``; the input is padded
     with that many zeros, MIDI ``events`` (offsets from the start of ``y``) are moved by the same
     amount, and the first ``latency_samples`` output samples are dropped, so output sample k
-    belongs to input sample k. One batched ``Engine.render`` call; equal to streaming the padded
-    input block by block through ``Engine.process`` and trimming the same way (tested).
+    belongs to input sample k. The padded signal goes through ``Engine.process`` from a fresh
+    state in blocks of ``block_samples`` (the engine's output does not depend on blocking:
+    equal to streaming it in small blocks, tested).
     """
     from .midi import MidiEvent, as_events
 
@@ -165,8 +172,17 @@ def render_signal(engine, y: np.ndarray, events=()) -> np.ndarray:
     latency = int(engine.latency_samples)
     padded = np.concatenate([np.asarray(y, dtype=np.float32), np.zeros(latency, np.float32)])
     moved = [MidiEvent(e.offset + latency, e.data) for e in as_events(events, block_length=max(n, 1))]
-    out = engine.render(padded, moved)
-    return np.asarray(out, dtype=np.float32)[latency : latency + n]
+    engine.reset()
+    out, k = [], 0
+    for start in range(0, len(padded), block_samples):
+        stop = min(start + block_samples, len(padded))
+        block_events = []
+        while k < len(moved) and moved[k].offset < stop:
+            block_events.append(MidiEvent(moved[k].offset - start, moved[k].data))
+            k += 1
+        out.append(engine.process(padded[start:stop], block_events))
+    full = np.concatenate(out) if out else np.zeros(0, np.float32)
+    return np.asarray(full, dtype=np.float32)[latency : latency + n]
 
 
 class TransposedPreset:
