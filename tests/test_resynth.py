@@ -365,3 +365,10 @@ def test_transposed_preset_shifts_only_the_pitch_latent(preset, rng):
     np.testing.assert_allclose(shift, 2.5, atol=1e-3)
     other = "z_timbre" if preset.kind == "sps" else "style"
     np.testing.assert_array_equal(moved[other], plain[other])
+
+
+@pytest.mark.skipif(os.path.exists("/proc/driver/nvidia/version"), reason="this machine has an NVIDIA driver")
+def test_cuda_without_a_gpu_is_a_plain_error(tmp_path, preset_path, preset, capsys):
+    src = _write(tmp_path / "a.wav", seconds=0.3)
+    rc = _cli(src, "--out", tmp_path / "o", "--preset", preset_path, "--timbre", preset.default_timbre, "--device", "cuda")
+    assert rc == 2 and "--device cuda" in capsys.readouterr().err and not (tmp_path / "o").exists()
