@@ -225,7 +225,7 @@ class HarmonicNoiseSynth:
     def _segment(self, f0_midi: np.ndarray, gain: np.ndarray, state: SynthState) -> tuple[np.ndarray, SynthState]:
         m = len(gain)
         settled = state.ramp_done >= self.ramp_samples  # amplitudes constant in this segment
-        w = None if settled else self._weights(state, m)[:, None]
+        w = None if settled else self._weights(state, m)
         f0 = midi_to_hz(f0_midi)
         cycles = state.phase + np.cumsum(f0 / self.sample_rate)
         y = np.zeros(m)
@@ -245,20 +245,16 @@ class HarmonicNoiseSynth:
                 if len(near):
                     fh = f0[:, None] * nums[None, near]
                     waves[:, near] *= np.clip((self.limit_hz - fh) / (0.1 * self.limit_hz), 0.0, 1.0)
-                if settled:
-                    y = waves @ state.amps_to[:top]
-                else:
-                    a0, a1 = state.amps_from[:top], state.amps_to[:top]
-                    y = np.sum(waves * (a0 + w * (a1 - a0)), axis=1)
+                y = waves @ state.amps_to[:top]
+                if not settled:  # amps(t) = to + (w(t) - 1) (to - from), w ramping 0 -> 1
+                    y += (w - 1.0) * (waves @ (state.amps_to[:top] - state.amps_from[:top]))
             if np.any(state.noise_from) or np.any(state.noise_to):
                 length = self.tables.shape[1]
                 pos = state.noise_pos
                 tab = self.tables[:, pos:pos + m] if pos + m <= length else self.tables[:, (pos + np.arange(m)) % length]
-                if settled:
-                    y = y + state.noise_to @ tab
-                else:
-                    g = state.noise_from + w * (state.noise_to - state.noise_from)  # [m, B]
-                    y = y + np.sum(g * tab.T, axis=1)
+                y = y + state.noise_to @ tab
+                if not settled:
+                    y += (w - 1.0) * ((state.noise_to - state.noise_from) @ tab)
         new = SynthState(
             float(cycles[-1] % 1.0) if m else state.phase, state.amps_from, state.amps_to,
             state.noise_from, state.noise_to, min(state.ramp_done + m, self.ramp_samples),
