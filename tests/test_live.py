@@ -189,3 +189,24 @@ def test_missing_midi_port_lists_the_ports(jack_env, monkeypatch):
     finally:
         midi.close_port()
         midi.delete()
+
+
+def test_ctrl_c_stops_the_command_cleanly(jack_env):
+    import signal
+
+    presets = sorted((HERE.parent / "presets").glob("*.asym"))
+    if not presets:
+        pytest.skip("no preset file in presets/ for the command-line session")
+    proc = subprocess.Popen([sys.executable, "-m", "audiosym", "live", "--preset", str(presets[0]), "--mode", "synth",
+                             "--report-every", "0.5", "--json"], env=jack_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: "PortAudio:out_0" in _jack_ports(jack_env) or proc.poll() is not None, 20, "audiosym live")
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err[-2000:]
+    assert "stopping (Ctrl-C)" in err and "xruns" in err
+    stats = json.loads(out.strip().splitlines()[-1])
+    print(f"audiosym live counters: {stats}")
+    assert stats["blocks"] > 100 and stats["callback_errors"] == 0
+    assert "PortAudio:out_0" not in _jack_ports(jack_env)  # the stream was closed
