@@ -148,6 +148,11 @@ class Engine:
         return int(round(model * self.sample_rate / self.cfg.sample_rate))
 
     @property
+    def ignored_program_changes(self) -> int:
+        """Program changes whose GM program no timbre of the preset has (ignored, counted)."""
+        return self._state.control.ignored_programs
+
+    @property
     def block_ms(self) -> float | None:
         return None if self.block_size is None else 1000.0 * self.block_size / self.sample_rate
 
