@@ -130,6 +130,18 @@ def validate_metadata(meta: Any, *, where: str = "metadata") -> None:
     expected = {"sps": "linear", "v3": "codebook"}[meta["kind"]]
     if pc["type"] != expected:
         raise PresetError(f"{where}: a {meta['kind']!r} preset needs pitch_control type {expected!r}, got {pc['type']!r}")
+    outputs = {t["name"]: t["shape"] for t in meta["latent"]["encoder_outputs"]}
+    timbre_key, pitch_key = ("z_timbre", "z_pitch") if meta["kind"] == "sps" else ("style", "content_q")
+    if timbre_key not in outputs or pitch_key not in outputs:
+        raise PresetError(f"{where}: latent.encoder_outputs must name {pitch_key} and {timbre_key} for a {meta['kind']} preset")
+    dims = {len(t["vector"]) for t in meta["timbres"].values()}
+    if dims != {outputs[timbre_key][-1]}:
+        raise PresetError(f"{where}: timbre vectors have length(s) {sorted(dims)}, but {timbre_key} has {outputs[timbre_key][-1]} dims")
+    if pc["type"] == "codebook":
+        if {len(row) for row in pc["codebook"]} != {outputs[pitch_key][-1]}:
+            raise PresetError(f"{where}: codebook vectors must have {outputs[pitch_key][-1]} dims like {pitch_key}")
+        if max(pc["atom_midi"]) < 0:
+            raise PresetError(f"{where}: pitch_control.atom_midi maps no atom to a MIDI pitch; the preset cannot be played")
 
 
 def sha256_hex(blob: bytes) -> str:

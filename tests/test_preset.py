@@ -122,6 +122,7 @@ def test_future_format_version_asks_to_upgrade(presets, tmp_path):
         (lambda m: m["pitch_control"].pop("b"), "pitch_control"),
         (lambda m: m.pop("timbres"), "required property"),
         (lambda m: m.update(default_timbre="kazoo"), "default_timbre"),
+        (lambda m: m["timbres"]["flute"]["vector"].append(0.0), "timbre vectors have length"),
     ],
 )
 def test_schema_violation_names_the_field(presets, tmp_path, edit, field):
