@@ -224,3 +224,21 @@ def test_presets_list_reports_a_broken_file_instead_of_failing(presets, tmp_path
     assert cli_main(["presets", "list"]) == 0
     text = capsys.readouterr().out
     assert "good" in text and "broken" in text and "unreadable:" in text and "truncated" in text
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[1] / "presets").glob("*.asym"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_presets_load_play_and_fit(path):
+    p = load_preset(path.stem)  # by name: the shipped folder is found relative to the package
+    assert p.path.resolve() == path.resolve()
+    assert path.stat().st_size <= 10_000_000
+    lo, hi = p.midi_range
+    mid = (lo + hi) // 2
+    if p.kind == "v3":  # a pitch no atom stands for plays the atom of the nearest mapped pitch
+        mapped = np.array([m for m in p.pitch_control["atom_midi"] if m >= 0])
+        mid = int(mapped[np.argmin(np.abs(mapped - mid))])
+    assert p.latent_to_midi(p.midi_to_latent(float(mid))) == pytest.approx(mid, abs=0.01)
+    assert p.default_timbre in p.timbre_names
+    assert p.metadata["metrics"], "a shipped preset records its evaluation"
