@@ -311,6 +311,7 @@ class Engine:
                 env, adsr = adsr_run(adsr, p - prev, self.adsr, self.sample_rate)
                 gain[prev:p] = env * self.synth_level
             else:
+                assert level is not None  # transfer mode always has an input level
                 gain[prev:p] = level[prev:p]
             if p == n:
                 break

@@ -110,8 +110,8 @@ class LiveSession:
         self.stats = LiveStats()
         self.port_name: str | None = None
         self._queue: collections.deque = collections.deque()
-        self._stream = None
-        self._midi_in = None
+        self._stream: Any = None
+        self._midi_in: Any = None
         self._lock = threading.Lock()
         self._started = 0.0
 
@@ -167,10 +167,12 @@ class LiveSession:
                       latency="low")
         try:
             if transfer:
-                self._stream = sd.Stream(device=(in_info["index"], out_info["index"]), channels=(1, channels), **common)
+                assert in_info is not None
+                stream = sd.Stream(device=(in_info["index"], out_info["index"]), channels=(1, channels), **common)
             else:
-                self._stream = sd.OutputStream(device=out_info["index"], channels=channels, **common)
-            self._stream.start()
+                stream = sd.OutputStream(device=out_info["index"], channels=channels, **common)
+            self._stream = stream
+            stream.start()
         except sd.PortAudioError as exc:
             raise DeviceError(f"cannot open the audio stream at {sr} Hz, block {self.block_size}: {exc}") from None
 

@@ -246,14 +246,14 @@ class HarmonicNoiseSynth:
                     fh = f0[:, None] * nums[None, near]
                     waves[:, near] *= np.clip((self.limit_hz - fh) / (0.1 * self.limit_hz), 0.0, 1.0)
                 y = waves @ state.amps_to[:top]
-                if not settled:  # amps(t) = to + (w(t) - 1) (to - from), w ramping 0 -> 1
+                if w is not None:  # amps(t) = to + (w(t) - 1) (to - from), w ramping 0 -> 1
                     y += (w - 1.0) * (waves @ (state.amps_to[:top] - state.amps_from[:top]))
             if np.any(state.noise_from) or np.any(state.noise_to):
                 length = self.tables.shape[1]
                 pos = state.noise_pos
                 tab = self.tables[:, pos:pos + m] if pos + m <= length else self.tables[:, (pos + np.arange(m)) % length]
                 y = y + state.noise_to @ tab
-                if not settled:
+                if w is not None:
                     y += (w - 1.0) * ((state.noise_to - state.noise_from) @ tab)
         new = SynthState(
             float(cycles[-1] % 1.0) if m else state.phase, state.amps_from, state.amps_to,

@@ -156,7 +156,7 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
     window = int(0.1 * sr)
     latencies = []
     t = np.arange(int(0.4 * sr)) / sr
-    abrupt = sum(np.sin(2 * np.pi * 440 * k * t) / k for k in range(1, 6))  # a tone switched on
+    abrupt = np.sum([np.sin(2 * np.pi * 440 * k * t) / k for k in range(1, 6)], axis=0)  # switched on
     rendered = render_note(sf, 73, note, note_seconds=0.4, sample_rate=sr)  # a real attack
     for tone in (abrupt, rendered):
         xin = np.zeros(int(0.8 * sr), np.float32)
@@ -173,7 +173,9 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
     first = (int(np.flatnonzero(ys)[0]) - at) / sr
 
     # -- pitch accuracy with pyin ---------------------------------------------------------------
-    errors, transfer_errors, per_note = [], [], {}
+    errors: list[float] = []
+    transfer_errors: list[float] = []
+    per_note: dict[int, float | None] = {}
     import librosa
 
     for p in range(lo, hi + 1, max(pitch_step, 1)):
@@ -183,7 +185,7 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
         src = render_note(sf, 73, int(np.clip(p - 5, 48, 96)), note_seconds=0.7, sample_rate=sr)
         yt = et.render(0.3 * src / max(np.abs(src).max(), 1e-9), [note_on(0, p, 100)])[int(0.15 * sr):int(0.6 * sr)]
         for sig, bucket in ((y, errors), (yt, transfer_errors)):
-            f0, voiced, _ = librosa.pyin(sig, fmin=librosa.midi_to_hz(p - 7), fmax=librosa.midi_to_hz(p + 7),
+            f0, voiced, _ = librosa.pyin(sig, fmin=float(librosa.midi_to_hz(p - 7)), fmax=float(librosa.midi_to_hz(p + 7)),
                                          sr=sr, frame_length=4096, resolution=0.02)
             cents = 100 * (librosa.hz_to_midi(f0[voiced]) - p)
             if len(cents):
@@ -234,7 +236,7 @@ def _mrstft(a: np.ndarray, b: np.ndarray) -> float:
     for n in (256, 512, 1024, 2048):
         sa = np.abs(librosa.stft(a, n_fft=n, hop_length=n // 4))
         sb = np.abs(librosa.stft(b, n_fft=n, hop_length=n // 4))
-        total += np.linalg.norm(sa - sb) / max(np.linalg.norm(sb), 1e-9)
+        total += float(np.linalg.norm(sa - sb)) / max(float(np.linalg.norm(sb)), 1e-9)
         total += float(np.mean(np.abs(np.log(sa + 1e-5) - np.log(sb + 1e-5))))
     return total / 4
 
@@ -254,10 +256,11 @@ def bench_vocoder(*, programs=(73, 40, 56, 71, 0), notes=(48, 60, 72)) -> dict:
 
     class _Level:  # the engine's transfer-mode envelope follower, borrowed without a model
         features, kind, context_frames, midi_range = cfg, "sps", 1, (0, 127)
-        timbre_names, metadata = ["x"], {"timbres": {}}
+        timbre_names, metadata = ["x"], {"timbres": {}}  # type: ignore[var-annotated]
 
     follower = Engine(_Level(), timbre="x", sample_rate=sr)
-    rows, scores = [], {"harmonic_noise": [], "griffin_lim_offline": [], "sine_floor": []}
+    rows: list[dict] = []
+    scores: dict[str, list[float]] = {"harmonic_noise": [], "griffin_lim_offline": [], "sine_floor": []}
     for program in programs:
         for note in notes:
             y = render_note(sf, program, note, note_seconds=0.8, release_seconds=0.2, sample_rate=sr).astype(np.float64)
