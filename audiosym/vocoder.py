@@ -75,10 +75,11 @@ class SpectrumReader:
         self._band_idx = self.band_of_bin[self._band_bins]
         counts = np.bincount(self._band_idx, minlength=n_bands)
         self._band_norm = self.noise_scale / np.maximum(counts, 1)  # mean residual -> band RMS
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
-    def _comb(self, f_hz: np.ndarray, amps: np.ndarray) -> np.ndarray:
-        """Modelled feature magnitudes ``[n_bins]`` of sines at ``f_hz`` with ``amps`` (no interference)."""
+    def _comb_matrix(self, f_hz: np.ndarray) -> np.ndarray:
+        """``[n_bins, h]``: modelled feature magnitudes of a unit sine at each of ``f_hz``
+        (Hann kernel on the FFT grid, then the log-frequency matrix; no interference)."""
         pos = f_hz / self.bin_hz
         k = np.floor(pos)[:, None] + np.arange(-_KERNEL_HALF + 1, _KERNEL_HALF + 1)[None, :]
         d = np.abs(k - pos[:, None]) * _OVERSAMPLE
@@ -88,8 +89,10 @@ class SpectrumReader:
         kv[d >= _KERNEL_HALF * _OVERSAMPLE] = 0.0
         n_fft_bins = self.cfg.n_fft // 2 + 1
         ok = (k >= 0) & (k < n_fft_bins)
-        s = np.bincount(k[ok].astype(np.int64), (kv * amps[:, None])[ok], minlength=n_fft_bins)
-        return self.wlog @ s
+        cols = np.broadcast_to(np.arange(len(f_hz))[:, None], k.shape)
+        spectra = np.zeros((n_fft_bins, len(f_hz)))
+        spectra[k[ok].astype(np.int64), cols[ok]] = kv[ok]
+        return np.asarray(self.wlog @ spectra)
 
     def _interp(self, mag: np.ndarray, bins: np.ndarray) -> np.ndarray:
         return np.interp(bins, np.arange(len(mag)), mag, left=0.0, right=0.0)
@@ -103,19 +106,21 @@ class SpectrumReader:
             amps[r], noise[r] = self._read_one(logmag[r], float(f0_midi[r]))
         return amps, noise
 
-    def _harmonics(self, cents: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _harmonics(self, cents: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For a comb at ``cents / 100`` MIDI: (frequencies [h] Hz, fractional bins [h], unit-comb
-        response at those bins [h]) of the harmonics below the top bin. Cached per cent."""
+        response at those bins [h], comb matrix [n_bins, h]) of the harmonics below the top bin.
+        Cached per cent (at most 256 combs, a few MB)."""
         hit = self._cache.get(cents)
         if hit is None:
             m0 = cents / 100.0
             f = float(midi_to_hz(m0)) * np.arange(1, self.n_harmonics + 1)
             h = int(np.count_nonzero(f < self.top_hz))
             bins = self.cfg.midi_to_bin(m0 + self.log2n[:h])
-            rho = np.maximum(self._interp(self._comb(f[:h], np.ones(h)), bins), 1e-3)
-            hit = (f[:h], bins, rho)
-            if len(self._cache) > 4096:
-                self._cache.clear()
+            comb = self._comb_matrix(f[:h])
+            rho = np.maximum(self._interp(comb.sum(axis=1), bins), 1e-3)
+            hit = (f[:h], bins, rho, comb)
+            if len(self._cache) >= 256:
+                self._cache.pop(next(iter(self._cache)))  # oldest first
             self._cache[cents] = hit
         return hit
 
@@ -125,10 +130,10 @@ class SpectrumReader:
         grid = self.cfg.midi_to_bin(f0_midi + self._align_offsets)
         score = (self._interp(mag, grid.ravel()).reshape(grid.shape) * self._align_weights).sum(1)
         m0 = f0_midi + self._align_deltas[int(np.argmax(score))]
-        f, bins, rho = self._harmonics(int(round(m0 * 100)))
+        f, bins, rho, comb = self._harmonics(int(round(m0 * 100)))
         amps = np.zeros(self.n_harmonics)
         amps[: len(f)] = self._interp(mag, bins) / rho
-        residual = np.maximum(mag - self._comb(f, amps[: len(f)]), 0.0)
+        residual = np.maximum(mag - comb @ amps[: len(f)], 0.0)
         sums = np.bincount(self._band_idx, residual[self._band_bins], minlength=self.n_bands)
         noise = sums * self._band_norm
         power = 0.5 * np.sum(amps**2) + np.sum(noise**2)
@@ -194,18 +199,18 @@ class HarmonicNoiseSynth:
     def run(self, f0_midi: np.ndarray, gain: np.ndarray, updates: list[Update],
             state: SynthState) -> tuple[np.ndarray, SynthState]:
         """Audio ``[n]`` float64 for per-sample ``f0_midi [n]`` and ``gain [n]``; ``updates``
-        sorted by offset."""
+        sorted by offset. The oscillators are computed once per chunk of up to 4096 samples;
+        updates only split the (cheap) amplitude weighting."""
         n = len(gain)
         out = np.zeros(n, dtype=np.float64)
-        cuts = sorted({0, n, *[u.offset for u in updates]})
         ui = 0
-        for a, b in zip(cuts[:-1], cuts[1:]):
-            while ui < len(updates) and updates[ui].offset == a:
-                state = self._apply(updates[ui], state)
+        for c0 in range(0, max(n, 1), _CHUNK):
+            c1 = min(n, c0 + _CHUNK)
+            chunk_updates = []
+            while ui < len(updates) and updates[ui].offset < c1:
+                chunk_updates.append(updates[ui])
                 ui += 1
-            for s in range(a, b, _CHUNK):
-                e = min(b, s + _CHUNK)
-                out[s:e], state = self._segment(f0_midi[s:e], gain[s:e], state)
+            out[c0:c1], state = self._chunk(f0_midi[c0:c1], gain[c0:c1], chunk_updates, c0, state)
         while ui < len(updates):  # updates at offset n (none expected) still take effect
             state = self._apply(updates[ui], state)
             ui += 1
@@ -222,42 +227,59 @@ class HarmonicNoiseSynth:
         noise_now = state.noise_from + w * (state.noise_to - state.noise_from)
         return SynthState(state.phase, amps_now, u.amps, noise_now, u.noise, 0, state.noise_pos)
 
-    def _segment(self, f0_midi: np.ndarray, gain: np.ndarray, state: SynthState) -> tuple[np.ndarray, SynthState]:
+    def _chunk(self, f0_midi: np.ndarray, gain: np.ndarray, updates: list[Update], base: int,
+               state: SynthState) -> tuple[np.ndarray, SynthState]:
         m = len(gain)
-        settled = state.ramp_done >= self.ramp_samples  # amplitudes constant in this segment
-        w = None if settled else self._weights(state, m)
         f0 = midi_to_hz(f0_midi)
         cycles = state.phase + np.cumsum(f0 / self.sample_rate)
+        length = self.tables.shape[1]
         y = np.zeros(m)
-        if np.any(gain):
-            # Only harmonics that can sound in this segment: below the limit for the lowest f0.
+        waves = tab = None
+        if m and np.any(gain):
+            # Harmonics that can sound in this chunk: below the limit for the lowest f0 and with
+            # a non-zero amplitude in some state the chunk passes through.
             h = int(min(self.n_harmonics, np.ceil(self.limit_hz / max(f0.min(), 1.0))))
-            nz = np.flatnonzero(np.maximum(state.amps_from[:h], state.amps_to[:h]) > 0)
-            if len(nz):
-                top = int(nz[-1]) + 1
-                nums = self.harmonic_numbers[:top]
+            used = np.zeros(h, bool)
+            for a in (state.amps_from, state.amps_to, *[u.amps for u in updates]):
+                used |= a[:h] > 0
+            top = int(np.flatnonzero(used)[-1]) + 1 if used.any() else 0
+            if top:
                 # sin(2 pi n phi) for n = 1..top as powers of exp(2 pi i phi): one complex
                 # product per harmonic instead of one sin (rounding grows ~n * 1e-16, harmless).
                 rot = np.exp((2j * np.pi) * cycles)
                 waves = np.cumprod(np.broadcast_to(rot[:, None], (m, top)), axis=1).imag
-                # Fade harmonics out just below the limit (only the columns that get close).
+                nums = self.harmonic_numbers[:top]
                 near = np.flatnonzero(nums * f0.max() > 0.9 * self.limit_hz)
-                if len(near):
+                if len(near):  # fade harmonics out just below the limit (only the columns that get close)
                     fh = f0[:, None] * nums[None, near]
                     waves[:, near] *= np.clip((self.limit_hz - fh) / (0.1 * self.limit_hz), 0.0, 1.0)
-                y = waves @ state.amps_to[:top]
+            pos = state.noise_pos
+            tab = self.tables[:, pos:pos + m] if pos + m <= length else self.tables[:, (pos + np.arange(m)) % length]
+        cuts = [0, *[u.offset - base for u in updates], m]
+        ui = 0
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            while ui < len(updates) and updates[ui].offset - base == a:
+                state = self._apply(updates[ui], state)
+                ui += 1
+            if b <= a:
+                continue
+            settled = state.ramp_done >= self.ramp_samples
+            w = None if settled else self._weights(state, b - a)
+            if waves is not None:
+                top = waves.shape[1]
+                seg = waves[a:b]
+                y[a:b] = seg @ state.amps_to[:top]
                 if w is not None:  # amps(t) = to + (w(t) - 1) (to - from), w ramping 0 -> 1
-                    y += (w - 1.0) * (waves @ (state.amps_to[:top] - state.amps_from[:top]))
-            if np.any(state.noise_from) or np.any(state.noise_to):
-                length = self.tables.shape[1]
-                pos = state.noise_pos
-                tab = self.tables[:, pos:pos + m] if pos + m <= length else self.tables[:, (pos + np.arange(m)) % length]
-                y = y + state.noise_to @ tab
+                    y[a:b] += (w - 1.0) * (seg @ (state.amps_to[:top] - state.amps_from[:top]))
+            if tab is not None and (np.any(state.noise_from) or np.any(state.noise_to)):
+                seg_tab = tab[:, a:b]
+                y[a:b] += state.noise_to @ seg_tab
                 if w is not None:
-                    y += (w - 1.0) * ((state.noise_to - state.noise_from) @ tab)
+                    y[a:b] += (w - 1.0) * ((state.noise_to - state.noise_from) @ seg_tab)
+            state = SynthState(state.phase, state.amps_from, state.amps_to, state.noise_from, state.noise_to,
+                               min(state.ramp_done + (b - a), self.ramp_samples), state.noise_pos)
         new = SynthState(
             float(cycles[-1] % 1.0) if m else state.phase, state.amps_from, state.amps_to,
-            state.noise_from, state.noise_to, min(state.ramp_done + m, self.ramp_samples),
-            (state.noise_pos + m) % self.tables.shape[1],
+            state.noise_from, state.noise_to, state.ramp_done, (state.noise_pos + m) % length,
         )
         return y * gain, new
