@@ -13,6 +13,8 @@ Variants:
                            equivariant decoder) with K=4 / K=0 counterfactual copies
   random_k4 / random_k0    the same architecture with a randomly initialised pitch kernel:
                            what the equivariant architecture learns from nothing
+  plaindec_k4 / _k0        tiny's pitch head with a plain MLP decoder instead of the equivariant one
+  randplain_k4 / _k0       random-init pitch head with a plain MLP decoder
   mlp_k4 / mlp_k0          frame MLP pitch head + plain MLP decoder (the FINDINGS prototype)
   paper_k4 / paper_k0      the authors' setting (5-frame note blocks, conv encoder, plain
                            decoder, one-octave scales, timbre repeated) REDUCED to CPU size
@@ -37,6 +39,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "tiny_k0": ("tiny", ["K=0"]),
     "random_k4": ("tiny", ["pitch_init=random"]),
     "random_k0": ("tiny", ["pitch_init=random", "K=0"]),
+    "plaindec_k4": ("tiny", ["decoder=mlp"]),
+    "plaindec_k0": ("tiny", ["decoder=mlp", "K=0"]),
+    "randplain_k4": ("tiny", ["pitch_init=random", "decoder=mlp"]),
+    "randplain_k0": ("tiny", ["pitch_init=random", "decoder=mlp", "K=0"]),
     "mlp_k4": ("tiny", ["pitch_head=linear", "decoder=mlp"]),
     "mlp_k0": ("tiny", ["pitch_head=linear", "decoder=mlp", "K=0"]),
     # reduced: 16 conv channels, 128-unit nets, 64-unit prior instead of 64/512/512/256
@@ -100,7 +106,7 @@ def run_variant(name: str, *, steps: int, eval_every: int, out: Path, seed: int,
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variants", default=",".join(VARIANTS), help="comma list of " + ", ".join(VARIANTS))
+    p.add_argument("--variants", default=",".join(v for v in VARIANTS if not v.startswith(("plaindec", "randplain"))), help="comma list of " + ", ".join(VARIANTS))
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
