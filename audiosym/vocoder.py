@@ -156,6 +156,37 @@ def noise_tables(sample_rate: int, edges_hz: tuple[float, ...], length: int = _N
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _oscillator_kernel():
+    """The oscillator bank, compiled with numba (a librosa dependency) on first use:
+    ``y[t] = sum_n (to_n + wm1[t] d_n) taper_n(t) sin(2 pi n cycles[t])`` for n = 1..len(to),
+    with the sines as powers of one phasor per sample (rounding grows ~n * 1e-16, harmless).
+    Each sample depends only on its own inputs, so blocking never changes the result."""
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def bank(cycles, f0, to, d, wm1, limit):  # pragma: no cover - compiled
+        m, top = cycles.shape[0], to.shape[0]
+        y = np.zeros(m)
+        fade = 0.9 * limit
+        for t in range(m):
+            angle = 2.0 * np.pi * cycles[t]
+            zr, zi = np.cos(angle), np.sin(angle)
+            pr, pi = zr, zi
+            acc = 0.0
+            for n in range(top):
+                amp = to[n] + wm1[t] * d[n]
+                fh = (n + 1) * f0[t]
+                if fh > fade:
+                    amp *= min(max((limit - fh) / (0.1 * limit), 0.0), 1.0)
+                acc += amp * pi
+                pr, pi = pr * zr - pi * zi, pr * zi + pi * zr
+            y[t] = acc
+        return y
+
+    return bank
+
+
 @dataclass(frozen=True)
 class SynthState:
     """Oscillator phase (cycles, 0..1), amplitude ramp (from, to, samples done), noise position."""
@@ -191,6 +222,8 @@ class HarmonicNoiseSynth:
         edges = band_edges_hz(cfg, n_bands)
         self.tables = noise_tables(self.sample_rate, tuple(float(e) for e in edges))
         self.harmonic_numbers = np.arange(1, n_harmonics + 1, dtype=np.float64)
+        self._bank = _oscillator_kernel()
+        self._bank(np.zeros(1), np.ones(1), np.zeros(1), np.zeros(1), np.zeros(1), 1.0)  # compile now, not in a callback
 
     def init_state(self) -> SynthState:
         zh, zb = np.zeros(self.n_harmonics), np.zeros(self.n_bands)
@@ -234,7 +267,8 @@ class HarmonicNoiseSynth:
         cycles = state.phase + np.cumsum(f0 / self.sample_rate)
         length = self.tables.shape[1]
         y = np.zeros(m)
-        waves = tab = None
+        bank = tab = None
+        top = 0
         if m and np.any(gain):
             # Harmonics that can sound in this chunk: below the limit for the lowest f0 and with
             # a non-zero amplitude in some state the chunk passes through.
@@ -244,15 +278,7 @@ class HarmonicNoiseSynth:
                 used |= a[:h] > 0
             top = int(np.flatnonzero(used)[-1]) + 1 if used.any() else 0
             if top:
-                # sin(2 pi n phi) for n = 1..top as powers of exp(2 pi i phi): one complex
-                # product per harmonic instead of one sin (rounding grows ~n * 1e-16, harmless).
-                rot = np.exp((2j * np.pi) * cycles)
-                waves = np.cumprod(np.broadcast_to(rot[:, None], (m, top)), axis=1).imag
-                nums = self.harmonic_numbers[:top]
-                near = np.flatnonzero(nums * f0.max() > 0.9 * self.limit_hz)
-                if len(near):  # fade harmonics out just below the limit (only the columns that get close)
-                    fh = f0[:, None] * nums[None, near]
-                    waves[:, near] *= np.clip((self.limit_hz - fh) / (0.1 * self.limit_hz), 0.0, 1.0)
+                bank = self._bank
             pos = state.noise_pos
             tab = self.tables[:, pos:pos + m] if pos + m <= length else self.tables[:, (pos + np.arange(m)) % length]
         cuts = [0, *[u.offset - base for u in updates], m]
@@ -265,12 +291,10 @@ class HarmonicNoiseSynth:
                 continue
             settled = state.ramp_done >= self.ramp_samples
             w = None if settled else self._weights(state, b - a)
-            if waves is not None:
-                top = waves.shape[1]
-                seg = waves[a:b]
-                y[a:b] = seg @ state.amps_to[:top]
-                if w is not None:  # amps(t) = to + (w(t) - 1) (to - from), w ramping 0 -> 1
-                    y[a:b] += (w - 1.0) * (seg @ (state.amps_to[:top] - state.amps_from[:top]))
+            if bank is not None:  # amps(t) = to + (w(t) - 1) (to - from), w ramping 0 -> 1
+                to = state.amps_to[:top]
+                wm1 = np.zeros(b - a) if w is None else w - 1.0
+                y[a:b] = bank(cycles[a:b], f0[a:b], to, to - state.amps_from[:top], wm1, self.limit_hz)
             if tab is not None and (np.any(state.noise_from) or np.any(state.noise_to)):
                 seg_tab = tab[:, a:b]
                 y[a:b] += state.noise_to @ seg_tab

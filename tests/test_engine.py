@@ -72,7 +72,7 @@ def test_resampler_is_chunk_invariant():
             y, ready, st = r.step(x[i:i + 777], st)
             assert np.all((ready >= 0) & (ready < 777))
             parts.append(y)
-        np.testing.assert_allclose(np.concatenate(parts), whole, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(np.concatenate(parts), whole)
         t = np.arange(sr) / sr  # passband kept, alias band removed
         assert rms(r.resample(np.sin(2 * np.pi * 3000 * t))[2000:]) == pytest.approx(0.7071, rel=0.03)
         assert rms(r.resample(np.sin(2 * np.pi * 9000 * t))[2000:]) < 1e-3
