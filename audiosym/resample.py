@@ -93,6 +93,9 @@ class StreamResampler:
             self.up, self.down, self.poly = 1, 1, np.ones((1, 1))
         else:
             self.up, self.down, self.poly = _design(self.sample_rate_in, self.sample_rate_out)
+            # Compile (or load the cached kernel) now, not inside the first audio callback.
+            _polyphase_kernel()(np.zeros(self.poly.shape[1]), np.full(1, self.poly.shape[1] - 1),
+                                np.zeros(1, np.int64), self.poly)
 
     @property
     def taps_per_phase(self) -> int:
