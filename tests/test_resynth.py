@@ -306,6 +306,7 @@ def test_never_writes_over_an_input(tmp_path, preset_path, preset):
     assert rc == 1 and src.read_bytes() == before
 
 
+@pytest.mark.slow  # spawns two worker processes (a few seconds each to start)
 def test_workers_and_shards_give_the_same_files(tmp_path, preset_path, preset):
     src = tmp_path / "in"
     for i in range(4):
