@@ -67,78 +67,107 @@ class SpectrumReader:
         self.noise_scale = 1.0 / (
             np.sqrt(cfg.sample_rate / (2 * self.band_width_hz)) * np.sqrt(6.0 / n) * _RAYLEIGH_MEAN
         )
-        self.log2n = 12.0 * np.log2(np.arange(1, n_harmonics + 1))
         self._align_deltas = np.linspace(-1.0, 1.0, 17)  # semitones searched around the target
-        self._align_offsets = self._align_deltas[:, None] + self.log2n[None, :8]
-        self._align_weights = 1.0 / np.arange(1, 9)
-        self._band_bins = np.flatnonzero((self.band_of_bin >= 0) & (self.band_of_bin < n_bands))
-        self._band_idx = self.band_of_bin[self._band_bins]
-        counts = np.bincount(self._band_idx, minlength=n_bands)
+        counts = np.bincount(self.band_of_bin[(self.band_of_bin >= 0) & (self.band_of_bin < n_bands)],
+                             minlength=n_bands)
         self._band_norm = self.noise_scale / np.maximum(counts, 1)  # mean residual -> band RMS
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
-
-    def _comb_matrix(self, f_hz: np.ndarray) -> np.ndarray:
-        """``[n_bins, h]``: modelled feature magnitudes of a unit sine at each of ``f_hz``
-        (Hann kernel on the FFT grid, then the log-frequency matrix; no interference)."""
-        pos = f_hz / self.bin_hz
-        k = np.floor(pos)[:, None] + np.arange(-_KERNEL_HALF + 1, _KERNEL_HALF + 1)[None, :]
-        d = np.abs(k - pos[:, None]) * _OVERSAMPLE
-        lo = np.minimum(d.astype(np.int64), len(self.kernel) - 2)
-        frac = np.minimum(d - lo, 1.0)
-        kv = self.kernel[lo] * (1 - frac) + self.kernel[lo + 1] * frac
-        kv[d >= _KERNEL_HALF * _OVERSAMPLE] = 0.0
-        n_fft_bins = self.cfg.n_fft // 2 + 1
-        ok = (k >= 0) & (k < n_fft_bins)
-        cols = np.broadcast_to(np.arange(len(f_hz))[:, None], k.shape)
-        spectra = np.zeros((n_fft_bins, len(f_hz)))
-        spectra[k[ok].astype(np.int64), cols[ok]] = kv[ok]
-        return np.asarray(self.wlog @ spectra)
-
-    def _interp(self, mag: np.ndarray, bins: np.ndarray) -> np.ndarray:
-        return np.interp(bins, np.arange(len(mag)), mag, left=0.0, right=0.0)
+        # Scalars for the compiled reader: bin_hz, top_hz, fmin_midi, bins_per_semitone, -, FFT bins,
+        # -, kernel oversampling, kernel half-width (FFT bins).
+        self._params = np.array([self.bin_hz, self.top_hz, cfg.fmin_midi, cfg.bins_per_semitone, 0.0,
+                                 n // 2 + 1, 0.0, _OVERSAMPLE, _KERNEL_HALF], dtype=np.float64)
+        self.read(np.zeros((1, cfg.n_bins)), np.array([60.0]))  # compile now, not in a callback
 
     def read(self, logmag: np.ndarray, f0_midi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logmag = np.atleast_2d(np.asarray(logmag, dtype=np.float64))
         f0_midi = np.atleast_1d(np.asarray(f0_midi, dtype=np.float64))
         amps = np.zeros((len(logmag), self.n_harmonics))
         noise = np.zeros((len(logmag), self.n_bands))
+        read = _reader_kernel()
         for r in range(len(logmag)):
-            amps[r], noise[r] = self._read_one(logmag[r], float(f0_midi[r]))
+            mag = np.exp(logmag[r] - logmag[r].max())
+            read(mag, float(f0_midi[r]), self._params, self.kernel, self.wlog.data, self.wlog.indices,
+                 self.wlog.indptr, self._align_deltas, self.band_of_bin, self._band_norm, amps[r], noise[r])
         return amps, noise
 
-    def _harmonics(self, cents: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """For a comb at ``cents / 100`` MIDI: (frequencies [h] Hz, fractional bins [h], unit-comb
-        response at those bins [h], comb matrix [n_bins, h]) of the harmonics below the top bin.
-        Cached per cent (at most 256 combs, a few MB)."""
-        hit = self._cache.get(cents)
-        if hit is None:
-            m0 = cents / 100.0
-            f = float(midi_to_hz(m0)) * np.arange(1, self.n_harmonics + 1)
-            h = int(np.count_nonzero(f < self.top_hz))
-            bins = self.cfg.midi_to_bin(m0 + self.log2n[:h])
-            comb = self._comb_matrix(f[:h])
-            rho = np.maximum(self._interp(comb.sum(axis=1), bins), 1e-3)
-            hit = (f[:h], bins, rho, comb)
-            if len(self._cache) >= 256:
-                self._cache.pop(next(iter(self._cache)))  # oldest first
-            self._cache[cents] = hit
-        return hit
 
-    def _read_one(self, logmag: np.ndarray, f0_midi: float) -> tuple[np.ndarray, np.ndarray]:
-        mag = np.exp(logmag - logmag.max())
-        # Align the comb: the decoded pitch may sit a little off the target (calibration residual).
-        grid = self.cfg.midi_to_bin(f0_midi + self._align_offsets)
-        score = (self._interp(mag, grid.ravel()).reshape(grid.shape) * self._align_weights).sum(1)
-        m0 = f0_midi + self._align_deltas[int(np.argmax(score))]
-        f, bins, rho, comb = self._harmonics(int(round(m0 * 100)))
-        amps = np.zeros(self.n_harmonics)
-        amps[: len(f)] = self._interp(mag, bins) / rho
-        residual = np.maximum(mag - comb @ amps[: len(f)], 0.0)
-        sums = np.bincount(self._band_idx, residual[self._band_bins], minlength=self.n_bands)
-        noise = sums * self._band_norm
-        power = 0.5 * np.sum(amps**2) + np.sum(noise**2)
+@functools.lru_cache(maxsize=1)
+def _reader_kernel():
+    """The analysis of one decoded frame, compiled with numba (see SpectrumReader): align the
+    comb, read each harmonic at its bin divided by the unit comb's response there, put what the
+    harmonic model leaves into the noise bands, normalise to unit RMS. Writes ``amps``/``noise``."""
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def interp(arr, x):  # np.interp on the bin grid, 0 outside
+        n = arr.shape[0]
+        if x < 0.0 or x > n - 1:
+            return 0.0
+        i = min(int(np.floor(x)), n - 2)
+        fr = x - i
+        return arr[i] * (1.0 - fr) + arr[i + 1] * fr
+
+    @numba.njit(cache=True, nogil=True)
+    def comb(f1, h, amps, kernel, p, w_data, w_indices, w_indptr, out):  # feature magnitudes of a comb
+        bin_hz, n_fft_bins, oversample, khalf = p[0], int(p[5]), p[7], int(p[8])
+        s = np.zeros(n_fft_bins)
+        for n in range(h):
+            pos = (n + 1) * f1 / bin_hz
+            k0 = int(np.floor(pos))
+            for k in range(k0 - khalf + 1, k0 + khalf + 1):
+                d = abs(k - pos) * oversample
+                if d >= khalf * oversample or k < 0 or k >= n_fft_bins:
+                    continue
+                lo = min(int(d), kernel.shape[0] - 2)
+                fr = min(d - lo, 1.0)
+                s[k] += amps[n] * (kernel[lo] * (1.0 - fr) + kernel[lo + 1] * fr)
+        for row in range(out.shape[0]):
+            acc = 0.0
+            for q in range(w_indptr[row], w_indptr[row + 1]):
+                acc += w_data[q] * s[w_indices[q]]
+            out[row] = acc
+
+    @numba.njit(cache=True, nogil=True)
+    def read(mag, f0, p, kernel, w_data, w_indices, w_indptr, deltas, band_of_bin, band_norm, amps, noise):
+        top_hz, fmin, bps = p[1], p[2], p[3]
+        n_harm, n_bands = amps.shape[0], noise.shape[0]
+        best, best_score = 0, -1.0
+        for di in range(deltas.shape[0]):
+            score = 0.0
+            for n in range(1, 9):
+                score += interp(mag, (f0 + deltas[di] + 12.0 * np.log2(n) - fmin) * bps) / n
+            if score > best_score:
+                best, best_score = di, score
+        m0 = f0 + deltas[best]
+        f1 = 440.0 * 2.0 ** ((m0 - 69.0) / 12.0)
+        h = 0
+        while h < n_harm and (h + 1) * f1 < top_hz:
+            h += 1
+        unit = np.ones(h)
+        model = np.zeros(mag.shape[0])
+        comb(f1, h, unit, kernel, p, w_data, w_indices, w_indptr, model)
+        amps[:] = 0.0
+        for n in range(h):
+            b = (m0 + 12.0 * np.log2(n + 1) - fmin) * bps
+            amps[n] = interp(mag, b) / max(interp(model, b), 1e-3)
+        comb(f1, h, amps, kernel, p, w_data, w_indices, w_indptr, model)
+        noise[:] = 0.0
+        for k in range(mag.shape[0]):
+            band = band_of_bin[k]
+            if 0 <= band < n_bands:
+                noise[band] += max(mag[k] - model[k], 0.0)
+        power = 0.0
+        for n in range(h):
+            power += 0.5 * amps[n] * amps[n]
+        for b in range(n_bands):
+            noise[b] *= band_norm[b]
+            power += noise[b] * noise[b]
         scale = 1.0 / np.sqrt(power) if power > 0 else 0.0
-        return amps * scale, noise * scale
+        for n in range(h):
+            amps[n] *= scale
+        for b in range(n_bands):
+            noise[b] *= scale
+
+    return read
 
 
 @functools.lru_cache(maxsize=4)
