@@ -192,7 +192,8 @@ class TransposedPreset:
     what the encoder returns shifts that pass-through, and nothing else (MIDI-driven pitch goes
     through ``midi_to_latent``, unchanged). Linear (SPS) presets: ``z_pitch + b * semitones``,
     exact and continuous. Codebook (V3) presets: each frame's atom is replaced by the atom mapped
-    to the pitch nearest ``atom_midi[code] + semitones`` (whole semitones; unmapped atoms stay).
+    to the pitch nearest ``atom_midi[code] + semitones`` (whole semitones; unmapped atoms stay;
+    beyond the atoms' pitch range the nearest mapped atom is used, i.e. the shift saturates).
     Everything else is the wrapped preset's.
     """
 
@@ -277,6 +278,8 @@ def load_for_batch(settings: ResynthSettings):
             "check the NVIDIA driver and that onnxruntime-gpu matches the CUDA version, or use --device cpu"
         )
     preset.timbre_vector(settings.timbre)  # unknown timbre -> ParameterError listing the names
+    if settings.transpose_semitones:
+        TransposedPreset(preset, settings.transpose_semitones)  # fractional on a codebook preset
     melody = load_track_notes(settings.midi_path, track=settings.midi_track) if settings.midi_path else None
     return preset, melody
 

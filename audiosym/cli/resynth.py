@@ -21,7 +21,8 @@ the folder it was found in, time-aligned with the input (the engine's latency re
 
 Pitch: by default the input's own pitch passes through; --transpose N shifts it by N
 semitones; --midi FILE.mid plays that file's melody instead (its monophonic reduction with
-last-note priority; time 0 of the MIDI file is the start of every input).
+last-note priority; time 0 of the MIDI file is the start of every input; where no note is
+held, the input's own pitch passes through).
 
 A bad file never stops the batch: it gets one line on stderr and a row in the summary, and
 the exit status is 1 when any file failed. Outputs are written atomically and never over an
