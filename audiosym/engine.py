@@ -12,7 +12,14 @@ Signal paths (DESIGN.md "Latency budget"):
 
 Decoding happens at a note-on/legato note change immediately (same sample), and otherwise on a
 fixed control grid every ``control_ms`` (absolute sample positions, so blocking never moves it)
-when something changed. Encoder frames arrive when the resampled input completes a hop.
+when something changed. Encoder frames arrive when the resampled input completes a hop; the
+encoder runs only on frames that arrive while no note is held (only then is their pitch heard).
+
+MIDI events come with the block they belong to: ``audiosym.midi.MidiEvent(offset, data)`` or a
+tuple ``(offset, status, data1[, data2])``, ``offset`` in samples from the block start (see
+audiosym.midi). ``latency_samples`` is the measured-by-test delay of the fast path (input onset
+or note-on to half the output level); ``pitch_latency_samples`` that of the input-pitch
+pass-through, which waits for the analysis window.
 
 Everything the engine remembers is one immutable :class:`EngineState`; ``out, state =
 engine.step(block, events, state)`` is the pure form, ``process`` keeps the state for you.
