@@ -30,14 +30,16 @@ KEYS = (
     "style_pitch_knn", "style_pitch_prauc", "chance_instrument", "atoms_used",
 )
 
-# name -> overrides on top of tiny; "tiny" is the shipped recipe (vocabulary term + EQ augmentation).
+# name -> overrides on top of tiny; "tiny" is the shipped recipe: vocabulary term, EQ augmentation,
+# style shuffle, content on a sphere.
 ABLATION = {
-    "paper_losses_only": ["loss=vocab=0", "eq_db=0", "recon_style=own"],
-    "plus_vocab": ["eq_db=0", "recon_style=own"],
-    "plus_eq": ["loss=vocab=0", "recon_style=own"],
-    "plus_style_shuffle": ["loss=vocab=0", "eq_db=0"],
-    "plus_vocab_eq": ["recon_style=own"],
-    "plus_eq_style_shuffle": ["loss=vocab=0"],
+    "paper_losses_only": ["loss=vocab=0", "eq_db=0", "recon_style=own", "content_norm=false"],
+    "plus_vocab": ["eq_db=0", "recon_style=own", "content_norm=false"],
+    "plus_eq": ["loss=vocab=0", "recon_style=own", "content_norm=false"],
+    "plus_style_shuffle": ["loss=vocab=0", "eq_db=0", "content_norm=false"],
+    "plus_vocab_eq": ["recon_style=own", "content_norm=false"],
+    "plus_eq_style_shuffle": ["loss=vocab=0", "content_norm=false"],
+    "tiny_without_content_norm": ["content_norm=false"],
     "tiny": [],
 }
 

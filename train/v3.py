@@ -56,6 +56,7 @@ class Config(TrainSettings):
     hidden: int = 256
     conv_channels: int = 0  # > 0: frequency-equivariant conv front end for content
     conv_kernel: int = 61
+    content_norm: bool = False  # content on a sphere of radius sqrt(content_dim)
     style_dft: int = 0  # > 0: style also sees |DFT over frequency| (pitch-shift invariant), this many terms
     ema_decay: float = 0.99
     dead_fraction: float = 0.2
@@ -82,11 +83,11 @@ class Config(TrainSettings):
 # Our measured best (docs/bench_v3.md); "paper" is the authors' scale for a GPU.
 CONFIGS: dict[str, dict[str, Any]] = {
     "tiny": {"steps": 3000, "lr": 1e-3, "eval_every": 500, "ckpt_every": 500,
-             "eq_db": 10.0, "recon_style": "shuffle", "loss": {"vocab": 1.0}},
+             "eq_db": 10.0, "recon_style": "shuffle", "content_norm": True, "loss": {"vocab": 1.0}},
     "paper": {"steps": 100000, "lr": 1e-3, "optimizer": "adamw", "weight_decay": 0.1,
               "samples_per_batch": 32, "hidden": 1024, "content_dim": 64, "style_dim": 64,
               "context_frames": 4, "eval_every": 5000, "ckpt_every": 5000, "warmup_steps": 1000,
-              "eq_db": 10.0, "recon_style": "shuffle", "loss": {"vocab": 1.0}},
+              "eq_db": 10.0, "recon_style": "shuffle", "content_norm": True, "loss": {"vocab": 1.0}},
 }
 
 
@@ -103,7 +104,7 @@ def build_net(cfg: Config) -> V3Net:
         n_bins=FeatureConfig().n_bins, context_frames=cfg.context_frames, content_dim=cfg.content_dim,
         style_dim=cfg.style_dim, n_atoms=cfg.n_atoms, hidden=cfg.hidden, conv_channels=cfg.conv_channels,
         conv_kernel=cfg.conv_kernel, ema_decay=cfg.ema_decay, dead_fraction=cfg.dead_fraction,
-        style_dft=cfg.style_dft,
+        style_dft=cfg.style_dft, content_norm=cfg.content_norm,
     )
 
 

@@ -165,9 +165,10 @@ class V3Net(nn.Module):
     def __init__(
         self, *, n_bins: int, context_frames: int, content_dim: int, style_dim: int, n_atoms: int,
         hidden: int, conv_channels: int = 0, conv_kernel: int = 61, ema_decay: float = 0.99,
-        dead_fraction: float = 0.2, style_dft: int = 0,
+        dead_fraction: float = 0.2, style_dft: int = 0, content_norm: bool = False,
     ) -> None:
         super().__init__()
+        self.content_norm = content_norm
         self.n_bins, self.context_frames = n_bins, context_frames
         self.content_dim, self.style_dim = content_dim, style_dim
         self.conv_channels = conv_channels
@@ -214,6 +215,10 @@ class V3Net(nn.Module):
             content = self.content_enc(torch.softmax(sal, -1) * self.n_bins)
         else:
             content = self.content_enc(flat)
+        if self.content_norm:
+            # On a sphere of radius sqrt(Dc) the content cannot grow without bound: the hinges are
+            # ratios, so nothing else fixes its scale, and a growing scale outruns the EMA atoms.
+            content = F.normalize(content, dim=-1) * self.content_dim**0.5
         return content, style
 
     def decode(self, content_q: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
