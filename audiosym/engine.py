@@ -29,13 +29,12 @@ whole signal as one block, batching all encoder and decoder calls.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d
-from scipy.signal import lfilter
 
 from .errors import ParameterError
 from .features import features_step, init_state
@@ -46,6 +45,36 @@ from .vocoder import HarmonicNoiseSynth, SpectrumReader, SynthState, Update
 MODES = ("transfer", "synth")
 LATENT_NAMES = {"sps": ("z_pitch", "z_timbre"), "v3": ("content_q", "style")}
 MAX_BLOCK_HINT = 8192
+
+
+@functools.lru_cache(maxsize=1)
+def _envelope_kernel():
+    """``(level [n], z)``: causal sliding max of ``buf`` over ``hold`` samples (a monotonic
+    queue, O(len(buf))) for the last ``n = len(buf) - hold + 1`` positions, then the one-pole
+    ``y = (1 - a) peak + z, z = a y`` (lfilter's arithmetic), compiled with numba."""
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def envelope(buf, hold, a, z):  # pragma: no cover - compiled
+        n = buf.shape[0] - hold + 1
+        out = np.empty(n)
+        queue = np.empty(buf.shape[0], np.int64)
+        head, tail = 0, 0
+        for j in range(buf.shape[0]):
+            while tail > head and buf[queue[tail - 1]] <= buf[j]:
+                tail -= 1
+            queue[tail] = j
+            tail += 1
+            if queue[head] <= j - hold:
+                head += 1
+            i = j - hold + 1
+            if i >= 0:
+                y = (1.0 - a) * buf[queue[head]] + z
+                z = a * y
+                out[i] = y
+        return out, z
+
+    return envelope
 
 
 @dataclass(frozen=True)
@@ -128,6 +157,7 @@ class Engine:
         self.synth = HarmonicNoiseSynth(self.cfg, sample_rate=self.sample_rate, ramp_samples=self.control_period,
                                         n_harmonics=n_harmonics, n_bands=noise_bands)
         self._timbre_cache: dict[str, np.ndarray] = {}
+        _envelope_kernel()(np.zeros(self.hold), self.hold, 0.5, 0.0)  # compile now, not in a callback
         self._state = self.init_state()
 
     # ------------------------------------------------------------------ public API
@@ -233,13 +263,11 @@ class Engine:
         return x.astype(np.float64, copy=False)
 
     def _envelope(self, x: np.ndarray, state: EngineState, changes: dict) -> np.ndarray:
-        """Per-sample input level (peak / sqrt 2, i.e. the RMS of a sine) at the device rate."""
+        """Per-sample input level (peak / sqrt 2, i.e. the RMS of a sine) at the device rate:
+        the max of |x| over the last ``hold`` samples, smoothed by a one-pole filter."""
         buf = np.concatenate([state.env_history, np.abs(x)])
-        # Causal max over the last `hold` samples: the centred filter's output, shifted.
-        half = self.hold // 2
-        peak = maximum_filter1d(buf, self.hold, mode="constant")[half:half + len(x)]
-        a = self.env_alpha
-        level, changes["env_zi"] = lfilter([1 - a], [1, -a], peak, zi=state.env_zi)
+        level, zi = _envelope_kernel()(buf, self.hold, self.env_alpha, float(state.env_zi[0]))
+        changes["env_zi"] = np.array([zi])
         changes["env_history"] = buf[len(buf) - (self.hold - 1):].copy() if self.hold > 1 else buf[:0]
         return level / np.sqrt(2.0)
 

@@ -172,10 +172,10 @@ def _reader_kernel():
 
 @functools.lru_cache(maxsize=4)
 def noise_tables(sample_rate: int, edges_hz: tuple[float, ...], length: int = _NOISE_TABLE) -> np.ndarray:
-    """``[n_bands, length]`` float32 unit-RMS band-limited noise, periodic in ``length`` (seed 0)."""
+    """``[n_bands, length]`` float64 unit-RMS band-limited noise, periodic in ``length`` (seed 0)."""
     rng = np.random.default_rng(0)
     freqs = np.fft.rfftfreq(length, 1.0 / sample_rate)
-    out = np.zeros((len(edges_hz) - 1, length), dtype=np.float32)
+    out = np.zeros((len(edges_hz) - 1, length), dtype=np.float64)
     for b in range(len(edges_hz) - 1):
         band = (freqs >= edges_hz[b]) & (freqs < min(edges_hz[b + 1], 0.5 * sample_rate))
         spec = np.where(band, np.exp(2j * np.pi * rng.random(len(freqs))), 0.0)
