@@ -50,7 +50,7 @@ Benchmarks with measured numbers (one JSON object on stdout with --json, progres
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="benchmarks: engine | train | resynth", description=HELP,
+    p = sub.add_parser("bench", help="benchmarks: engine | vocoder | train | resynth", description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=["engine", "vocoder", "train", "resynth"])
     p.add_argument("--preset", default=None, help="preset file or shipped name (engine)")
