@@ -143,7 +143,9 @@ def test_latent_model_layout_and_export_modules(run_dir):
     assert y.shape == (3, 7, model.features.n_bins) and np.isfinite(y).all()
     encoder, decoder = model.torch_model.export_modules()
     outs = encoder(torch.from_numpy(frames))
-    assert [tuple(o.shape) for o in outs] == [(3, 7, 16), (3, 7), (3, 7, 16), (3, 7, 16)]
+    dc, ds = cfg.content_dim, cfg.style_dim
+    assert [tuple(o.shape) for o in outs] == [(3, 7, dc), (3, 7), (3, 7, dc), (3, 7, ds)]
+    assert np.allclose(np.linalg.norm(enc["content"], axis=-1), dc**0.5, atol=1e-4)  # content_norm
     assert decoder(outs[2], outs[3]).shape == (3, 7, model.features.n_bins)
     # content_q is the codebook atom of the code
     atoms = model.torch_model.codebook.atoms.numpy()
