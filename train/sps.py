@@ -311,11 +311,11 @@ class TorchSPS:
 
     kind = "sps"
 
-    def __init__(self, model: SPSModel, cfg: Config, features: FeatureConfig, metadata: dict) -> None:
+    def __init__(self, model: nn.Module, cfg: Config, features: FeatureConfig, metadata: dict) -> None:
         self.torch_model, self.config, self.features = model, cfg, features
         self.context_frames = cfg.context_frames
         self.metadata = metadata
-        self._enc, self._dec = model.export_modules()
+        self._enc, self._dec = model.export_modules()  # type: ignore[operator]
 
     def encode(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         frames = np.asarray(frames, dtype=np.float32)
@@ -328,7 +328,11 @@ class TorchSPS:
         self.torch_model.train(was)
         return {"z_pitch": zp.numpy(), "z_timbre": zt.numpy()}
 
-    def decode(self, *, z_pitch: np.ndarray, z_timbre: np.ndarray) -> np.ndarray:
+    def decode(self, **latents: np.ndarray) -> np.ndarray:
+        """``decode(z_pitch=[N, T', 1], z_timbre=[N, T', D]) -> logmag [N, T', F]``."""
+        if set(latents) != {"z_pitch", "z_timbre"}:
+            raise ParameterError(f"decode got {sorted(latents)}; an SPS model decodes z_pitch= and z_timbre=")
+        z_pitch, z_timbre = latents["z_pitch"], latents["z_timbre"]
         with torch.no_grad():
             out = self._dec(torch.as_tensor(np.asarray(z_pitch, np.float32)),
                             torch.as_tensor(np.asarray(z_timbre, np.float32)))

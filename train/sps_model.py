@@ -56,6 +56,8 @@ class FrameEncoder(nn.Module):
     with the context frames as channels (the paper's conv encoder over a note block).
     """
 
+    bin_pos: torch.Tensor
+
     def __init__(self, *, n_bins: int, context: int, hidden: int, timbre_dim: int,
                  floor_nats: float, kind: str = "mlp", channels: int = 32,
                  pitch_head: str = "linear", bins_per_unit: float = 24.0,
@@ -145,6 +147,8 @@ class EquivariantDecoder(nn.Module):
     (24 = one octave per unit of z_pitch). Shifting ``z_pitch`` by ``d`` translates the template
     part by exactly ``c * d`` bins.
     """
+
+    k: torch.Tensor
 
     def __init__(self, *, n_bins: int, timbre_dim: int, hidden: int, bins_per_unit: float) -> None:
         super().__init__()

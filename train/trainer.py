@@ -286,6 +286,7 @@ class Trainer:
                         if new:
                             writer.writeheader()
                     writer.writerow({k: row.get(k) for k in writer.fieldnames})
+                    assert log_file is not None  # opened together with writer
                     log_file.flush()
                     bar.set_postfix(loss=f"{last_logs['loss']:.4f}")
                 bar.update(1)
