@@ -216,7 +216,7 @@ def evaluate_v3(model, *, data: EvalData | None = None, progress: bool = False, 
             flat(is_held, "code"), np.repeat(tab.pitch[is_held].astype(np.int64), P), amap, pitches)
         out["zero_shot_heldout_purity"] = purity(confusion(
             flat(is_held, "code"), np.repeat(tab.pitch[is_held].astype(np.int64), P), n_atoms, pitches))
-    if data.test_table is not None:
+    if data.test_table is not None and data.test_soundfont:
         tt = data.test_table
         enc_t = encode_notes(model, tt, sustain_start_frame=data.sustain_start_frame)
         codes_t = enc_t["code"].reshape(-1)
@@ -231,7 +231,7 @@ def evaluate_v3(model, *, data: EvalData | None = None, progress: bool = False, 
     # Per instrument, so one broken render can neither hide in nor sink a mean.
     per: dict[str, dict[str, float]] = {"train_soundfont": {}}
     tables = [("train_soundfont", tab, enc)]
-    if data.test_table is not None:
+    if data.test_table is not None and data.test_soundfont:
         per["heldout_soundfont"] = {}
         tables.append(("heldout_soundfont", data.test_table, enc_t))
     for where, t, e in tables:

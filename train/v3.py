@@ -269,7 +269,8 @@ def build_task(cfg: Config, *, device: torch.device, progress: bool) -> Task:
         progress=progress,
     )
 
-    def evaluate(m: V3Loss) -> dict[str, float]:
+    def evaluate(m: torch.nn.Module) -> dict[str, float]:
+        assert isinstance(m, V3Loss)
         metrics = evaluate_v3(TorchV3Model(m.net, cfg, train_soundfont=sf), data=data)
         return {k: v for k, v in metrics.items() if isinstance(v, float)}
 

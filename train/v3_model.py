@@ -90,6 +90,12 @@ class EMACodebook(nn.Module):
     below ``dead_fraction`` of uniform is restarted at a random content vector.
     """
 
+    atoms: torch.Tensor
+    cluster_size: torch.Tensor
+    atom_sum: torch.Tensor
+    initialised: torch.Tensor
+    restarts: torch.Tensor
+
     def __init__(self, n_atoms: int, dim: int, *, decay: float = 0.99, dead_fraction: float = 0.2) -> None:
         super().__init__()
         self.n_atoms, self.dim, self.decay, self.dead_fraction = n_atoms, dim, decay, dead_fraction
@@ -161,6 +167,8 @@ def mlp(sizes: list[int], act=nn.GELU) -> nn.Sequential:
 class V3Net(nn.Module):
     """Encoder (MLP on C normalised frames, optional frequency-equivariant conv front end for
     content), EMA codebook, additive decoder: ``logmag = D_c(content_q) + D_s(style)``."""
+
+    dft: torch.Tensor
 
     def __init__(
         self, *, n_bins: int, context_frames: int, content_dim: int, style_dim: int, n_atoms: int,
