@@ -33,7 +33,6 @@ _OVERSAMPLE = 32  # Hann kernel table resolution (points per FFT bin)
 _KERNEL_HALF = 4  # kernel support: +-4 FFT bins (the Hann sidelobes beyond are < -40 dB)
 _RAYLEIGH_MEAN = 0.8862  # mean / rms of a Rayleigh-distributed noise magnitude
 _NOISE_TABLE = 1 << 16
-_CHUNK = 4096
 
 
 def band_edges_hz(cfg: FeatureConfig, n_bands: int) -> np.ndarray:
@@ -185,35 +184,99 @@ def noise_tables(sample_rate: int, edges_hz: tuple[float, ...], length: int = _N
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def _noise_tables_frames(sample_rate: int, edges_hz: tuple[float, ...]) -> np.ndarray:
+    """``noise_tables`` transposed to ``[length, n_bands]`` (one sample's bands contiguous)."""
+    return np.ascontiguousarray(noise_tables(sample_rate, edges_hz).T)
+
+
 @functools.lru_cache(maxsize=1)
-def _oscillator_kernel():
-    """The oscillator bank, compiled with numba (a librosa dependency) on first use:
-    ``y[t] = sum_n (to_n + wm1[t] d_n) taper_n(t) sin(2 pi n cycles[t])`` for n = 1..len(to),
-    with the sines as powers of one phasor per sample (rounding grows ~n * 1e-16, harmless).
-    Each sample depends only on its own inputs, so blocking never changes the result."""
+def _synth_kernel():
+    """The whole synthesis loop, compiled with numba (a librosa dependency) on first use.
+
+    Per sample ``t``: apply the updates at ``t``; phase += f0 / sample_rate (wrapped to [0, 1));
+    ramp weight ``w = min((ramp_done + 1) / ramp, 1)``; if ``gain[t] != 0``:
+    ``y[t] = gain[t] (sum_n a_n taper_n sin(2 pi n phase) + sum_b g_b table[pos, b])`` with
+    ``a = to + (w - 1)(to - from)`` (likewise the band gains ``g``). The harmonic sines are
+    powers of one phasor per sample; the sum stops at the last harmonic with a non-zero
+    amplitude and at the band limit (the taper is 0 there). Each sample depends only on its
+    own inputs and the carried state, so blocking changes the result only by float rounding.
+    Returns ``(y, phase, ramp_done, noise_pos)``; ``amps_*``/``noise_*`` are updated in place.
+    """
     import numba
 
     @numba.njit(cache=True, nogil=True)
-    def bank(cycles, f0, to, d, wm1, limit):  # pragma: no cover - compiled
-        m, top = cycles.shape[0], to.shape[0]
-        y = np.zeros(m)
-        fade = 0.9 * limit
-        for t in range(m):
-            angle = 2.0 * np.pi * cycles[t]
-            zr, zi = np.cos(angle), np.sin(angle)
-            pr, pi = zr, zi
-            acc = 0.0
-            for n in range(top):
-                amp = to[n] + wm1[t] * d[n]
-                fh = (n + 1) * f0[t]
-                if fh > fade:
-                    amp *= min(max((limit - fh) / (0.1 * limit), 0.0), 1.0)
-                acc += amp * pi
-                pr, pi = pr * zr - pi * zi, pr * zi + pi * zr
-            y[t] = acc
-        return y
+    def last_nonzero(a, b):  # pragma: no cover - compiled
+        for n in range(a.shape[0] - 1, -1, -1):
+            if a[n] != 0.0 or b[n] != 0.0:
+                return n + 1
+        return 0
 
-    return bank
+    @numba.njit(cache=True, nogil=True)
+    def synth(f0_midi, gain, u_off, u_amps, u_noise, u_jump, af, at, nf, nt, phase, ramp_done,
+              noise_pos, tables, ramp, limit, sample_rate):  # pragma: no cover - compiled
+        n, n_bands, length = f0_midi.shape[0], nf.shape[0], tables.shape[0]
+        y = np.zeros(n)
+        fade = 0.9 * limit
+        top = last_nonzero(af, at)
+        has_noise = last_nonzero(nf, nt) > 0
+        ui, last_m, f0, step = 0, np.nan, 0.0, 0.0
+        for t in range(n + 1):
+            while ui < u_off.shape[0] and u_off[ui] <= t:
+                if u_jump[ui]:
+                    af[:] = u_amps[ui]
+                    nf[:] = u_noise[ui]
+                    ramp_done = ramp
+                else:
+                    w = min(ramp_done / ramp, 1.0)
+                    for k in range(af.shape[0]):
+                        af[k] += w * (at[k] - af[k])
+                    for k in range(n_bands):
+                        nf[k] += w * (nt[k] - nf[k])
+                    ramp_done = 0
+                at[:] = u_amps[ui]
+                nt[:] = u_noise[ui]
+                top = last_nonzero(af, at)
+                has_noise = last_nonzero(nf, nt) > 0
+                ui += 1
+            if t == n:
+                break
+            m = f0_midi[t]
+            if m != last_m:  # f0 is piecewise constant in the engine: one pow per change
+                f0 = 440.0 * 2.0 ** ((m - 69.0) / 12.0)
+                step = f0 / sample_rate
+                last_m = m
+            phase += step
+            phase -= np.floor(phase)
+            wm1 = min((ramp_done + 1) / ramp, 1.0) - 1.0
+            if ramp_done < ramp:
+                ramp_done += 1
+            g = gain[t]
+            if g != 0.0:
+                acc = 0.0
+                if top > 0:
+                    angle = 2.0 * np.pi * phase
+                    zr, zi = np.cos(angle), np.sin(angle)
+                    pr, pi = zr, zi
+                    for k in range(top):
+                        fh = (k + 1) * f0
+                        if fh >= limit:
+                            break
+                        amp = at[k] + wm1 * (at[k] - af[k])
+                        if fh > fade:
+                            amp *= (limit - fh) / (0.1 * limit)
+                        acc += amp * pi
+                        pr, pi = pr * zr - pi * zi, pr * zi + pi * zr
+                if has_noise:
+                    for b in range(n_bands):
+                        acc += (nt[b] + wm1 * (nt[b] - nf[b])) * tables[noise_pos, b]
+                y[t] = acc * g
+            noise_pos += 1
+            if noise_pos == length:
+                noise_pos = 0
+        return y, phase, ramp_done, noise_pos
+
+    return synth
 
 
 @dataclass(frozen=True)
@@ -249,10 +312,12 @@ class HarmonicNoiseSynth:
         top = float(midi_to_hz(cfg.bin_midi(cfg.n_bins - 1)))
         self.limit_hz = min(top, 0.45 * sample_rate)
         edges = band_edges_hz(cfg, n_bands)
-        self.tables = noise_tables(self.sample_rate, tuple(float(e) for e in edges))
+        edges_key = tuple(float(e) for e in edges)
+        self.tables = noise_tables(self.sample_rate, edges_key)  # [n_bands, length]
+        self._tables_t = _noise_tables_frames(self.sample_rate, edges_key)  # [length, n_bands]
         self.harmonic_numbers = np.arange(1, n_harmonics + 1, dtype=np.float64)
-        self._bank = _oscillator_kernel()
-        self._bank(np.zeros(1), np.ones(1), np.zeros(1), np.zeros(1), np.zeros(1), 1.0)  # compile now, not in a callback
+        self.run(np.full(1, 60.0), np.ones(1), [Update(0, np.ones(n_harmonics), np.ones(n_bands))],
+                 self.init_state())  # compile (or load the cached kernel) now, not in a callback
 
     def init_state(self) -> SynthState:
         zh, zb = np.zeros(self.n_harmonics), np.zeros(self.n_bands)
@@ -261,78 +326,19 @@ class HarmonicNoiseSynth:
     def run(self, f0_midi: np.ndarray, gain: np.ndarray, updates: list[Update],
             state: SynthState) -> tuple[np.ndarray, SynthState]:
         """Audio ``[n]`` float64 for per-sample ``f0_midi [n]`` and ``gain [n]``; ``updates``
-        sorted by offset. The oscillators are computed once per chunk of up to 4096 samples;
-        updates only split the (cheap) amplitude weighting."""
-        n = len(gain)
-        out = np.zeros(n, dtype=np.float64)
-        ui = 0
-        for c0 in range(0, max(n, 1), _CHUNK):
-            c1 = min(n, c0 + _CHUNK)
-            chunk_updates = []
-            while ui < len(updates) and updates[ui].offset < c1:
-                chunk_updates.append(updates[ui])
-                ui += 1
-            out[c0:c1], state = self._chunk(f0_midi[c0:c1], gain[c0:c1], chunk_updates, c0, state)
-        while ui < len(updates):  # updates at offset n (none expected) still take effect
-            state = self._apply(updates[ui], state)
-            ui += 1
-        return out, state
-
-    def _weights(self, state: SynthState, m: int) -> np.ndarray:
-        return np.minimum((state.ramp_done + np.arange(1, m + 1)) / self.ramp_samples, 1.0)
-
-    def _apply(self, u: Update, state: SynthState) -> SynthState:
-        if u.jump:
-            return SynthState(state.phase, u.amps, u.amps, u.noise, u.noise, self.ramp_samples, state.noise_pos)
-        w = min(state.ramp_done / self.ramp_samples, 1.0)
-        amps_now = state.amps_from + w * (state.amps_to - state.amps_from)
-        noise_now = state.noise_from + w * (state.noise_to - state.noise_from)
-        return SynthState(state.phase, amps_now, u.amps, noise_now, u.noise, 0, state.noise_pos)
-
-    def _chunk(self, f0_midi: np.ndarray, gain: np.ndarray, updates: list[Update], base: int,
-               state: SynthState) -> tuple[np.ndarray, SynthState]:
-        m = len(gain)
-        f0 = midi_to_hz(f0_midi)
-        cycles = state.phase + np.cumsum(f0 / self.sample_rate)
-        length = self.tables.shape[1]
-        y = np.zeros(m)
-        bank = tab = None
-        top = 0
-        if m and np.any(gain):
-            # Harmonics that can sound in this chunk: below the limit for the lowest f0 and with
-            # a non-zero amplitude in some state the chunk passes through.
-            h = int(min(self.n_harmonics, np.ceil(self.limit_hz / max(f0.min(), 1.0))))
-            used = np.zeros(h, bool)
-            for a in (state.amps_from, state.amps_to, *[u.amps for u in updates]):
-                used |= a[:h] > 0
-            top = int(np.flatnonzero(used)[-1]) + 1 if used.any() else 0
-            if top:
-                bank = self._bank
-            pos = state.noise_pos
-            tab = self.tables[:, pos:pos + m] if pos + m <= length else self.tables[:, (pos + np.arange(m)) % length]
-        cuts = [0, *[u.offset - base for u in updates], m]
-        ui = 0
-        for a, b in zip(cuts[:-1], cuts[1:]):
-            while ui < len(updates) and updates[ui].offset - base == a:
-                state = self._apply(updates[ui], state)
-                ui += 1
-            if b <= a:
-                continue
-            settled = state.ramp_done >= self.ramp_samples
-            w = None if settled else self._weights(state, b - a)
-            if bank is not None:  # amps(t) = to + (w(t) - 1) (to - from), w ramping 0 -> 1
-                to = state.amps_to[:top]
-                wm1 = np.zeros(b - a) if w is None else w - 1.0
-                y[a:b] = bank(cycles[a:b], f0[a:b], to, to - state.amps_from[:top], wm1, self.limit_hz)
-            if tab is not None and (np.any(state.noise_from) or np.any(state.noise_to)):
-                seg_tab = tab[:, a:b]
-                y[a:b] += state.noise_to @ seg_tab
-                if w is not None:
-                    y[a:b] += (w - 1.0) * ((state.noise_to - state.noise_from) @ seg_tab)
-            state = SynthState(state.phase, state.amps_from, state.amps_to, state.noise_from, state.noise_to,
-                               min(state.ramp_done + (b - a), self.ramp_samples), state.noise_pos)
-        new = SynthState(
-            float(cycles[-1] % 1.0) if m else state.phase, state.amps_from, state.amps_to,
-            state.noise_from, state.noise_to, state.ramp_done, (state.noise_pos + m) % length,
-        )
-        return y * gain, new
+        sorted by offset (those at offset ``n`` only change the returned state). One compiled
+        loop over the samples (see ``_synth_kernel``); no per-update Python."""
+        u = len(updates)
+        u_off = np.fromiter((up.offset for up in updates), np.int64, u)
+        u_amps = np.empty((u, self.n_harmonics))
+        u_noise = np.empty((u, self.n_bands))
+        for i, up in enumerate(updates):
+            u_amps[i], u_noise[i] = up.amps, up.noise
+        u_jump = np.fromiter((bool(up.jump) for up in updates), np.bool_, u)
+        af, at = state.amps_from.astype(np.float64), state.amps_to.astype(np.float64)
+        nf, nt = state.noise_from.astype(np.float64), state.noise_to.astype(np.float64)
+        y, phase, ramp_done, noise_pos = _synth_kernel()(
+            np.ascontiguousarray(f0_midi, dtype=np.float64), np.ascontiguousarray(gain, dtype=np.float64),
+            u_off, u_amps, u_noise, u_jump, af, at, nf, nt, float(state.phase), int(state.ramp_done),
+            int(state.noise_pos), self._tables_t, self.ramp_samples, self.limit_hz, float(self.sample_rate))
+        return y, SynthState(float(phase), af, at, nf, nt, int(ramp_done), int(noise_pos))
