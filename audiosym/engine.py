@@ -330,17 +330,24 @@ class Engine:
         gain = np.empty(n)
         synth = self.mode == "synth"
         period = self.control_period
-        first_tick = (-state.n_samples) % period
-        at: dict[int, list] = {p: [] for p in range(first_tick, n, period)}
+        at: dict[int, list] = {}
         for ev in events:
             at.setdefault(ev.offset, []).append(("midi", ev.data))
         for off, latent, midi in encoded:
             at.setdefault(int(off), []).append(("enc", (latent, midi)))
+        points = sorted(at)
         cs, adsr, f0_cur, dirty = state.control, state.adsr, state.f0_midi, state.dirty
         latent_in, midi_in = state.input_latent, state.input_midi
         requests: list[dict] = []
-        prev = 0
-        for p in [*sorted(at), n]:
+        # Control-grid ticks only matter while a decode is pending (``dirty``): visit the next
+        # tick then, and none otherwise (between events nothing else changes), so the walk costs
+        # O(events), not O(ticks). A pending decode that meets a silent tick (synth mode, ADSR
+        # idle) waits for the next event: an idle ADSR stays idle until a gate event.
+        tick = (-state.n_samples) % period if dirty else n
+        prev, pi = 0, 0
+        while True:
+            event_p = points[pi] if pi < len(points) else n
+            p = min(event_p, tick)
             f0[prev:p] = f0_cur
             if synth:
                 env, adsr = adsr_run(adsr, p - prev, self.adsr, self.sample_rate)
@@ -352,7 +359,7 @@ class Engine:
                 break
             gain_before = gain[p - 1] if p > 0 else state.last_gain
             immediate = False
-            for kind, payload in at[p]:
+            for kind, payload in at[p] if p == event_p else ():
                 if kind == "midi":
                     cs, change = apply_message(cs, payload, self.program_timbres)
                     if change.gate is not None:
@@ -366,6 +373,8 @@ class Engine:
                 else:
                     latent_in, midi_in = payload
                     dirty |= cs.note is None
+            if p == event_p:
+                pi += 1
             # The note that sounds: the held one; else (synth release tail, or transfer mode before
             # the input's next frame) the last one; else the input's own pitch.
             note = cs.note if cs.note is not None or not (synth or latent_in is None) else cs.last_note
@@ -374,9 +383,14 @@ class Engine:
             elif midi_in is not None and np.isfinite(midi_in):
                 f0_cur = float(midi_in)
             sounding = not synth or adsr.stage != "idle"
-            if immediate or (dirty and sounding and (state.n_samples + p) % period == 0):
+            on_tick = (state.n_samples + p) % period == 0
+            if immediate or (dirty and sounding and on_tick):
                 requests.append(self._request(p, cs, note, latent_in, f0_cur, gain_before <= 0.0))
                 dirty = False
+            if not dirty or (on_tick and not sounding):
+                tick = n
+            else:
+                tick = p + 1 + (-(state.n_samples + p + 1)) % period
             prev = p
         changes.update(control=cs, adsr=adsr, f0_midi=f0_cur, dirty=dirty, input_latent=latent_in,
                        input_midi=midi_in, last_gain=float(gain[-1]) if n else state.last_gain)
