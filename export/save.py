@@ -83,6 +83,9 @@ def save_preset(
             f.write(buf.getvalue())
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a preset is meant to be shared
         # Re-load the written bytes and compare with the in-memory model before the file
         # takes its name (neutone's practice): a preset that does not reproduce is never saved.
         preset = load_preset(tmp, device="cpu")
