@@ -162,8 +162,12 @@ def synthesis_check(model: LatentModel, fits: dict[str, tuple[float, float]], ti
 
 
 def evaluate_sps(model: LatentModel, *, soundfont: str | None = None, synthesis: bool = True,
-                 progress: bool = True) -> dict[str, Any]:
-    """Held-out metrics of an SPS model (see the module docstring for their meaning)."""
+                 progress: bool = True, return_codes: bool = False) -> dict[str, Any]:
+    """Held-out metrics of an SPS model (see the module docstring for their meaning).
+
+    JSON-serialisable; ``return_codes=True`` adds ``_codes`` (per-note program, pitch, z_pitch
+    arrays) for plotting.
+    """
     if model.kind != "sps":
         raise ValueError(f"model kind {model.kind!r} is not sps")
     train_sf = model.metadata.get("train_soundfont") or default_train_soundfont()
@@ -204,7 +208,8 @@ def evaluate_sps(model: LatentModel, *, soundfont: str | None = None, synthesis:
         syn = synthesis_check(model, {n: fits[n] for n in included}, timbres)
         result["synthesis_r2_per_instrument"] = {n: round(v, 5) for n, v in syn.items()}
         result["synthesis_r2_mean"] = float(np.mean(list(syn.values()))) if syn else 0.0
-    result["_codes"] = {"program": table.program, "pitch": table.pitch, "z_pitch": zp}
+    if return_codes:
+        result["_codes"] = {"program": table.program, "pitch": table.pitch, "z_pitch": zp}
     return result
 
 
@@ -236,10 +241,11 @@ def main(args) -> int:
     from .cli._common import print_json
 
     model = open_model(args.model, kind="sps")
-    res = evaluate_sps(model, soundfont=args.soundfont, progress=not getattr(args, "no_progress", False))
+    res = evaluate_sps(model, soundfont=args.soundfont, progress=not getattr(args, "no_progress", False),
+                       return_codes=bool(args.plot))
     if args.plot:
         plot(res, args.plot)
-    res.pop("_codes")
+    res.pop("_codes", None)
     if args.json:
         print_json(res)
     else:

@@ -86,7 +86,7 @@ def run_variant(name: str, *, steps: int, eval_every: int, out: Path, seed: int,
     hit = next((c for c in curve if c["r2_mean"] >= 0.98), None)
     latent = sps.TorchSPS(trainer.model, cfg, FeatureConfig(), sps._metadata(cfg))
     final = evaluate_sps(latent, synthesis=synthesis, progress=False)
-    final.pop("_codes")
+    final.pop("_codes", None)
     final.pop("soundfont_path", None)
     res = {
         "config": preset, "overrides": sets, "steps": steps,
