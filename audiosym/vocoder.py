@@ -197,10 +197,12 @@ def _synth_kernel():
     Per sample ``t``: apply the updates at ``t``; phase += f0 / sample_rate (wrapped to [0, 1));
     ramp weight ``w = min((ramp_done + 1) / ramp, 1)``; if ``gain[t] != 0``:
     ``y[t] = gain[t] (sum_n a_n taper_n sin(2 pi n phase) + sum_b g_b table[pos, b])`` with
-    ``a = to + (w - 1)(to - from)`` (likewise the band gains ``g``). The harmonic sines are
-    powers of one phasor per sample; the sum stops at the last harmonic with a non-zero
-    amplitude and at the band limit (the taper is 0 there). Each sample depends only on its
-    own inputs and the carried state, so blocking changes the result only by float rounding.
+    ``a = to + (w - 1)(to - from)`` (likewise the band gains ``g``). Each harmonic is a phasor
+    rotated by its own ``exp(i 2 pi n f0 / sample_rate)`` per sample (independent lanes, so the
+    compiler vectorises them), re-spun from the exact phase accumulator every 256 samples and
+    whenever f0, the amplitudes or a silent gap intervene, so rounding never accumulates beyond
+    ~1e-14. The sum stops at the last harmonic with a non-zero amplitude and at the band limit
+    (the taper is 0 there). Blocking changes the result only by float rounding.
     Returns ``(y, phase, ramp_done, noise_pos)``; ``amps_*``/``noise_*`` are updated in place.
     """
     import numba
@@ -213,14 +215,28 @@ def _synth_kernel():
         return 0
 
     @numba.njit(cache=True, nogil=True)
+    def spin_up(phase, zr, zi, kmax):  # pragma: no cover - compiled
+        """z_k = exp(i 2 pi (k + 1) phase) for k < kmax, as powers of one exact phasor."""
+        angle = 2.0 * np.pi * phase
+        cr, ci = np.cos(angle), np.sin(angle)
+        pr, pi = cr, ci
+        for k in range(kmax):
+            zr[k], zi[k] = pr, pi
+            pr, pi = pr * cr - pi * ci, pr * ci + pi * cr
+
+    @numba.njit(cache=True, nogil=True, fastmath=True)  # the harmonic loops vectorise
     def synth(f0_midi, gain, u_off, u_amps, u_noise, u_jump, af, at, nf, nt, phase, ramp_done,
               noise_pos, tables, ramp, limit, sample_rate):  # pragma: no cover - compiled
-        n, n_bands, length = f0_midi.shape[0], nf.shape[0], tables.shape[0]
+        n, n_harm, n_bands, length = f0_midi.shape[0], at.shape[0], nf.shape[0], tables.shape[0]
         y = np.zeros(n)
         fade = 0.9 * limit
         top = last_nonzero(af, at)
         has_noise = last_nonzero(nf, nt) > 0
-        ui, last_m, f0, step = 0, np.nan, 0.0, 0.0
+        dd = at - af
+        taper, zr, zi = np.zeros(n_harm), np.zeros(n_harm), np.zeros(n_harm)
+        rr, ri = np.zeros(n_harm), np.zeros(n_harm)
+        ui, last_m, f0, step, hl = 0, -1e300, 0.0, 0.0, 0
+        fresh = 0  # samples the phasors may still be rotated before a re-spin from the exact phase
         for t in range(n + 1):
             while ui < u_off.shape[0] and u_off[ui] <= t:
                 if u_jump[ui]:
@@ -229,23 +245,33 @@ def _synth_kernel():
                     ramp_done = ramp
                 else:
                     w = min(ramp_done / ramp, 1.0)
-                    for k in range(af.shape[0]):
+                    for k in range(n_harm):
                         af[k] += w * (at[k] - af[k])
                     for k in range(n_bands):
                         nf[k] += w * (nt[k] - nf[k])
                     ramp_done = 0
                 at[:] = u_amps[ui]
                 nt[:] = u_noise[ui]
+                for k in range(n_harm):
+                    dd[k] = at[k] - af[k]
                 top = last_nonzero(af, at)
                 has_noise = last_nonzero(nf, nt) > 0
+                fresh = 0  # harmonics above the old top may not have been rotated
                 ui += 1
             if t == n:
                 break
             m = f0_midi[t]
-            if m != last_m:  # f0 is piecewise constant in the engine: one pow per change
+            if m != last_m:  # f0 is piecewise constant in the engine: recompute on change only
                 f0 = 440.0 * 2.0 ** ((m - 69.0) / 12.0)
                 step = f0 / sample_rate
                 last_m = m
+                hl = 0
+                while hl < n_harm and (hl + 1) * f0 < limit:  # the taper is 0 from the limit on
+                    fh = (hl + 1) * f0
+                    taper[hl] = (limit - fh) / (0.1 * limit) if fh > fade else 1.0
+                    hl += 1
+                spin_up(step, rr, ri, hl)  # per-harmonic rotation exp(i 2 pi (k + 1) step)
+                fresh = 0
             phase += step
             phase -= np.floor(phase)
             wm1 = min((ramp_done + 1) / ramp, 1.0) - 1.0
@@ -254,23 +280,25 @@ def _synth_kernel():
             g = gain[t]
             if g != 0.0:
                 acc = 0.0
-                if top > 0:
-                    angle = 2.0 * np.pi * phase
-                    zr, zi = np.cos(angle), np.sin(angle)
-                    pr, pi = zr, zi
-                    for k in range(top):
-                        fh = (k + 1) * f0
-                        if fh >= limit:
-                            break
-                        amp = at[k] + wm1 * (at[k] - af[k])
-                        if fh > fade:
-                            amp *= (limit - fh) / (0.1 * limit)
-                        acc += amp * pi
-                        pr, pi = pr * zr - pi * zi, pr * zi + pi * zr
+                kmax = min(top, hl)
+                if kmax > 0:
+                    if fresh > 0:  # advance each phasor by its own rotation (independent lanes)
+                        for k in range(kmax):
+                            xr = zr[k] * rr[k] - zi[k] * ri[k]
+                            zi[k] = zr[k] * ri[k] + zi[k] * rr[k]
+                            zr[k] = xr
+                        fresh -= 1
+                    else:  # re-spin from the exact phase every 256 samples (rounding stays ~1e-14)
+                        spin_up(phase, zr, zi, kmax)
+                        fresh = 255
+                    for k in range(kmax):
+                        acc += (at[k] + wm1 * dd[k]) * taper[k] * zi[k]
                 if has_noise:
                     for b in range(n_bands):
                         acc += (nt[b] + wm1 * (nt[b] - nf[b])) * tables[noise_pos, b]
                 y[t] = acc * g
+            else:
+                fresh = 0  # the phasors were not rotated through this sample
             noise_pos += 1
             if noise_pos == length:
                 noise_pos = 0
