@@ -1,4 +1,6 @@
-"""``audiosym bench engine|train|resynth``: measured speed and latency targets, one JSON object.
+"""``audiosym bench engine|vocoder|train|resynth``: measured speed and latency targets, one JSON object.
+
+``bench train`` and ``bench resynth`` live in :mod:`audiosym.cli.bench_speed`.
 
 ``bench engine`` (issue #5) feeds signals through the real engine, 48 kHz, block 128, one
 onnxruntime thread:
@@ -44,8 +46,10 @@ Benchmarks with measured numbers (one JSON object on stdout with --json, progres
   engine   real-time engine: per-block compute p99 at 48 kHz / block 128 / one thread, input and
            note-on latency measured by feeding signals, pyin pitch error across the playable range
   vocoder  harmonic+noise vs Griffin-Lim phase reconstruction on oracle magnitudes (MRSTFT)
-  train    (not built into the command yet: run benchmarks/sps.py or benchmarks/v3.py)
-  resynth  (not built into the command yet: run benchmarks/transfer.py)
+  train    sps|v3: optimisation steps/s of the tiny config for --steps steps (default 50) on
+           --device (cpu, or cuda where available), one torch thread on CPU (needs the train extra)
+  resynth  offline resynthesis realtime factor (process CPU time and wall time) at 44.1 and 16 kHz,
+           MIDI-driven and pass-through pitch, one onnxruntime thread (target >= 100x per core)
 """
 
 
@@ -53,11 +57,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks: engine | vocoder | train | resynth", description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=["engine", "vocoder", "train", "resynth"])
-    p.add_argument("--preset", default=None, help="preset file or shipped name (engine)")
+    p.add_argument("method", nargs="?", choices=["sps", "v3"], help="training method (bench train)")
+    p.add_argument("--preset", default=None, help="preset file or shipped name (engine, resynth)")
     p.add_argument("--timbre", default=None, help="timbre (default: the preset's default)")
     p.add_argument("--sample-rate", type=int, default=48000)
     p.add_argument("--block", type=int, default=128)
-    p.add_argument("--seconds", type=float, default=8.0, help="seconds of audio timed per mode (default 8)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="seconds of audio timed per mode (default: engine 8, resynth 30)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per case, median reported (resynth; default 3)")
+    p.add_argument("--steps", type=int, default=50, help="optimisation steps timed (train; default 50)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="training device (train; default cpu)")
     p.add_argument("--pitch-step", type=int, default=2, help="semitones between the notes pitch-checked (default 2)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
@@ -70,13 +79,25 @@ def run(args: argparse.Namespace) -> int:
         result = bench_vocoder()
         print_json(result) if args.json else print(result)
         return 0
-    if args.what != "engine":
-        script = "benchmarks/sps.py or benchmarks/v3.py" if args.what == "train" else "benchmarks/transfer.py"
-        raise ParameterError(f"`audiosym bench {args.what}` is not built into the command yet; run {script}")
-    if not args.preset:
-        raise ParameterError("--preset is required for `audiosym bench engine` (a .asym file or a shipped name)")
-    result = bench_engine(args.preset, timbre=args.timbre, sample_rate=args.sample_rate,
-                          block_size=args.block, seconds=args.seconds, pitch_step=args.pitch_step)
+    if args.what == "train":
+        from .bench_speed import bench_train
+
+        if args.method is None:
+            raise ParameterError("`audiosym bench train` needs a method: sps or v3")
+        if args.steps < 1:
+            raise ParameterError(f"--steps {args.steps} must be at least 1")
+        result = bench_train(args.method, steps=args.steps, device=args.device)
+    elif not args.preset:
+        raise ParameterError(f"--preset is required for `audiosym bench {args.what}` (a .asym file or a shipped name)")
+    elif args.what == "resynth":
+        from .bench_speed import bench_resynth
+
+        if args.repeats < 1 or (args.seconds is not None and args.seconds <= 1.0):
+            raise ParameterError(f"--repeats {args.repeats} must be >= 1 and --seconds {args.seconds} > 1")
+        result = bench_resynth(args.preset, timbre=args.timbre, seconds=args.seconds or 30.0, repeats=args.repeats)
+    else:
+        result = bench_engine(args.preset, timbre=args.timbre, sample_rate=args.sample_rate,
+                              block_size=args.block, seconds=args.seconds or 8.0, pitch_step=args.pitch_step)
     if args.json:
         print_json(result)
     else:

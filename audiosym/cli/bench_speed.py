@@ -1,0 +1,141 @@
+"""Throughput benchmarks behind ``audiosym bench resynth`` and ``audiosym bench train``.
+
+``bench_resynth``: offline resynthesis speed (issue #6 target: >= 100x real time per CPU core).
+A seeded soundfont melody (TimGM6mb clarinet, always installed) is re-timbred at 44.1 kHz and at
+16 kHz (the model rate) through the code ``audiosym resynth`` runs: ``engine`` times
+``audiosym.resynth.render_signal`` on a warmed engine (the engine's offline pass), ``resynth``
+times ``audiosym.resynth.resynthesize`` end to end (engine construction, latency alignment,
+output resampling). Two pitch sources: ``midi`` (the melody's notes drive the pitch) and
+``passthrough`` (no MIDI: the input's own pitch latent, so the encoder runs on every frame).
+Realtime factor = audio seconds / compute seconds, with compute measured both as process CPU
+time (``time.process_time``, what other jobs on a shared machine cannot inflate) and as wall
+time; the median of ``repeats`` runs. One onnxruntime thread; set ``OMP_NUM_THREADS=1``.
+
+``bench_train``: optimisation steps per second of a method's ``tiny`` config for ``steps``
+steps, by running the shared trainer (``train.runs.train_method``) in a temporary directory with
+evaluation off; the trainer's own ``steps_per_second`` (step time only, no checkpoint writes)
+and the process CPU time per step. torch is imported here only, inside the function.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+
+RATES = (44100, 16000)
+TARGET_REALTIME_FACTOR = 100.0
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _header() -> dict:
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip(),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+        "python": platform.python_version(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+    }
+
+
+def _melody(seconds: float, seed: int) -> list:
+    """Seeded random-walk melody (MelodyNote list): 0.45 s notes every 0.5 s, MIDI 55..79."""
+    from ..midifile import MelodyNote
+
+    rng = np.random.default_rng(seed)
+    pitch, notes = 67, []
+    for i in range(int(seconds / 0.5)):
+        pitch = int(np.clip(pitch + rng.integers(-4, 5), 55, 79))
+        notes.append(MelodyNote(onset_s=0.5 * i, offset_s=0.5 * i + 0.45, pitch=pitch, velocity=100))
+    return notes
+
+
+def _timed(fn, *args, **kwargs) -> tuple[float, float]:
+    """(process CPU seconds, wall seconds) of one call."""
+    c0, w0 = time.process_time(), time.perf_counter()
+    fn(*args, **kwargs)
+    return time.process_time() - c0, time.perf_counter() - w0
+
+
+def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float = 30.0, repeats: int = 3,
+                  rates: tuple[int, ...] = RATES, seed: int = 0) -> dict:
+    from ..midifile import melody_events
+    from ..preset import load_preset
+    from ..resynth import make_engine, render_signal, resynthesize
+    from ..soundfonts import find_soundfont, render_melody
+
+    preset = load_preset(preset_name, device="cpu", intra_op_threads=1)
+    timbre = timbre or preset.default_timbre
+    sf = find_soundfont("TimGM6mb")
+    notes = _melody(seconds, seed)
+    per_rate: dict[str, dict] = {}
+    for rate in rates:
+        x = render_melody(sf, 71, [(n.onset_s, n.duration_s, n.pitch, n.velocity) for n in notes], sample_rate=rate)
+        x = x[: int(seconds * rate)].astype(np.float32)
+        x *= np.float32(0.1 / max(float(np.sqrt(np.mean(x.astype(np.float64) ** 2))), 1e-12))  # -20 dBFS RMS
+        dur = len(x) / rate
+        per_mode: dict[str, dict] = {}
+        for mode in ("midi", "passthrough"):
+            mode_notes = notes if mode == "midi" else None
+            events = melody_events(notes, sample_rate=rate, n_samples=len(x)) if mode == "midi" else []
+            engine = make_engine(preset, timbre=timbre, sample_rate=rate)
+            render_signal(engine, x[:rate], events[:0])  # warm-up: first-call allocations, kernels
+            eng = [_timed(render_signal, engine, x, events) for _ in range(repeats)]
+            res = [_timed(resynthesize, preset, x, sample_rate=rate, timbre=timbre, notes=mode_notes)
+                   for _ in range(repeats)]
+            row = {}
+            for name, runs in (("engine", eng), ("resynth", res)):
+                cpu = statistics.median(r[0] for r in runs)
+                wall = statistics.median(r[1] for r in runs)
+                row[f"{name}_realtime_factor_cpu"] = round(dur / max(cpu, 1e-9), 1)
+                row[f"{name}_realtime_factor_wall"] = round(dur / max(wall, 1e-9), 1)
+            per_mode[mode] = row
+            _log(f"{preset.name} {rate} Hz {mode}: {row}")
+        per_rate[str(rate)] = per_mode
+    headline = per_rate[str(rates[0])]["midi"]["resynth_realtime_factor_cpu"]
+    return {
+        **_header(), "preset": preset.name, "kind": preset.kind, "timbre": timbre, "ort_threads": 1,
+        "input": f"TimGM6mb program 71, {len(notes)} notes, seed {seed}", "seconds": seconds, "repeats": repeats,
+        "statistic": "median of repeats", "rates": per_rate,
+        "realtime_factor_cpu": headline,
+        "realtime_factor_cpu_is": f"resynth, {rates[0]} Hz, midi mode, process CPU time",
+        "targets": {"realtime_factor_cpu": TARGET_REALTIME_FACTOR},
+    }
+
+
+def bench_train(method: str, *, steps: int = 50, device: str = "cpu", threads: int = 1, config: str = "tiny") -> dict:
+    import tempfile
+
+    from ._common import require_torch
+
+    require_torch("bench train")
+    import torch
+
+    from train.runs import train_method
+
+    if device == "cpu":
+        torch.set_num_threads(max(int(threads), 1))
+    with tempfile.TemporaryDirectory(prefix="audiosym-bench-train-") as out:
+        c0, w0 = time.process_time(), time.perf_counter()
+        summary = train_method(method, config=config, overrides=[f"steps={steps}", "eval_every=0", f"ckpt_every={steps}"],
+                               out=os.path.join(out, "run"), device=device, progress=False)
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    return {
+        **_header(), "method": method, "config": config, "device": device,
+        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "steps": int(summary["steps"]),
+        "steps_per_second": summary["steps_per_second"],
+        "train_seconds": summary["train_seconds"],
+        "total_wall_seconds": round(wall, 2), "total_cpu_seconds": round(cpu, 2),
+        "note": "steps_per_second: the trainer's step time only (sample, forward, backward, optimiser); "
+                "total_*: including data preparation (cached notes) and the final checkpoint",
+        "last_loss": summary.get("last_logs", {}).get("loss"),
+    }
