@@ -81,11 +81,9 @@ class SpectrumReader:
         f0_midi = np.atleast_1d(np.asarray(f0_midi, dtype=np.float64))
         amps = np.zeros((len(logmag), self.n_harmonics))
         noise = np.zeros((len(logmag), self.n_bands))
-        read = _reader_kernel()
-        for r in range(len(logmag)):
-            mag = np.exp(logmag[r] - logmag[r].max())
-            read(mag, float(f0_midi[r]), self._params, self.kernel, self.wlog.data, self.wlog.indices,
-                 self.wlog.indptr, self._align_deltas, self.band_of_bin, self._band_norm, amps[r], noise[r])
+        _reader_kernel()(np.ascontiguousarray(logmag), f0_midi, self._params, self.kernel, self.wlog.data,
+                         self.wlog.indices, self.wlog.indptr, self._align_deltas, self.band_of_bin,
+                         self._band_norm, amps, noise)
         return amps, noise
 
 
@@ -93,7 +91,8 @@ class SpectrumReader:
 def _reader_kernel():
     """The analysis of one decoded frame, compiled with numba (see SpectrumReader): align the
     comb, read each harmonic at its bin divided by the unit comb's response there, put what the
-    harmonic model leaves into the noise bands, normalise to unit RMS. Writes ``amps``/``noise``."""
+    harmonic model leaves into the noise bands, normalise to unit RMS. ``read_rows(logmag [R, bins],
+    f0 [R], ...)`` does every row (``exp(logmag - max)`` first); writes ``amps``/``noise``."""
     import numba
 
     @numba.njit(cache=True, nogil=True)
@@ -166,7 +165,15 @@ def _reader_kernel():
         for b in range(n_bands):
             noise[b] *= scale
 
-    return read
+    @numba.njit(cache=True, nogil=True)
+    def read_rows(logmag, f0, p, kernel, w_data, w_indices, w_indptr, deltas, band_of_bin, band_norm, amps,
+                  noise):  # all rows in one call: no per-frame dispatch
+        for r in range(logmag.shape[0]):
+            mag = np.exp(logmag[r] - logmag[r].max())
+            read(mag, f0[r], p, kernel, w_data, w_indices, w_indptr, deltas, band_of_bin, band_norm, amps[r],
+                 noise[r])
+
+    return read_rows
 
 
 @functools.lru_cache(maxsize=4)
