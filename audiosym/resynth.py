@@ -112,7 +112,8 @@ def plan_jobs(inputs: list[str], out_dir: str | os.PathLike) -> list[Job]:
     for key, rel in names.items():
         by_out[str(rel.with_suffix(".wav"))].append(key)
     input_real = {k for k, s in sources.items() if s.error is None}
-    jobs, taken = [], {}
+    jobs = []
+    taken: dict[str, str] = {}
     for index, (key, s) in enumerate(ordered):
         rel = names[key]
         out_rel = rel.with_suffix(".wav") if len(by_out[str(rel.with_suffix(".wav"))]) == 1 else Path(f"{rel}.wav")
