@@ -116,7 +116,10 @@ class FrameEncoder(nn.Module):
             xw = Fn.pad(spectral_peaks(win.reshape(n * tp, c, f)), (0, HARMONIC_SPAN - 1))
             logits = Fn.conv1d(xw, self.pitch_kernel.unsqueeze(0)).reshape(n, tp, f)
             p_mu = (torch.softmax(logits * self.pitch_log_beta.exp(), dim=-1) * self.bin_pos).sum(-1, keepdim=True)
-        return p_mu, out[..., 1:2], out[..., 2 : 2 + d], out[..., 2 + d :]
+        # log-variances clamped: an unbounded logvar overflowed exp() in the KL term and killed a
+        # 10k-step paper-setting run (loss inf at step 5431); means are untouched
+        return (p_mu, out[..., 1:2].clamp(-12.0, 6.0), out[..., 2 : 2 + d],
+                out[..., 2 + d :].clamp(-12.0, 6.0))
 
 
 def fourier_features(z: torch.Tensor, n: int) -> torch.Tensor:
