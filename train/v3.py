@@ -80,7 +80,7 @@ class Config(TrainSettings):
             raise ParameterError("fragments_per_sample must be >= 2: content must vary within a sample")
 
 
-# Our measured best (docs/bench_v3.md); "paper" is the authors' scale for a GPU.
+# Our measured best (BENCHMARKS.md, V3 section); "paper" is the authors' scale for a GPU.
 CONFIGS: dict[str, dict[str, Any]] = {
     "tiny": {"steps": 3000, "lr": 1e-3, "eval_every": 500, "ckpt_every": 500,
              "eq_db": 10.0, "recon_style": "shuffle", "content_norm": True, "loss": {"vocab": 1.0}},
