@@ -41,6 +41,7 @@ from datetime import datetime, timezone  # noqa: E402
 import numpy as np  # noqa: E402
 
 from audiosym.demo import contrasting_timbres  # noqa: E402
+from audiosym.metrics import mrstft_distance  # noqa: E402
 from audiosym.midifile import MelodyNote  # noqa: E402
 from audiosym.pitch import midi_to_hz  # noqa: E402
 from audiosym.plans import instrument_range  # noqa: E402
@@ -74,21 +75,12 @@ def render(sf_path: str, program: int, notes: list[MelodyNote], sample_rate: int
     return (y * (0.1 / rms)).astype(np.float32) if rms > 1e-6 else y
 
 
-def mrstft(x: np.ndarray, ref: np.ndarray, ffts=(256, 512, 1024, 2048)) -> float:
+def mrstft(x: np.ndarray, ref: np.ndarray) -> float:
     """Multi-resolution STFT distance of ``x`` to ``ref`` (both rescaled to unit RMS)."""
-    import librosa
-
     n = min(len(x), len(ref))
     x = x[:n] / (np.sqrt(np.mean(x[:n] ** 2)) + 1e-9)
     ref = ref[:n] / (np.sqrt(np.mean(ref[:n] ** 2)) + 1e-9)
-    total = 0.0
-    for n_fft in ffts:
-        sx = np.abs(librosa.stft(x, n_fft=n_fft, hop_length=n_fft // 4))
-        sr_ = np.abs(librosa.stft(ref, n_fft=n_fft, hop_length=n_fft // 4))
-        sc = np.linalg.norm(sr_ - sx) / (np.linalg.norm(sr_) + 1e-9)
-        lm = float(np.mean(np.abs(np.log(sr_ + 1e-5) - np.log(sx + 1e-5))))
-        total += sc + lm
-    return total / len(ffts)
+    return mrstft_distance(x, ref)
 
 
 def pitch_errors(y: np.ndarray, notes: list[MelodyNote], sample_rate: int) -> tuple[np.ndarray, float]:

@@ -249,23 +249,11 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
     }
 
 
-def _mrstft(a: np.ndarray, b: np.ndarray) -> float:
-    """Spectral convergence + mean |log-magnitude difference|, averaged over 256..2048-point STFTs."""
-    import librosa
-
-    total = 0.0
-    for n in (256, 512, 1024, 2048):
-        sa = np.abs(librosa.stft(a, n_fft=n, hop_length=n // 4))
-        sb = np.abs(librosa.stft(b, n_fft=n, hop_length=n // 4))
-        total += float(np.linalg.norm(sa - sb)) / max(float(np.linalg.norm(sb)), 1e-9)
-        total += float(np.mean(np.abs(np.log(sa + 1e-5) - np.log(sb + 1e-5))))
-    return total / 4
-
-
 def bench_vocoder(*, programs=(73, 40, 56, 71, 0), notes=(48, 60, 72)) -> dict:
     import librosa
 
     from ..features import FeatureConfig, features, log_frequency_matrix
+    from ..metrics import mrstft_distance
     from ..soundfonts import default_train_soundfont, render_note
     from ..vocoder import HarmonicNoiseSynth, SpectrumReader, Update
 
@@ -301,7 +289,7 @@ def bench_vocoder(*, programs=(73, 40, 56, 71, 0), notes=(48, 60, 72)) -> dict:
             row = {"program": program, "note": note}
             for name, out in (("harmonic_noise", hn), ("griffin_lim_offline", gl), ("sine_floor", sine)):
                 out = out * 0.1 / max(np.sqrt(np.mean(out**2)), 1e-12)
-                row[name] = round(_mrstft(out, y), 4)
+                row[name] = round(mrstft_distance(out, y), 4)
                 scores[name].append(row[name])
             rows.append(row)
             _log(str(row))
