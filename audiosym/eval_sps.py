@@ -24,7 +24,7 @@ import numpy as np
 
 from .data import NoteSetSpec, NoteTable, cache_dir, load_notes
 from .features import FeatureConfig
-from .models import LatentModel, open_model
+from .models import LatentModel, encode_sustained, open_model
 from .pitch import hz_to_midi, midi_to_hz
 from .plans import EVAL_INSTRUMENTS, instrument_range
 from .soundfonts import (
@@ -114,13 +114,8 @@ def heldout_notes(soundfont: str, features: FeatureConfig, *, progress: bool) ->
 
 def note_codes(model: LatentModel, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Median z_pitch ``[N]`` and median z_timbre ``[N, D]`` over each note's sustained frames."""
-    start = max(0, SKIP_FRAMES - (model.context_frames - 1))
-    zp, zt = [], []
-    for i in range(0, len(frames), 64):
-        out = model.encode(frames[i : i + 64])
-        zp.append(np.median(out["z_pitch"][:, start:, 0], axis=1))
-        zt.append(np.median(out["z_timbre"][:, start:], axis=1))
-    return np.concatenate(zp), np.concatenate(zt)
+    z = encode_sustained(model, frames, skip_frames=SKIP_FRAMES, batch_notes=64)
+    return np.median(z["z_pitch"][..., 0], axis=1), np.median(z["z_timbre"], axis=1)
 
 
 def logmag_to_audio(logmag: np.ndarray, features: FeatureConfig, *, n_iter: int = 32) -> np.ndarray:

@@ -29,6 +29,7 @@ from scipy.optimize import linear_sum_assignment
 from .data import NoteSetSpec, NoteTable, load_notes
 from .errors import ParameterError
 from .features import FeatureConfig
+from .models import encode_sustained
 from .plans import V3_HELDOUT_PROGRAMS, V3_TRAIN_PROGRAMS, timbre_name
 from .soundfonts import (
     default_test_soundfont,
@@ -85,17 +86,10 @@ def prepare_eval(
 def encode_notes(model, table: NoteTable, *, sustain_start_frame: int, frames_per_note: int = FRAMES_PER_NOTE,
                  batch_notes: int = 512) -> dict[str, np.ndarray]:
     """Encode each note's sustained frames; returns arrays ``[N, P, ...]`` at P evenly spaced frames."""
-    c = int(model.context_frames)
-    n_frames = table.frames.shape[1]
-    first = max(sustain_start_frame, c - 1)
-    pos = np.unique(np.linspace(first, n_frames - 1, frames_per_note).round().astype(int))
-    out: dict[str, list[np.ndarray]] = {}
-    for s in range(0, len(table), batch_notes):
-        x = table.frames[s : s + batch_notes, first - c + 1 :]
-        enc = model.encode(x)
-        for k, v in enc.items():
-            out.setdefault(k, []).append(np.asarray(v)[:, pos - first])
-    return {k: np.concatenate(v) for k, v in out.items()}
+    first = max(sustain_start_frame, int(model.context_frames) - 1)  # input frame of output 0
+    pos = np.unique(np.linspace(first, table.frames.shape[1] - 1, frames_per_note).round().astype(int))
+    enc = encode_sustained(model, table.frames, skip_frames=sustain_start_frame, batch_notes=batch_notes)
+    return {k: v[:, pos - first] for k, v in enc.items()}
 
 
 def confusion(codes: np.ndarray, labels: np.ndarray, n_atoms: int, classes: np.ndarray) -> np.ndarray:

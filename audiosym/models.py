@@ -38,6 +38,24 @@ class LatentModel(Protocol):
     def decode(self, **latents: np.ndarray) -> np.ndarray: ...
 
 
+def encode_sustained(
+    model: LatentModel, frames: np.ndarray, *, skip_frames: int, batch_notes: int = 256
+) -> dict[str, np.ndarray]:
+    """Encoder outputs of each note's sustained frames: ``frames [N, T, F]`` -> ``{name: [N, S, ...]}``.
+
+    Output frame ``t'`` ends at input frame ``t' + C - 1``; outputs whose newest input frame is
+    before ``skip_frames`` (their window still holds pre-onset silence) are left out, so output
+    ``s`` belongs to input frame ``max(skip_frames, C - 1) + s``. Notes go through the encoder
+    ``batch_notes`` at a time to bound memory.
+    """
+    first = max(0, int(skip_frames) - model.context_frames + 1)
+    outs: dict[str, list[np.ndarray]] = {}
+    for i in range(0, len(frames), batch_notes):
+        for name, value in model.encode(frames[i : i + batch_notes]).items():
+            outs.setdefault(name, []).append(np.asarray(value)[:, first:])
+    return {name: np.concatenate(parts) for name, parts in outs.items()}
+
+
 def open_model(path: str | os.PathLike, *, kind: str | None = None) -> LatentModel:
     """A preset file/name (torch-free) or a training run directory (needs ``audiosym[train]``)."""
     p = Path(path)

@@ -23,6 +23,7 @@ import numpy as np
 
 from audiosym.data import NoteSetSpec, NoteTable, load_notes
 from audiosym.features import FeatureConfig
+from audiosym.models import encode_sustained as _encode_sustained
 from audiosym.plans import (
     EVAL_INSTRUMENTS,
     V3_HELDOUT_PROGRAMS,
@@ -87,18 +88,8 @@ def parity_notes(model, *, count: int = 32, seed: int = 0, progress: bool = Fals
 
 
 def encode_sustained(model, table: NoteTable, skip_frames: int) -> dict[str, np.ndarray]:
-    """Encoder outputs of each note's sustained frames: ``{name: [N, S, ...]}``.
-
-    Output frame ``t'`` ends at input frame ``t' + C - 1``; frames whose newest input frame is
-    before ``skip_frames`` still see pre-onset silence in their window and are left out.
-    """
-    first = max(0, skip_frames - model.context_frames + 1)
-    outs: dict[str, list[np.ndarray]] = {}
-    for i in range(0, len(table), BATCH_NOTES):
-        z = model.encode(table.frames[i : i + BATCH_NOTES])
-        for k, v in z.items():
-            outs.setdefault(k, []).append(np.asarray(v)[:, first:])
-    return {k: np.concatenate(v) for k, v in outs.items()}
+    """Encoder outputs of each note's sustained frames: ``{name: [N, S, ...]}``."""
+    return _encode_sustained(model, table.frames, skip_frames=skip_frames, batch_notes=BATCH_NOTES)
 
 
 def _timbres(table: NoteTable, vectors: np.ndarray, trained: set[int]) -> dict[str, dict[str, Any]]:
