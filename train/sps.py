@@ -200,26 +200,9 @@ class SPSModel(nn.Module):
     def export_modules(self) -> tuple[nn.Module, nn.Module]:
         """(encoder, decoder) with the SPS layout: encoder(frames) -> (z_pitch, z_timbre);
         decoder(z_pitch, z_timbre) -> logmag. Means only (no sampling), no Python-side state."""
-        return _ExportEncoder(self.encoder), _ExportDecoder(self.decoder)
+        from .sps_export import export_modules
 
-
-class _ExportEncoder(nn.Module):
-    def __init__(self, enc: FrameEncoder) -> None:
-        super().__init__()
-        self.enc = enc
-
-    def forward(self, frames: torch.Tensor):
-        pm, _, tm, _ = self.enc(frames)
-        return pm, tm
-
-
-class _ExportDecoder(nn.Module):
-    def __init__(self, dec: nn.Module) -> None:
-        super().__init__()
-        self.dec = dec
-
-    def forward(self, z_pitch: torch.Tensor, z_timbre: torch.Tensor) -> torch.Tensor:
-        return self.dec(z_pitch, z_timbre)
+        return export_modules(self.encoder, self.decoder)
 
 
 # -- data ----------------------------------------------------------------------------------
