@@ -90,6 +90,7 @@ def _real_model(kind: str, **overrides):
 @pytest.mark.parametrize(
     "kind, overrides",
     [("sps", {}), ("sps", {"encoder": "conv", "context_frames": 5}),
+     ("sps", {"context_frames": 3, "decoder": "mlp", "pitch_init": "random"}),
      ("v3", {}), ("v3", {"context_frames": 4, "conv_channels": 8})],
 )
 def test_real_architectures_export_with_parity(kind, overrides):
@@ -97,6 +98,17 @@ def test_real_architectures_export_with_parity(kind, overrides):
     enc, dec = export_graphs(model)
     report = check_parity(model, enc, dec, cases=((1, 1), (3, 23)), repeats=1)
     assert report.ok, report.table()
+
+
+def test_sps_graphs_are_rewritten_with_fewer_nodes():
+    """The SPS graphs come from onnx_modules() (same function, fewer onnxruntime nodes): what
+    makes the per-frame call fast. The literal export of the training forward is the baseline."""
+    onnx = pytest.importorskip("onnx")
+
+    _, _, model = _real_model("sps")
+    fast = [len(onnx.load_from_string(b).graph.node) for b in export_graphs(model)]
+    literal = [len(onnx.load_from_string(b).graph.node) for b in export_graphs(model, rewrite=False)]
+    assert fast[0] * 2 < literal[0] and fast[1] < literal[1], (fast, literal)
 
 
 @pytest.mark.parametrize("kind", ["sps", "v3"])

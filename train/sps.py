@@ -68,6 +68,9 @@ class Config(TrainSettings):
     conv_channels: int = 32
     pitch_head: str = "harmonic"  # harmonic (equivariant soft-argmax over a harmonic-sum conv) | linear (MLP output)
     pitch_init: str = "harmonic"  # harmonic head's kernel: harmonic (harmonic-sum prior) | random
+    pitch_init_scale: float = 0.3  # std of the random kernel (pitch_init=random)
+    beta_start: float = 1.0  # soft-argmax sharpness at step 0 as a fraction of the learned one (1 = no annealing) ...
+    beta_steps: int = 0  # ... rising geometrically to 1 at this step
     z_limit: float = 3.5  # penalise |z_pitch| beyond this (the decoder's template would run off its edge)
     decoder: str = "equivariant"  # equivariant | mlp
     decoder_hidden: int = 256
@@ -136,7 +139,7 @@ class SPSModel(nn.Module):
             n_bins=n_bins, context=cfg.context_frames, hidden=cfg.encoder_hidden,
             timbre_dim=cfg.timbre_dim, floor_nats=cfg.floor_nats, kind=cfg.encoder,
             channels=cfg.conv_channels, pitch_head=cfg.pitch_head, bins_per_unit=cfg.bins_per_unit,
-            pitch_init=cfg.pitch_init,
+            pitch_init=cfg.pitch_init, pitch_init_scale=cfg.pitch_init_scale,
         )
         if cfg.decoder == "equivariant":
             self.decoder: nn.Module = EquivariantDecoder(
@@ -156,11 +159,12 @@ class SPSModel(nn.Module):
         x = batch["x"]
         b, seq, c, f = x.shape
         sigma = float(batch["blur"][0])
-        pm, plv, tm, tlv = self.encoder(x.reshape(b * seq, c, f))  # [B*L, 1, .]
+        bscale = float(batch["beta_scale"][0]) if "beta_scale" in batch else 1.0
+        pm, plv, tm, tlv = self.encoder(x.reshape(b * seq, c, f), bscale)  # [B*L, 1, .]
         pm, plv = pm.reshape(b, seq, 1), plv.reshape(b, seq, 1)
         z = self._sample(pm, plv)
         if cfg.timbre_from == "other":
-            _, _, t_mu, t_lv = self.encoder(batch["x_timbre"])  # [B, 1, D]
+            _, _, t_mu, t_lv = self.encoder(batch["x_timbre"], bscale)  # [B, 1, D]
         else:
             t_mu, t_lv = tm.reshape(b, seq, -1)[:, :1], tlv.reshape(b, seq, -1)[:, :1]
         timbre = self._sample(t_mu, t_lv)  # [B, 1, D]: one timbre per sequence, broadcast over notes
@@ -203,6 +207,13 @@ class SPSModel(nn.Module):
         from .sps_export import export_modules
 
         return export_modules(self.encoder, self.decoder)
+
+    def onnx_modules(self) -> tuple[nn.Module, nn.Module]:
+        """``export_modules`` rewritten for onnxruntime (same numbers, fewer graph nodes); what
+        export/onnx_graphs.py exports when a model offers it."""
+        from .sps_export import onnx_modules
+
+        return onnx_modules(self.encoder, self.decoder)
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -273,11 +284,13 @@ class Sampler:
         xt = self.frames[np.array(other)[:, None], t2[:, None] + span[None, :]]  # [B, C, F]
         shifts = rng.uniform(-cfg.shift_range, cfg.shift_range, size=(max(cfg.K, 1), cfg.batch_size))
         blur = cfg.blur_bins * max(0.0, 1.0 - step / max(1, cfg.blur_steps))
+        beta_scale = cfg.beta_start ** max(0.0, 1.0 - step / max(1, cfg.beta_steps))
         return {
             "x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
             "x_timbre": torch.from_numpy(np.ascontiguousarray(xt, dtype=np.float32)),
             "shifts": torch.from_numpy(shifts[: cfg.K].astype(np.float32)),
             "blur": torch.tensor([blur], dtype=torch.float32),
+            "beta_scale": torch.tensor([beta_scale], dtype=torch.float32),
         }
 
 def note_spec(cfg: Config, features: FeatureConfig | None = None) -> NoteSetSpec:
