@@ -105,10 +105,21 @@ def log_frequency_matrix(cfg: FeatureConfig) -> np.ndarray:
     return _analysis(cfg)[1].copy()
 
 
+@functools.lru_cache(maxsize=8)
+def _sparse_matrix(cfg: FeatureConfig):
+    """The log-frequency matrix in CSR form: ~2 k of its 195 k entries are non-zero (each bin is a
+    narrow triangle), so the sparse product is ~6x cheaper per frame. Each output is summed over
+    its row's non-zeros in the same order for any number of frames, so whole-signal and
+    block-by-block features stay identical."""
+    from scipy.sparse import csr_matrix
+
+    return csr_matrix(_analysis(cfg)[1])
+
+
 def _frames_to_features(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    window, w = _analysis(cfg)
+    window, _ = _analysis(cfg)
     mag = np.abs(np.fft.rfft(frames * window, axis=-1))
-    return np.log(mag @ w.T + cfg.eps).astype(np.float32)
+    return np.log((_sparse_matrix(cfg) @ mag.T).T + cfg.eps).astype(np.float32)
 
 
 def _as_mono(y: np.ndarray, name: str = "y") -> np.ndarray:
