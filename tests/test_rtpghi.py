@@ -122,7 +122,7 @@ def test_pinv_map_is_consistent_with_the_features():
     assert np.median(np.abs(forward[loud] / target[loud] - 1)) < 0.05
 
 
-@pytest.mark.parametrize("method", ["pinv", "interp"])
+@pytest.mark.parametrize("method", ["pinv", "interp", "hybrid"])
 @pytest.mark.parametrize("midi", [45, 69])
 def test_log_features_to_audio_keeps_the_pitch(method, midi):
     t = np.arange(SR) / SR
