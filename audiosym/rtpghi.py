@@ -39,7 +39,7 @@ from .errors import ParameterError
 from .features import FeatureConfig, log_frequency_matrix
 from .pitch import midi_to_hz
 
-HANN_LAMBDA = 0.25645  # lam / n_fft^2 of the Gaussian closest to a Hann window (Průša et al., Table 1)
+HANN_LAMBDA = 0.25645  # lam / n_fft^2 of the Gaussian that stands in for a Hann window (LTFAT pghi docs)
 
 
 def analysis_window(n_fft: int) -> np.ndarray:
