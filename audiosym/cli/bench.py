@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=["engine", "vocoder", "train", "resynth"])
     p.add_argument("method", nargs="?", choices=["sps", "v3"], help="training method (bench train)")
-    p.add_argument("--preset", default=None, help="preset file or shipped name (engine, resynth)")
+    p.add_argument("--preset", default=None, help="preset file or shipped name (engine, resynth; vocoder: whose decoded frames, default sps-default)")
     p.add_argument("--timbre", default=None, help="timbre (default: the preset's default)")
     p.add_argument("--sample-rate", type=int, default=48000)
     p.add_argument("--block", type=int, default=128)
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ParameterError
 
     if args.what == "vocoder":
-        result = bench_vocoder()
+        result = bench_vocoder(preset=args.preset or "sps-default")
         print_json(result) if args.json else print(result)
         return 0
     if args.what == "train":
