@@ -16,7 +16,8 @@ per-frame constant), loudness comes from the engine.
 Synthesis (:meth:`HarmonicNoiseSynth.run`): phase-continuous oscillators, amplitudes ramped
 linearly sample by sample towards each new frame over ``ramp_samples`` (no clicks at frame or
 block boundaries), harmonics faded out before ``min(top feature bin, 0.45 * sample_rate)``;
-noise = periodic band-limited noise tables (seeded, looping seamlessly) times band gains.
+noise = periodic band-limited noise tables (seeded, looping seamlessly) times band gains, the top
+band continued at the same density up to the model rate's Nyquist frequency.
 """
 
 from __future__ import annotations
@@ -192,9 +193,18 @@ def noise_tables(sample_rate: int, edges_hz: tuple[float, ...], length: int = _N
 
 
 @functools.lru_cache(maxsize=4)
-def _noise_tables_frames(sample_rate: int, edges_hz: tuple[float, ...]) -> np.ndarray:
-    """``noise_tables`` transposed to ``[length, n_bands]`` (one sample's bands contiguous)."""
-    return np.ascontiguousarray(noise_tables(sample_rate, edges_hz).T)
+def _scaled_tables(sample_rate: int, edges_hz: tuple[float, ...], top_gain: float) -> np.ndarray:
+    """``noise_tables`` with the top band's RMS times ``top_gain`` (read-only)."""
+    tables = noise_tables(sample_rate, edges_hz).copy()
+    tables[-1] *= top_gain
+    tables.flags.writeable = False
+    return tables
+
+
+@functools.lru_cache(maxsize=4)
+def _noise_tables_frames(sample_rate: int, edges_hz: tuple[float, ...], top_gain: float) -> np.ndarray:
+    """``_scaled_tables`` transposed to ``[length, n_bands]`` (one sample's bands contiguous)."""
+    return np.ascontiguousarray(_scaled_tables(sample_rate, edges_hz, top_gain).T)
 
 
 @functools.lru_cache(maxsize=1)
@@ -346,10 +356,17 @@ class HarmonicNoiseSynth:
         self.n_harmonics, self.n_bands = n_harmonics, n_bands
         top = float(midi_to_hz(cfg.bin_midi(cfg.n_bins - 1)))
         self.limit_hz = min(top, 0.45 * sample_rate)
+        # The top noise band goes on past the top feature bin up to the model rate's Nyquist
+        # frequency (what the features cannot see, a recording at the model rate still holds; an
+        # empty gap there costs the output its "air"), at the spectral density the reader measured.
         edges = band_edges_hz(cfg, n_bands)
+        self.noise_top_hz = min(max(float(edges[-1]), 0.5 * cfg.sample_rate), 0.5 * self.sample_rate)
+        measured = min(float(edges[-1]), 0.5 * self.sample_rate) - edges[-2]
+        top_gain = float(np.sqrt((self.noise_top_hz - edges[-2]) / measured)) if measured > 0 else 1.0
+        edges[-1] = self.noise_top_hz
         edges_key = tuple(float(e) for e in edges)
-        self.tables = noise_tables(self.sample_rate, edges_key)  # [n_bands, length]
-        self._tables_t = _noise_tables_frames(self.sample_rate, edges_key)  # [length, n_bands]
+        self.tables = _scaled_tables(self.sample_rate, edges_key, top_gain)  # [n_bands, length]
+        self._tables_t = _noise_tables_frames(self.sample_rate, edges_key, top_gain)  # [length, n_bands]
         self.harmonic_numbers = np.arange(1, n_harmonics + 1, dtype=np.float64)
         self.run(np.full(1, 60.0), np.ones(1), [Update(0, np.ones(n_harmonics), np.ones(n_bands))],
                  self.init_state())  # compile (or load the cached kernel) now, not in a callback

@@ -52,7 +52,27 @@ def test_synth_pitch_level_and_band_limit(sr):
     spec = np.abs(np.fft.rfft(y * np.hanning(n)))
     freqs = np.fft.rfftfreq(n, 1 / sr)
     assert freqs[np.argmax(spec)] == pytest.approx(midi_to_hz(40), abs=2.0)
-    assert spec[freqs > synth.limit_hz + 100].max() < 1e-3 * spec.max()  # nothing above the limit
+    assert synth.noise_top_hz == pytest.approx(min(CFG.sample_rate, sr) / 2)
+    if sr > CFG.sample_rate:
+        assert spec[freqs > synth.noise_top_hz + 100].max() < 1e-3 * spec.max()  # nothing above the noise top
+
+
+def test_top_noise_band_continues_to_the_model_nyquist_at_the_measured_density():
+    sr = 48000
+    reader = SpectrumReader(CFG)
+    synth = HarmonicNoiseSynth(CFG, sample_rate=sr, ramp_samples=32)
+    white = np.random.default_rng(1).standard_normal(CFG.sample_rate)
+    frame = features(white, CFG)[-1]
+    amps, noise = reader.read(frame[None], np.array([60.0]))
+    n = sr
+    y, _ = synth.run(np.full(n, 60.0), np.ones(n), [Update(0, amps[0] * 0, noise[0], jump=True)], synth.init_state())
+    power = np.abs(np.fft.rfft(y)) ** 2
+    freqs = np.fft.rfftfreq(n, 1 / sr)
+    top_feature_hz = midi_to_hz(CFG.bin_midi(CFG.n_bins - 1))
+    below = power[(freqs > top_feature_hz - 1000) & (freqs < top_feature_hz)].mean()
+    above = power[(freqs > top_feature_hz) & (freqs < CFG.sample_rate / 2)].mean()
+    assert 10 * np.log10(above / below) == pytest.approx(0.0, abs=1.5)  # same density either side
+    assert power[freqs > CFG.sample_rate / 2 + 100].max() < 1e-6 * power.max()  # nothing beyond
 
 
 def test_synth_is_phase_continuous_across_pitch_jumps_and_updates():
