@@ -31,6 +31,8 @@ STATUSES = ("ok", "skipped", "failed")
 class ResynthSettings:
     """What every file of a batch gets.
 
+    ``timbre_from``: a reference recording whose measured timbre (audiosym.timbre_ref) is used
+    instead of a named one; it is added to the preset as ``timbre`` (default ``ref:<file stem>``).
     ``transpose_semitones`` shifts the input's own pitch (transfer mode without MIDI);
     ``midi_path``/``midi_track`` drive pitch from a MIDI melody instead (time 0 of the MIDI
     file = the first sample of each input). ``sample_rate`` is the output rate in Hz (None:
@@ -38,7 +40,8 @@ class ResynthSettings:
     """
 
     preset: str
-    timbre: str
+    timbre: str | None
+    timbre_from: str | None = None
     transpose_semitones: float = 0.0
     midi_path: str | None = None
     midi_track: int | str | None = None
@@ -49,6 +52,8 @@ class ResynthSettings:
     subtype: str = "FLOAT"
 
     def __post_init__(self) -> None:
+        if self.timbre is None and self.timbre_from is None:
+            raise ParameterError("no timbre: give --timbre NAME (a timbre of the preset) or --timbre-from REF.wav")
         if self.midi_path is not None and self.transpose_semitones:
             raise ParameterError(
                 f"--transpose {self.transpose_semitones:g} and --midi {self.midi_path} both set the pitch; use one"
@@ -59,6 +64,17 @@ class ResynthSettings:
             raise ParameterError(f"--max-seconds {self.max_seconds} must be positive")
         if self.device not in ("cpu", "cuda"):
             raise ParameterError(f"--device {self.device!r} must be 'cpu' or 'cuda'")
+
+
+    @property
+    def timbre_name(self) -> str:
+        """The timbre the engine plays: ``timbre``, else the reference's default name."""
+        if self.timbre is not None:
+            return self.timbre
+        from .timbre_ref import reference_name
+
+        assert self.timbre_from is not None  # __post_init__ requires one of them
+        return reference_name(self.timbre_from)
 
 
 @dataclass(frozen=True)
@@ -264,7 +280,7 @@ def load_for_batch(settings: ResynthSettings):
 
     Raises plain errors (bad preset, unknown timbre, no CUDA) before any file is touched.
     """
-    from .errors import DeviceError
+    from .errors import AudiosymError, DeviceError
     from .midifile import load_track_notes
     from .preset import load_preset
 
@@ -278,7 +294,15 @@ def load_for_batch(settings: ResynthSettings):
             f"--device cuda: onnxruntime could not start its CUDA provider (running on {preset.providers}); "
             "check the NVIDIA driver and that onnxruntime-gpu matches the CUDA version, or use --device cpu"
         )
-    preset.timbre_vector(settings.timbre)  # unknown timbre -> ParameterError listing the names
+    if settings.timbre_from is not None:  # measured once per process, before any input is touched
+        from .timbre_ref import ReferencePreset, reference_from_file
+
+        try:
+            reference = reference_from_file(preset, settings.timbre_from, name=settings.timbre_name)
+        except AudiosymError as exc:
+            raise ParameterError(f"--timbre-from {settings.timbre_from}: {exc}") from None
+        preset = ReferencePreset(preset, [reference])
+    preset.timbre_vector(settings.timbre_name)  # unknown timbre -> ParameterError listing the names
     if settings.transpose_semitones:
         TransposedPreset(preset, settings.transpose_semitones)  # fractional on a codebook preset
     melody = load_track_notes(settings.midi_path, track=settings.midi_track) if settings.midi_path else None
@@ -298,7 +322,7 @@ class _Worker:
         try:
             y, info = read_audio(job.input, max_seconds=s.max_seconds)
             out, rate = resynthesize(
-                self.preset, y, sample_rate=info.sample_rate, timbre=s.timbre, notes=self.melody,
+                self.preset, y, sample_rate=info.sample_rate, timbre=s.timbre_name, notes=self.melody,
                 transpose_semitones=s.transpose_semitones, output_sample_rate=s.sample_rate,
             )
             if not np.all(np.isfinite(out)):

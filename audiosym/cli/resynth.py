@@ -19,6 +19,13 @@ downmixed to mono as the mean of their channels. Each output is a mono WAV (32-b
 at the input's sample rate (or --sample-rate), named after the input's path relative to
 the folder it was found in, time-aligned with the input (the engine's latency removed).
 
+Timbre: --timbre NAME plays one of the preset's named timbres (instruments of its training
+soundfont); --timbre-from REF.wav plays the timbre measured from a recording instead ("make it
+sound like this file"): the preset's encoder reads the recording's timbre vector over its steady
+pitched frames (pyin), and the decoder's remaining spectral error on those frames, per register,
+is kept as a correction (like a match EQ). Best with a few seconds of single sustained notes
+covering the range you will play.
+
 Pitch: by default the input's own pitch passes through; --transpose N shifts it by N
 semitones; --midi FILE.mid plays that file's melody instead (its monophonic reduction with
 last-note priority; time 0 of the MIDI file is the start of every input; where no note is
@@ -40,7 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, folders or glob patterns")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--preset", required=True, help="preset file or shipped name (see `audiosym presets list`)")
-    p.add_argument("--timbre", required=True, help="named timbre of the preset (see `audiosym presets inspect P`)")
+    p.add_argument("--timbre", default=None,
+                   help="named timbre of the preset (see `audiosym presets inspect P`); with --timbre-from: "
+                        "the name given to the reference's timbre (default ref:<file stem>)")
+    p.add_argument("--timbre-from", default=None, metavar="REF.wav",
+                   help="use the timbre measured from this recording (a melody of single notes, >= 1 s "
+                        "of steady notes) instead of a named one: make the output sound like this file")
     pitch = p.add_mutually_exclusive_group()
     pitch.add_argument("--transpose", type=float, default=0.0, metavar="N", help="shift the input's pitch by N semitones")
     pitch.add_argument("--midi", default=None, metavar="FILE.mid", help="drive pitch from this MIDI file's melody")
@@ -106,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
     if args.track is not None and args.midi is None:
         raise ParameterError(f"--track {args.track} only applies with --midi FILE.mid")
     settings = ResynthSettings(
-        preset=args.preset, timbre=args.timbre, transpose_semitones=args.transpose, midi_path=args.midi,
+        preset=args.preset, timbre=args.timbre, timbre_from=args.timbre_from,
+        transpose_semitones=args.transpose, midi_path=args.midi,
         midi_track=args.track, sample_rate=args.sample_rate, max_seconds=args.max_seconds,
         device=args.device, overwrite=args.overwrite,
     )

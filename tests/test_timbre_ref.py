@@ -1,0 +1,181 @@
+"""audiosym.timbre_ref and `audiosym resynth --timbre-from`: timbre measured from a recording.
+
+Real components: the shipped presets (onnxruntime), references rendered from a real soundfont
+and written to disk, the real engine.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audiosym.errors import AudiosymError, ParameterError
+from audiosym.midifile import MelodyNote
+
+REPO = Path(__file__).resolve().parents[1]
+SR = 16000
+
+
+def _preset(name):
+    path = REPO / "presets" / f"{name}.asym"
+    if not path.exists():
+        pytest.skip(f"presets/{name}.asym is not shipped")
+    from audiosym.preset import load_preset
+
+    return load_preset(path, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def sps():
+    return _preset("sps-default")
+
+
+def _melody(pitches, note_s=0.4):
+    return [MelodyNote(i * note_s, (i + 1) * note_s - 0.04, int(p), 100) for i, p in enumerate(pitches)]
+
+
+def _render(program, notes, soundfont="TimGM6mb"):
+    from audiosym.soundfonts import find_soundfont, render_melody
+
+    y = render_melody(find_soundfont(soundfont), program, [(n.onset_s, n.duration_s, n.pitch, n.velocity)
+                                                           for n in notes], sample_rate=SR, tail_seconds=0.2)
+    return (y * (0.1 / np.sqrt(np.mean(y.astype(np.float64) ** 2)))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def clarinet_ref(tmp_path_factory):
+    """A 3.2 s clarinet melody (GM 71) from TimGM6mb, as a 44.1 kHz stereo file on disk."""
+    from audiosym.audio_io import resample
+
+    notes = _melody([60, 62, 64, 65, 67, 65, 64, 62])
+    y = resample(_render(71, notes), orig_sample_rate=SR, target_sample_rate=44100)
+    path = tmp_path_factory.mktemp("ref") / "my clarinet.wav"
+    sf.write(path, np.stack([y, 0.5 * y], axis=1), 44100)
+    return path, notes
+
+
+@pytest.fixture(scope="module")
+def reference(sps, clarinet_ref):
+    from audiosym.timbre_ref import reference_from_file
+
+    return reference_from_file(sps, clarinet_ref[0])
+
+
+def test_reference_from_a_file_measures_the_played_pitches_and_a_timbre_vector(sps, reference, clarinet_ref):
+    from audiosym.timbre_ref import MIN_FRAMES
+
+    assert reference.name == "ref:my_clarinet"
+    assert reference.vector.shape == sps.timbre_vector().shape and np.all(np.isfinite(reference.vector))
+    assert reference.frames >= MIN_FRAMES
+    lo, hi = reference.midi_range  # pyin, in the preset's octave
+    assert abs(lo - 60) <= 0.5 and abs(hi - 67) <= 0.5
+    assert reference.relative.shape == (len(reference.pitch_grid), 2 * sps.features.n_bins - 1)
+    assert np.abs(reference.relative).max() > 0.1  # a correction was measured
+
+
+def test_the_correction_moves_the_decoded_spectrum_towards_the_reference(sps, reference, clarinet_ref):
+    from audiosym.features import features
+    from audiosym.timbre_ref import ReferencePreset, _normalise
+
+    wrapped = ReferencePreset(sps, [reference])
+    y, sr = sf.read(clarinet_ref[0], dtype="float32")
+    from audiosym.audio_io import resample
+
+    frames = features(resample(y.mean(axis=1), orig_sample_rate=sr, target_sample_rate=SR), sps.features)
+    gains = []
+    for note in clarinet_ref[1][1:5]:
+        t = int((note.onset_s + 0.3) * SR / sps.features.hop_length) - 1  # window inside the note
+        truth = _normalise(frames[t][None].astype(np.float64))
+        lat = {"z_pitch": sps.midi_to_latent(np.array([float(note.pitch)]))[:, None, :],
+               "z_timbre": reference.vector[None, None, :]}
+        plain = _normalise(sps.decode(**lat)[0].astype(np.float64))
+        matched = _normalise(wrapped.decode(**lat)[0].astype(np.float64))
+        gains.append(np.abs(plain - truth).mean() - np.abs(matched - truth).mean())
+    assert np.mean(gains) > 0.2  # nats of mean |log-magnitude error| removed
+
+
+def test_reference_preset_adds_a_timbre_and_leaves_named_ones_alone(sps, reference):
+    from audiosym.timbre_ref import ReferencePreset
+
+    wrapped = ReferencePreset(sps, [reference])
+    assert set(wrapped.timbre_names) == set(sps.timbre_names) | {reference.name}
+    np.testing.assert_array_equal(wrapped.timbre_vector(reference.name), reference.vector)
+    named = sps.default_timbre
+    lat = {"z_pitch": sps.midi_to_latent(np.array([60.0, 64.0]))[:, None, :],
+           "z_timbre": np.stack([sps.timbre_vector(named)] * 2)[:, None, :]}
+    np.testing.assert_array_equal(wrapped.decode(**lat), sps.decode(**lat))
+    with pytest.raises(ParameterError, match="already a timbre"):
+        ReferencePreset(sps, [reference, reference])
+
+
+def test_engine_plays_the_reference_timbre(sps, reference):
+    from audiosym.resynth import resynthesize
+    from audiosym.timbre_ref import ReferencePreset
+
+    notes = _melody([62, 65])
+    y = _render(0, notes)  # a piano input
+    wrapped = ReferencePreset(sps, [reference])
+    out, rate = resynthesize(wrapped, y, sample_rate=SR, timbre=reference.name, notes=notes)
+    named, _ = resynthesize(sps, y, sample_rate=SR, timbre=sps.default_timbre, notes=notes)
+    assert rate == SR and out.shape == y.shape and np.all(np.isfinite(out))
+    assert np.sqrt(np.mean(out**2)) > 0.01
+    assert np.abs(out - named).max() > 1e-3  # another timbre than the default
+
+
+def test_known_melody_labels_the_frames(sps, clarinet_ref):
+    from audiosym.audio_io import read_audio
+    from audiosym.timbre_ref import reference_from_audio
+
+    y, info = read_audio(clarinet_ref[0])
+    ref = reference_from_audio(sps, y, sample_rate=info.sample_rate, notes=clarinet_ref[1], correct=False)
+    assert ref.midi_range == (60.0, 67.0)
+    assert np.all(ref.relative == 0) and np.all(ref.absolute == 0)
+
+
+def test_unusable_references_are_plain_errors(sps, tmp_path):
+    from audiosym.timbre_ref import reference_from_audio, reference_from_file
+
+    noise = (0.1 * np.random.default_rng(0).standard_normal(SR * 2)).astype(np.float32)
+    with pytest.raises(ParameterError, match="steady pitched frames"):
+        reference_from_audio(sps, noise, sample_rate=SR, source="noise.wav")
+    short = _render(71, _melody([60], note_s=0.2))
+    with pytest.raises(ParameterError, match="fewer than"):
+        reference_from_audio(sps, short, sample_rate=SR)
+    with pytest.raises(AudiosymError, match="no such file"):
+        reference_from_file(sps, tmp_path / "missing.wav")
+
+
+def _cli(*argv):
+    from audiosym.cli import main
+
+    return main(["resynth", *map(str, argv), "--no-progress"])
+
+
+def test_cli_timbre_from_writes_the_reference_timbre(sps, clarinet_ref, tmp_path, capsys):
+    src = tmp_path / "in" / "take.wav"
+    src.parent.mkdir()
+    sf.write(src, _render(0, _melody([62, 64, 65])), SR)
+    preset = str(REPO / "presets" / "sps-default.asym")
+    assert _cli(src, "--out", tmp_path / "out", "--preset", preset, "--timbre-from", clarinet_ref[0]) == 0
+    got, rate = sf.read(tmp_path / "out" / "take.wav", dtype="float32")
+    assert rate == SR and np.sqrt(np.mean(got**2)) > 0.01
+    # the same file through the Python API
+    from audiosym.audio_io import read_audio
+    from audiosym.resynth import resynthesize
+    from audiosym.timbre_ref import ReferencePreset, reference_from_file
+
+    wrapped = ReferencePreset(sps, [reference_from_file(sps, clarinet_ref[0], name="clar")])
+    y, _ = read_audio(src)
+    want, _ = resynthesize(wrapped, y, sample_rate=SR, timbre="clar")
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+    # no timbre at all, a name that clashes, an unusable reference: plain errors, nothing written
+    capsys.readouterr()
+    assert _cli(src, "--out", tmp_path / "o2", "--preset", preset) == 2
+    assert "--timbre-from" in capsys.readouterr().err
+    assert _cli(src, "--out", tmp_path / "o2", "--preset", preset, "--timbre-from", clarinet_ref[0],
+                "--timbre", sps.default_timbre) == 2
+    assert "already a timbre" in capsys.readouterr().err
+    assert _cli(src, "--out", tmp_path / "o2", "--preset", preset, "--timbre-from", tmp_path / "nope.wav") == 2
+    assert "--timbre-from" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()
