@@ -37,6 +37,7 @@ STABLE_SEMITONES = 0.5  # pitch must stay within this across a frame's analysis 
 MIN_FRAMES = 20  # fewer steady pitched frames than this (0.32 s): not a usable reference
 ABS_SMOOTH_SEMITONES = 3.0  # the absolute correction is a smooth (formant-like) curve
 MAX_CORRECTION = 4.6  # |correction| is capped at 40 dB (natural log units)
+OCTAVE_AGREEMENT = 0.8  # share of a note's frames on which the encoder must name the other octave
 PITCH_BANDWIDTH_SEMITONES = 1.0  # default: a correction per register (pitch-keyed), see reference_from_audio
 NOTE_SKIP_S = 0.05  # with a known melody, frames whose window starts this soon after an onset are left out
 
@@ -170,12 +171,13 @@ def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str =
     if notes is None:
         # pyin's pitch in the octave the preset's encoder reports: an organ's 16' stop makes pyin
         # hear the sub-octave, while the preset (calibrated on MIDI labels) calls it the played
-        # note. The encoder is noisier: its octave offset is a running median over 9 frames.
+        # note. The encoder is noisier: one decision per note (run of steady frames), and only
+        # when the encoder insists (V3's encoder, confined to two octaves, would add errors).
         if kind == "sps":
             enc_midi = np.asarray(preset.latent_to_midi(np.asarray(enc["z_pitch"])[0]), dtype=np.float64)
         else:
             enc_midi = np.asarray(preset.latent_to_midi(np.asarray(enc["code"])[0]), dtype=np.float64)
-        midi = midi + 12.0 * np.nan_to_num(np.round(_median_filter(enc_midi[rows] - midi, 9) / 12.0))
+        midi = midi + 12.0 * _octave_per_run(idx, midi, enc_midi[rows])
     n_bins = cfg.n_bins
     offsets = np.arange(-(n_bins - 1), n_bins, dtype=np.float64)  # bins relative to the pitch
     pitch = np.clip(midi, lo, hi)
@@ -234,14 +236,23 @@ def _row(table: np.ndarray, grid: np.ndarray, midi: float) -> np.ndarray:
     return table[i] * (1.0 - fr) + table[i + 1] * fr
 
 
-def _median_filter(x: np.ndarray, width: int) -> np.ndarray:
-    """Running median over ``width`` samples (NaN ignored; edges use the available part)."""
-    half = width // 2
-    out = np.full(len(x), np.nan)
-    for i in range(len(x)):
-        win = x[max(0, i - half) : i + half + 1]
-        if np.isfinite(win).any():
-            out[i] = np.nanmedian(win)
+def _octave_per_run(idx: np.ndarray, midi: np.ndarray, enc_midi: np.ndarray) -> np.ndarray:
+    """Octaves to add to ``midi [k]``: per run of consecutive frames (a held note: no gap, pitch
+    steps under a semitone), the encoder's octave when it is the same on ``OCTAVE_AGREEMENT`` of
+    the run's frames and within a semitone of pyin's pitch class; else 0 (pyin stands)."""
+    out = np.zeros(len(idx))
+    start = 0
+    for i in range(1, len(idx) + 1):
+        if i == len(idx) or idx[i] != idx[i - 1] + 1 or abs(midi[i] - midi[i - 1]) > 1.0:
+            diff = enc_midi[start:i] - midi[start:i]
+            k = np.round(diff / 12.0)
+            if np.isfinite(diff).any():
+                best = float(np.round(np.nanmedian(diff) / 12.0))
+                agree = np.mean(k == best)  # NaN counts as disagreement
+                close = np.nanmedian(np.abs(diff - 12.0 * best)) <= 1.0
+                if best != 0 and agree >= OCTAVE_AGREEMENT and close:
+                    out[start:i] = best
+            start = i
     return out
 
 

@@ -20,7 +20,16 @@ for B re-timbred as B with its own melody (``*_self_resynthesis``: the floor set
 decoder + vocoder, independent of any timbre change).
 
 Modes: ``midi`` (the melody's notes drive pitch) and ``passthrough`` (no MIDI: the input's own
-pitch latent passes through). The top-level keys report the ``midi`` mode.
+pitch latent passes through). The top-level keys report the ``midi`` mode with the preset's
+NAMED timbre B (an instrument of its training soundfont).
+
+``reference_timbre`` (midi mode): the same items with the timbre measured from a reference
+recording of B (audiosym.timbre_ref, what ``audiosym resynth --timbre-from`` does): B rendered
+from the held-out soundfont playing two other seeded melodies (16 notes, 8.8 s; checked to
+differ from every test melody), its pitch found by pyin (the reference's notes are not given).
+``reference_timbre_vector_only``: the reference's timbre vector without the match correction.
+``oracle_spectrum`` (ceiling of the engine + vocoder, no model): A driven by B's TRUE per-note
+mean spectrum (ground-truth features of the test item itself) in place of the decoder output.
 
     python benchmarks/transfer.py --preset sps-default > result.json
 """
@@ -48,6 +57,9 @@ from audiosym.plans import instrument_range  # noqa: E402
 from audiosym.preset import load_preset  # noqa: E402
 from audiosym.resynth import resynthesize  # noqa: E402
 from audiosym.soundfonts import find_soundfont, render_melody  # noqa: E402
+from audiosym.timbre_ref import ReferencePreset, reference_from_audio  # noqa: E402
+
+REFERENCE_SEED_OFFSET = 5000  # reference melodies: their own seed, disjoint from the test melodies
 
 NOTE_S, GAP_S, N_NOTES = 0.5, 0.05, 8
 
@@ -132,6 +144,41 @@ class NearestCentroid:
         return self.classes[int(np.argmin(((self.centroids - z) ** 2).sum(1)))]
 
 
+class OracleSpectrumPreset:
+    """A preset whose decoder is replaced by given spectra: ``spectra[midi] -> logmag [n_bins]``
+    (nearest pitch). Only for the ceiling measurement: what the engine + vocoder make of the
+    true spectrum of each note."""
+
+    def __init__(self, preset, spectra: dict[int, np.ndarray]):
+        self._preset, self._spectra = preset, spectra
+        self._keys = np.array(sorted(spectra))
+
+    def __getattr__(self, name):
+        return getattr(self._preset, name)
+
+    def decode(self, **latents):
+        key = "z_pitch" if self._preset.kind == "sps" else "content_q"
+        midi = np.atleast_1d(self._preset.latent_to_midi(np.asarray(latents[key])[:, -1]))
+        rows = [self._spectra[int(self._keys[np.argmin(np.abs(self._keys - m))]) if np.isfinite(m) else
+                              int(self._keys[0])] for m in midi]
+        return np.stack(rows)[:, None, :]
+
+
+def note_spectra(y: np.ndarray, notes: list[MelodyNote], cfg) -> dict[int, np.ndarray]:
+    """Per note pitch: log of the mean magnitude of the frames centred inside the note (from 100 ms
+    after its onset to 50 ms before its offset)."""
+    from audiosym.features import features
+
+    logmag = features(y, cfg)
+    centre = ((np.arange(len(logmag)) + 1) * cfg.hop_length - cfg.n_fft / 2) / cfg.sample_rate
+    out = {}
+    for n in notes:
+        sel = (centre >= n.onset_s + 0.1) & (centre <= n.offset_s - 0.05)
+        if sel.any():
+            out[n.pitch] = np.log(np.exp(logmag[sel].astype(np.float64)).mean(0) + 1e-9).astype(np.float32)
+    return out
+
+
 def realtime_factor(preset, timbre: str, sf_path: str, program: int, sample_rate: int, seconds: float) -> float:
     rng = np.random.default_rng(7)
     lo, hi = preset.midi_range
@@ -158,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", default="midi,passthrough")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rtf-seconds", type=float, default=20.0)
+    ap.add_argument("--no-reference", dest="reference", action="store_false",
+                    help="skip the reference-recording timbre (audiosym.timbre_ref) rows")
+    ap.add_argument("--no-oracle", dest="oracle", action="store_false",
+                    help="skip the oracle-spectrum ceiling rows")
     args = ap.parse_args(argv)
 
     preset = load_preset(args.preset, device="cpu", intra_op_threads=1)
@@ -181,8 +232,35 @@ def main(argv: list[str] | None = None) -> int:
             labels.append(n)
     clf = NearestCentroid().fit(np.stack(feats), labels)
 
+    # reference recordings of each timbre: held-out soundfont, their own seeded melodies
+    rng = np.random.default_rng(args.seed + REFERENCE_SEED_OFFSET)
+    references, ref_melodies, ref_info = {}, [], {}
+    if args.reference:
+        from dataclasses import replace
+
+        for n in names:
+            first, second = melody(rng, *span[n]), melody(rng, *span[n])
+            shift = N_NOTES * NOTE_S + 0.4
+            notes = first + [MelodyNote(x.onset_s + shift, x.offset_s + shift, x.pitch, x.velocity) for x in second]
+            ref_melodies += [[x.pitch for x in first], [x.pitch for x in second]]
+            start = time.perf_counter()
+            ref = reference_from_audio(preset, render(sf_path, program[n], notes, sr), sample_rate=sr, name=f"ref:{n}",
+                                       source=f"{os.path.basename(sf_path)} program {program[n]}")
+            references[n] = ref
+            ref_info[n] = {"frames": ref.frames, "midi_range_found": list(ref.midi_range),
+                           "midi_range_played": [min(x.pitch for x in notes), max(x.pitch for x in notes)],
+                           "seconds_to_measure": round(time.perf_counter() - start, 2)}
+            log(f"reference {n}: {ref.frames} frames, pitch {ref.midi_range[0]:.1f}..{ref.midi_range[1]:.1f} found, "
+                f"{ref_info[n]['midi_range_played']} played")
+        with_ref = ReferencePreset(preset, list(references.values()))
+        vector_only = ReferencePreset(preset, [replace(r, relative=np.zeros_like(r.relative),
+                                                       absolute=np.zeros_like(r.absolute)) for r in references.values()])
+
     modes = [m for m in args.modes.split(",") if m]
-    rows: dict[str, list[dict]] = {m: [] for m in modes}
+    extra_modes = ["reference", "reference_vector_only"] if args.reference else []
+    extra_modes += ["oracle_spectrum"] if args.oracle else []
+    rows: dict[str, list[dict]] = {m: [] for m in modes + extra_modes}
+    test_melodies = []
     reference = []
     rng = np.random.default_rng(args.seed)
     for a in names:
@@ -195,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for _ in range(args.melodies):
                 notes = melody(rng, lo, hi)
+                test_melodies.append([x.pitch for x in notes])
                 ya, yb = render(sf_path, program[a], notes, sr), render(sf_path, program[b], notes, sr)
                 d_in = mrstft(ya, yb)
                 # the pipeline's floor: B re-timbred as B (what no timbre change at all costs)
@@ -205,8 +284,14 @@ def main(argv: list[str] | None = None) -> int:
                                   "pred_self": clf.predict(timbre_features(yself, sr)),
                                   "pred_truth": clf.predict(timbre_features(yb, sr)),
                                   "gt_cents": float(np.median(gt_err)) if len(gt_err) else float("nan")})
-                for mode in modes:
-                    out, _ = resynthesize(preset, ya, sample_rate=sr, timbre=b, notes=notes if mode == "midi" else None)
+                runs = [(m, preset, b, notes if m == "midi" else None) for m in modes]
+                if args.reference:
+                    runs += [("reference", with_ref, f"ref:{b}", notes), ("reference_vector_only", vector_only, f"ref:{b}", notes)]
+                if args.oracle:
+                    runs += [("oracle_spectrum", OracleSpectrumPreset(preset, note_spectra(yb, notes, preset.features)),
+                              b, notes)]
+                for mode, model, timbre, mode_notes in runs:
+                    out, _ = resynthesize(model, ya, sample_rate=sr, timbre=timbre, notes=mode_notes)
                     errs, voiced = pitch_errors(out, notes, sr)
                     rows[mode].append({
                         "a": a, "b": b, "ratio": mrstft(out, yb) / d_in, "cents": errs, "voiced": voiced,
@@ -214,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                     })
                 log(f"{a:>12s} -> {b:<12s} " + "  ".join(
                     f"{m}: ratio {rows[m][-1]['ratio']:.2f} cents {np.median(rows[m][-1]['cents']) if len(rows[m][-1]['cents']) else float('nan'):.0f} "
-                    f"-> {rows[m][-1]['pred']}" for m in modes))
+                    f"-> {rows[m][-1]['pred']}" for m in modes + extra_modes))
 
     def summary(rs: list[dict]) -> dict:
         cents = np.concatenate([r["cents"] for r in rs]) if rs else np.zeros(0)
@@ -238,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     rtf44 = realtime_factor(preset, names[0], sf_path, program[names[-1]], 44100, args.rtf_seconds)
     rtf16 = realtime_factor(preset, names[0], sf_path, program[names[-1]], 16000, args.rtf_seconds)
     by_mode = {m: summary(rows[m]) for m in modes}
+    extra = {m: summary(rows[m]) for m in extra_modes}
+    if args.reference:
+        overlap = [m for m in ref_melodies if m in test_melodies]
+        extra["reference"]["references"] = ref_info
+        extra["reference"]["reference_melodies_disjoint_from_tests"] = not overlap
     main_mode = by_mode.get("midi") or next(iter(by_mode.values()))
     result = {
         "preset": preset.name, "kind": preset.kind, "soundfont": os.path.basename(sf_path),
@@ -250,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         "timbre_accuracy_self_resynthesis": float(np.mean([r["pred_self"] == r["target"] for r in reference])),
         "pitch_error_cents_median_ground_truth": float(np.nanmedian([r["gt_cents"] for r in reference])),
         "modes": by_mode,
+        **({"reference_timbre": extra["reference"], "reference_timbre_vector_only": extra["reference_vector_only"]}
+           if args.reference else {}),
+        **({"oracle_spectrum": extra["oracle_spectrum"]} if args.oracle else {}),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip(),
         "command": "python benchmarks/transfer.py " + " ".join(argv if argv is not None else sys.argv[1:]),
