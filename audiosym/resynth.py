@@ -33,6 +33,8 @@ class ResynthSettings:
 
     ``timbre_from``: a reference recording whose measured timbre (audiosym.timbre_ref) is used
     instead of a named one; it is added to the preset as ``timbre`` (default ``ref:<file stem>``).
+    ``match_named``: the named ``timbre`` gets the match correction measured on the preset's
+    training soundfont (:func:`audiosym.timbre_ref.named_corrections`).
     ``transpose_semitones`` shifts the input's own pitch (transfer mode without MIDI);
     ``midi_path``/``midi_track`` drive pitch from a MIDI melody instead (time 0 of the MIDI
     file = the first sample of each input). ``sample_rate`` is the output rate in Hz (None:
@@ -42,6 +44,7 @@ class ResynthSettings:
     preset: str
     timbre: str | None
     timbre_from: str | None = None
+    match_named: bool = False
     transpose_semitones: float = 0.0
     midi_path: str | None = None
     midi_track: int | str | None = None
@@ -54,6 +57,8 @@ class ResynthSettings:
     def __post_init__(self) -> None:
         if self.timbre is None and self.timbre_from is None:
             raise ParameterError("no timbre: give --timbre NAME (a timbre of the preset) or --timbre-from REF.wav")
+        if self.match_named and (self.timbre is None or self.timbre_from is not None):
+            raise ParameterError("--match-named corrects a named --timbre; it does not apply to --timbre-from")
         if self.midi_path is not None and self.transpose_semitones:
             raise ParameterError(
                 f"--transpose {self.transpose_semitones:g} and --midi {self.midi_path} both set the pitch; use one"
@@ -303,6 +308,14 @@ def load_for_batch(settings: ResynthSettings):
             raise ParameterError(f"--timbre-from {settings.timbre_from}: {exc}") from None
         preset = ReferencePreset(preset, [reference])
     preset.timbre_vector(settings.timbre_name)  # unknown timbre -> ParameterError listing the names
+    if settings.match_named:
+        from .timbre_ref import ReferencePreset, named_corrections
+
+        try:
+            corrections = named_corrections(preset, [settings.timbre_name])
+        except AudiosymError as exc:
+            raise ParameterError(f"--match-named: {exc}") from None
+        preset = ReferencePreset(preset, corrections, replace_named=True)
     if settings.transpose_semitones:
         TransposedPreset(preset, settings.transpose_semitones)  # fractional on a codebook preset
     melody = load_track_notes(settings.midi_path, track=settings.midi_track) if settings.midi_path else None

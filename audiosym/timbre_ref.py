@@ -127,7 +127,7 @@ def _normalise(logmag: np.ndarray) -> np.ndarray:
 
 
 def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str = "ref", source: str = "",
-                         notes=None, correct: bool = True,
+                         notes=None, vector: np.ndarray | None = None, correct: bool = True,
                          pitch_bandwidth_semitones: float | None = PITCH_BANDWIDTH_SEMITONES) -> TimbreReference:
     """Measure mono ``y [n]`` at ``sample_rate`` Hz against ``preset`` (see the module docstring).
 
@@ -136,6 +136,7 @@ def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str =
     lies inside a note (from 50 ms after its onset) and their pitch is the note's, instead of
     pyin's. ``pitch_bandwidth_semitones``: the correction is averaged over frames within about
     this distance of each pitch (a per-register correction); None: one average over all pitches.
+    ``vector``: keep this timbre vector (e.g. a named timbre's) and measure only its correction.
     ``correct=False`` keeps only the timbre vector (zero corrections). Raises ParameterError
     when the recording has fewer than ``MIN_FRAMES`` usable frames.
     """
@@ -166,8 +167,9 @@ def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str =
         )
     enc = preset.encode(logmag[None])
     rows = idx - (c - 1)  # encoder output t' ends at feature frame t' + c - 1
-    timbre = np.asarray(enc[TIMBRE_LATENT[kind]])[0][rows]
-    vector = timbre.mean(axis=0).astype(np.float32)
+    if vector is None:
+        vector = np.asarray(enc[TIMBRE_LATENT[kind]])[0][rows].mean(axis=0)
+    vector = np.asarray(vector, dtype=np.float32)
     if notes is None:
         # pyin's pitch in the octave the preset's encoder reports: an organ's 16' stop makes pyin
         # hear the sub-octave, while the preset (calibrated on MIDI labels) calls it the played
@@ -278,18 +280,23 @@ def reference_from_file(preset, path: str | os.PathLike, *, name: str | None = N
 class ReferencePreset:
     """``preset`` plus timbres measured from recordings (a drop-in preset for Engine/resynth).
 
-    Timbre names: the preset's plus each reference's ``name`` (which must be new). ``decode``
+    Timbre names: the preset's plus each reference's ``name`` (which must be new, unless
+    ``replace_named``: then a reference named like a timbre of the preset replaces it, as
+    :func:`named_corrections` does). ``decode``
     adds a reference's correction to each row in proportion to ``w = max(0, 1 - |v - v_ref| /
     d)``, ``v`` the row's timbre vector and ``d`` the distance from ``v_ref`` to the nearest
     other timbre: 1 on the reference itself, 0 once a morph reaches another timbre.
     """
 
-    def __init__(self, preset, references: list[TimbreReference]):
+    def __init__(self, preset, references: list[TimbreReference], *, replace_named: bool = False):
         self._preset = preset
         self.references = list(references)
         meta = dict(preset.metadata)
         timbres = dict(meta["timbres"])
         for ref in self.references:
+            if ref.name in timbres and replace_named:  # a correction of the named timbre itself
+                timbres[ref.name] = {**timbres[ref.name], "vector": [float(x) for x in ref.vector]}
+                continue
             if ref.name in timbres:
                 raise ParameterError(
                     f"reference timbre name {ref.name!r} is already a timbre of preset {preset.name!r}; "
@@ -339,3 +346,35 @@ class ReferencePreset:
                 corr = np.interp(bins - pitch_bins[i, j], offsets, row) + ref.absolute
                 out[i, j] += np.float32(w[i, j]) * corr.astype(np.float32)
         return out
+
+
+def named_corrections(preset, names: list[str] | None = None, *, soundfont: str | None = None,
+                      step_semitones: int = 2, note_seconds: float = 0.5) -> list[TimbreReference]:
+    """Match corrections for the preset's NAMED timbres, measured where their vectors came from.
+
+    Each named timbre is the mean timbre vector of one GM program of the preset's training
+    soundfont (``metadata.calibration.soundfont``, else ``soundfont``); this renders that program
+    playing every ``step_semitones`` of its range within the preset's, notes labelled (no pyin),
+    and measures the correction of the named vector (``reference_from_audio(vector=...)``).
+    Use as ``ReferencePreset(preset, named_corrections(preset), replace_named=True)``.
+    """
+    from .plans import instrument_range
+    from .soundfonts import find_soundfont, render_melody
+
+    sf_name = soundfont or preset.metadata.get("calibration", {}).get("soundfont")
+    if not sf_name:
+        raise ParameterError("the preset does not record its training soundfont; pass soundfont=NAME")
+    sf_path = find_soundfont(sf_name)
+    sr = preset.features.sample_rate
+    lo, hi = preset.midi_range
+    out = []
+    for name in names or preset.timbre_names:
+        program = int(preset.metadata["timbres"][name]["program"])
+        ilo, ihi = instrument_range(program)
+        pitches = list(range(max(lo, ilo), min(hi, ihi) + 1, step_semitones))
+        notes = [(i * note_seconds, (i + 1) * note_seconds - 0.05, p) for i, p in enumerate(pitches)]
+        y = render_melody(sf_path, program, [(a, b - a, p, 100) for a, b, p in notes], sample_rate=sr,
+                          tail_seconds=0.2)
+        out.append(reference_from_audio(preset, y, sample_rate=sr, name=name, notes=notes,
+                                        vector=preset.timbre_vector(name), source=f"{sf_name} program {program}"))
+    return out

@@ -28,6 +28,9 @@ recording of B (audiosym.timbre_ref, what ``audiosym resynth --timbre-from`` doe
 from the held-out soundfont playing two other seeded melodies (16 notes, 8.8 s; checked to
 differ from every test melody), its pitch found by pyin (the reference's notes are not given).
 ``reference_timbre_vector_only``: the reference's timbre vector without the match correction.
+``named_timbre_corrected_on_training_soundfont``: the named timbre B plus a match correction of
+its vector measured on the preset's TRAINING soundfont (audiosym.timbre_ref.named_corrections:
+what an export-time calibration could store; no held-out audio involved).
 ``oracle_spectrum`` (ceiling of the engine + vocoder, no model): A driven by B's TRUE per-note
 mean spectrum (ground-truth features of the test item itself) in place of the decoder output.
 
@@ -57,7 +60,7 @@ from audiosym.plans import instrument_range  # noqa: E402
 from audiosym.preset import load_preset  # noqa: E402
 from audiosym.resynth import resynthesize  # noqa: E402
 from audiosym.soundfonts import find_soundfont, render_melody  # noqa: E402
-from audiosym.timbre_ref import ReferencePreset, reference_from_audio  # noqa: E402
+from audiosym.timbre_ref import ReferencePreset, named_corrections, reference_from_audio  # noqa: E402
 
 REFERENCE_SEED_OFFSET = 5000  # reference melodies: their own seed, disjoint from the test melodies
 
@@ -207,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rtf-seconds", type=float, default=20.0)
     ap.add_argument("--no-reference", dest="reference", action="store_false",
                     help="skip the reference-recording timbre (audiosym.timbre_ref) rows")
+    ap.add_argument("--no-named-correction", dest="named_correction", action="store_false",
+                    help="skip the rows of named timbres with a match correction measured on the training soundfont")
     ap.add_argument("--no-oracle", dest="oracle", action="store_false",
                     help="skip the oracle-spectrum ceiling rows")
     args = ap.parse_args(argv)
@@ -259,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     modes = [m for m in args.modes.split(",") if m]
     extra_modes = ["reference", "reference_vector_only"] if args.reference else []
     extra_modes += ["oracle_spectrum"] if args.oracle else []
+    if args.named_correction:  # measured on the TRAINING soundfont only: no held-out data
+        extra_modes.append("named_corrected")
+        start = time.perf_counter()
+        corrected = ReferencePreset(preset, named_corrections(preset, names), replace_named=True)
+        log(f"named-timbre corrections measured on the training soundfont in {time.perf_counter() - start:.1f} s")
     rows: dict[str, list[dict]] = {m: [] for m in modes + extra_modes}
     test_melodies = []
     reference = []
@@ -290,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
                 if args.oracle:
                     runs += [("oracle_spectrum", OracleSpectrumPreset(preset, note_spectra(yb, notes, preset.features)),
                               b, notes)]
+                if args.named_correction:
+                    runs.append(("named_corrected", corrected, b, notes))
                 for mode, model, timbre, mode_notes in runs:
                     out, _ = resynthesize(model, ya, sample_rate=sr, timbre=timbre, notes=mode_notes)
                     errs, voiced = pitch_errors(out, notes, sr)
@@ -343,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         **({"reference_timbre": extra["reference"], "reference_timbre_vector_only": extra["reference_vector_only"]}
            if args.reference else {}),
         **({"oracle_spectrum": extra["oracle_spectrum"]} if args.oracle else {}),
+        **({"named_timbre_corrected_on_training_soundfont": extra["named_corrected"]} if args.named_correction else {}),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip(),
         "command": "python benchmarks/transfer.py " + " ".join(argv if argv is not None else sys.argv[1:]),

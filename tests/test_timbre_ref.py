@@ -179,3 +179,51 @@ def test_cli_timbre_from_writes_the_reference_timbre(sps, clarinet_ref, tmp_path
     assert _cli(src, "--out", tmp_path / "o2", "--preset", preset, "--timbre-from", tmp_path / "nope.wav") == 2
     assert "--timbre-from" in capsys.readouterr().err
     assert not (tmp_path / "o2").exists()
+
+
+def test_named_corrections_generalise_to_unseen_pitches_of_the_training_soundfont(sps):
+    from audiosym.features import features
+    from audiosym.timbre_ref import ReferencePreset, _normalise, named_corrections
+
+    name = "clarinet"
+    (ref,) = named_corrections(sps, [name])  # even steps from the bottom of the range
+    assert ref.name == name and ref.source.startswith(sps.metadata["calibration"]["soundfont"])
+    np.testing.assert_array_equal(ref.vector, sps.timbre_vector(name))
+    wrapped = ReferencePreset(sps, [ref], replace_named=True)
+    assert wrapped.timbre_names == sps.timbre_names
+    lo = int(ref.pitch_grid[0])
+    unseen = [lo + 5, lo + 9, lo + 13]  # odd steps: never measured
+    notes = _melody(unseen, note_s=0.5)
+    frames = features(_render(71, notes, soundfont=sps.metadata["calibration"]["soundfont"]), sps.features)
+    gains = []
+    for note in notes:
+        t = int((note.onset_s + 0.4) * SR / sps.features.hop_length) - 1
+        truth = _normalise(frames[t][None].astype(np.float64))
+        lat = {"z_pitch": sps.midi_to_latent(np.array([float(note.pitch)]))[:, None, :],
+               "z_timbre": sps.timbre_vector(name)[None, None, :]}
+        plain = _normalise(sps.decode(**lat)[0].astype(np.float64))
+        matched = _normalise(wrapped.decode(**lat)[0].astype(np.float64))
+        gains.append(np.abs(plain - truth).mean() - np.abs(matched - truth).mean())
+    assert np.mean(gains) > 0.2
+
+
+def test_cli_match_named(sps, tmp_path, capsys):
+    src = tmp_path / "take.wav"
+    sf.write(src, _render(0, _melody([62, 64])), SR)
+    preset = str(REPO / "presets" / "sps-default.asym")
+    timbre = "clarinet"
+    assert _cli(src, "--out", tmp_path / "out", "--preset", preset, "--timbre", timbre, "--match-named") == 0
+    assert _cli(src, "--out", tmp_path / "plain", "--preset", preset, "--timbre", timbre) == 0
+    got = sf.read(tmp_path / "out" / "take.wav", dtype="float32")[0]
+    plain = sf.read(tmp_path / "plain" / "take.wav", dtype="float32")[0]
+    from audiosym.resynth import resynthesize
+    from audiosym.timbre_ref import ReferencePreset, named_corrections
+
+    y = sf.read(src, dtype="float32")[0]
+    want, _ = resynthesize(ReferencePreset(sps, named_corrections(sps, [timbre]), replace_named=True), y,
+                           sample_rate=SR, timbre=timbre)
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+    assert np.abs(got - plain).max() > 1e-3
+    capsys.readouterr()
+    assert _cli(src, "--out", tmp_path / "o2", "--preset", preset, "--timbre-from", src, "--match-named") == 2
+    assert "--match-named" in capsys.readouterr().err

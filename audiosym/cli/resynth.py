@@ -24,7 +24,9 @@ soundfont); --timbre-from REF.wav plays the timbre measured from a recording ins
 sound like this file"): the preset's encoder reads the recording's timbre vector over its steady
 pitched frames (pyin), and the decoder's remaining spectral error on those frames, per register,
 is kept as a correction (like a match EQ). Best with a few seconds of single sustained notes
-covering the range you will play.
+covering the range you will play. --match-named applies the same kind of correction to a named
+timbre, measured on the preset's training soundfont (which must be installed; about 1 s per timbre):
+the decoder's spectral error for that instrument, where its timbre vector came from.
 
 Pitch: by default the input's own pitch passes through; --transpose N shifts it by N
 semitones; --midi FILE.mid plays that file's melody instead (its monophonic reduction with
@@ -53,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timbre-from", default=None, metavar="REF.wav",
                    help="use the timbre measured from this recording (a melody of single notes, >= 1 s "
                         "of steady notes) instead of a named one: make the output sound like this file")
+    p.add_argument("--match-named", action="store_true",
+                   help="correct the named --timbre's decoded spectrum by its error measured on the preset's "
+                        "training soundfont (needs that soundfont installed)")
     pitch = p.add_mutually_exclusive_group()
     pitch.add_argument("--transpose", type=float, default=0.0, metavar="N", help="shift the input's pitch by N semitones")
     pitch.add_argument("--midi", default=None, metavar="FILE.mid", help="drive pitch from this MIDI file's melody")
@@ -118,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     if args.track is not None and args.midi is None:
         raise ParameterError(f"--track {args.track} only applies with --midi FILE.mid")
     settings = ResynthSettings(
-        preset=args.preset, timbre=args.timbre, timbre_from=args.timbre_from,
+        preset=args.preset, timbre=args.timbre, timbre_from=args.timbre_from, match_named=args.match_named,
         transpose_semitones=args.transpose, midi_path=args.midi,
         midi_track=args.track, sample_rate=args.sample_rate, max_seconds=args.max_seconds,
         device=args.device, overwrite=args.overwrite,
