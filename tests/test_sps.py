@@ -15,7 +15,12 @@ torch = pytest.importorskip("torch")
 from audiosym.errors import ParameterError  # noqa: E402
 from train import sps  # noqa: E402
 from train.config import resolve  # noqa: E402
-from train.sps_model import EquivariantDecoder, FrameEncoder, reparameterize  # noqa: E402
+from train.sps_model import (  # noqa: E402
+    EquivariantDecoder,
+    FrameEncoder,
+    filter_invariance_loss,
+    reparameterize,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_SET = [
@@ -79,6 +84,96 @@ def test_harmonic_pitch_head_follows_a_shifted_spectrum():
     assert torch.allclose(dz, torch.full_like(dz, 30.0), atol=1.0), dz
 
 
+def _comb(f0_bins, harmonics=(1, 2, 3, 4), n_frames=3):
+    """Log-magnitude frames ``[N, n_frames, 190]``: harmonic combs with fundamental bin f0."""
+    k = torch.arange(190.0)
+    frames = []
+    for f0 in f0_bins:
+        spec = torch.full((190,), -10.0)
+        for h in harmonics:
+            b = f0 + round(24 * np.log2(h))
+            spec = torch.maximum(spec, -0.5 * (k - b) ** 2 - 0.5 * h)
+        frames.append(spec)
+    return torch.stack(frames)[:, None].repeat(1, n_frames, 1)
+
+
+def _encoder(kernel_below=0, pitch_init="harmonic", **kw):
+    return FrameEncoder(n_bins=190, context=2, hidden=16, timbre_dim=4, floor_nats=10.0,
+                        pitch_head="harmonic", pitch_init=pitch_init, kernel_below=kernel_below, **kw)
+
+
+def test_kernel_below_shifts_the_kernel_window_not_the_maths():
+    torch.manual_seed(0)
+    a, b = _encoder(0), _encoder(20)
+    with torch.no_grad():  # the same taps, placed after the 20 new ones below the candidate
+        b.pitch_kernel.zero_()
+        b.pitch_kernel[:, 20:] = a.pitch_kernel
+    x = _comb((40, 70, 100))
+    assert torch.allclose(a(x)[0], b(x)[0], atol=1e-5)
+    # a single tap 10 bins BELOW the candidate puts the candidate 10 bins above a lone peak
+    with torch.no_grad():
+        b.pitch_kernel.zero_()
+        b.pitch_kernel[-1, 20 - 10] = 1.0
+    z = b(_comb((60,), harmonics=(1,)))[0][0, 0, 0].detach()
+    assert abs(float(z) * 24.0 + 95.0 - 70.0) < 0.5, float(z) * 24 + 95
+
+
+def test_graph_rewrite_of_the_pitch_head_follows_kernel_below():
+    """train/sps_export's ONNX-friendly encoder computes the same z_pitch with a two-sided kernel."""
+    from train.sps_export import export_modules, onnx_modules
+
+    cfg = resolve(sps.Config, sps.CONFIGS, "tiny", ["pitch_init_scale=0.3"])
+    assert cfg.kernel_below > 0
+    torch.manual_seed(0)
+    model = sps.SPSModel(cfg, 190).eval()
+    x = torch.randn(3, 23, 190) * 2 - 5
+    with torch.no_grad():
+        ref, fast = export_modules(model.encoder, model.decoder)[0](x), onnx_modules(model.encoder, model.decoder)[0](x)
+    assert type(onnx_modules(model.encoder, model.decoder)[0]).__name__ != type(export_modules(model.encoder, model.decoder)[0]).__name__
+    assert torch.allclose(ref[0], fast[0], atol=1e-4) and torch.allclose(ref[1], fast[1], atol=1e-4)
+
+
+def test_default_pitch_head_is_not_a_pitch_detector_at_initialisation():
+    """The `tiny` recipe learns its pitch kernel: at step 0, shifting a harmonic spectrum by 30 bins
+    moves z_pitch by a small fraction of the 30 bins a pitch detector would report."""
+    cfg = resolve(sps.Config, sps.CONFIGS, "tiny", [])
+    assert cfg.pitch_init == "random"
+    torch.manual_seed(0)
+    model = sps.SPSModel(cfg, 190)
+    harmonic = sps.SPSModel(resolve(sps.Config, sps.CONFIGS, "tiny", ["pitch_init=harmonic"]), 190)
+    with torch.no_grad():
+        z = model.encoder(_comb((40, 70, 100)))[0][:, 0, 0] * 24.0  # bins
+        zh = harmonic.encoder(_comb((40, 70, 100)))[0][:, 0, 0] * 24.0
+    assert float((z[1:] - z[:-1]).abs().max()) < 6.0, z  # a centroid drift of a few bins, not 30
+    assert torch.allclose(zh[1:] - zh[:-1], torch.full((2,), 30.0), atol=1.0), zh
+
+
+def test_filter_invariance_loss_flags_a_kernel_that_misreads_lone_fundamentals():
+    """A harmonic-sum kernel whose strongest tooth is the 3rd harmonic and which lacks the
+    fundamental's tooth reads a full comb like the harmonic kernel but puts a lone fundamental
+    (everything above it filtered off) 38 bins low: the loss must rank it clearly worse."""
+    torch.manual_seed(0)
+    good, bad = _encoder(24), _encoder(24)
+    with torch.no_grad():
+        for enc, teeth in ((good, {1: 1.0, 2: 0.8, 3: 0.6, 4: 0.5}), (bad, {2: 0.8, 3: 1.0, 4: 0.5})):
+            enc.pitch_kernel.zero_()
+            for h, w in teeth.items():
+                enc.pitch_kernel[-1, 24 + round(24 * np.log2(h))] = w
+    f0 = torch.tensor([40, 55, 70, 85])
+    x = _comb(f0.tolist(), n_frames=2)  # [N, C=2, F]
+    cut = f0.float() + 12.0  # between the fundamental and the 2nd harmonic
+    kw = dict(slope=0.5, min_mass=0.1, sharpen=2.0)
+    with torch.no_grad():
+        loss_good, kept = filter_invariance_loss(good, x, cut, **kw)
+        loss_bad, _ = filter_invariance_loss(bad, x, cut, **kw)
+        # with no cut at all both kernels read the full comb alike: the loss is about filtering
+        none = torch.full_like(cut, 500.0)
+        gap_unfiltered = float(filter_invariance_loss(bad, x, none, **kw)[0] - filter_invariance_loss(good, x, none, **kw)[0])
+    assert float(kept) == 1.0
+    assert float(loss_bad) > 5.0 * float(loss_good) + 1.0, (float(loss_good), float(loss_bad))
+    assert abs(gap_unfiltered) < 0.5, gap_unfiltered
+
+
 def _train(out: Path, extra: list[str] = ()) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "audiosym", "train", "sps", "--config", "tiny", "--out", str(out),
            "--soundfont", "TimGM6mb", "--device", "cpu", "--no-progress", "--json"]
@@ -109,6 +204,7 @@ def test_training_run_writes_run_dir_and_loads(tiny_run):
     assert summary["steps"] == 20
     rows = (out / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("step,") and len(rows) == 3  # header + steps 10, 20
+    assert "lowpass" in rows[0].split(",")  # the default recipe trains with the filter-invariance term
     from train.runs import load_run
 
     model = load_run(out)

@@ -8,6 +8,12 @@ the whole ``z_pitch`` sequence by ``T``, run the prior, shift the prediction bac
 match the true next note (MSE on z, reconstruction of the decoded prediction). ``K = 0`` is the
 ablation without the symmetry term.
 
+The ``tiny`` recipe's pitch head (a translation-equivariant soft-argmax over a harmonic-sum style
+convolution on spectral peaks) starts from a near-zero random kernel and learns it; a
+filter-invariance term (a low-passed copy of each note must get the same pitch posterior) is what
+makes that reliable across seeds: without it a learned kernel may read lone fundamentals (high
+notes whose upper partials are weak) on a different tooth than rich notes (octave-sized jumps).
+
 Use: ``audiosym train sps --config tiny --out runs/sps``. Layout of the trained model: see
 :mod:`audiosym.models`.
 """
@@ -33,6 +39,7 @@ from .sps_model import (
     FrameEncoder,
     PlainDecoder,
     Prior,
+    filter_invariance_loss,
     frame_mse,
     kl_normal,
     reparameterize,
@@ -69,8 +76,7 @@ class Config(TrainSettings):
     pitch_head: str = "harmonic"  # harmonic (equivariant soft-argmax over a harmonic-sum conv) | linear (MLP output)
     pitch_init: str = "harmonic"  # harmonic head's kernel: harmonic (harmonic-sum prior) | random
     pitch_init_scale: float = 0.3  # std of the random kernel (pitch_init=random)
-    beta_start: float = 1.0  # soft-argmax sharpness at step 0 as a fraction of the learned one (1 = no annealing) ...
-    beta_steps: int = 0  # ... rising geometrically to 1 at this step
+    kernel_below: int = 0  # bins below the candidate pitch that the pitch kernel also sees
     z_limit: float = 3.5  # penalise |z_pitch| beyond this (the decoder's template would run off its edge)
     decoder: str = "equivariant"  # equivariant | mlp
     decoder_hidden: int = 256
@@ -91,12 +97,23 @@ class Config(TrainSettings):
     w_sym_recon: float = 1.0
     blur_bins: float = 4.0  # coarse-to-fine: spectral blur sigma at step 0 ...
     blur_steps: int = 600  # ... decaying linearly to 0 at this step
+    # filter invariance (pitch does not change when a filter removes upper partials): each note is
+    # also read low-passed at a random cutoff, and the pitch head's candidate posterior must match
+    # the unfiltered one (sps_model.filter_invariance_loss); harmonic pitch head only
+    w_lowpass: float = 0.0
+    lowpass_min_mass: float = 0.1  # ... only where the filtered frame keeps this fraction of its spectral peaks
+    lowpass_slope: float = 0.5  # nats per bin of attenuation above the cutoff
+    lowpass_sharpen: float = 2.0  # the unfiltered (target) posterior's logits are scaled by this
     eval_synthesis: bool = False  # periodic evaluation also runs the (slow) synthesis check
 
 
 CONFIGS: dict[str, dict[str, Any]] = {
-    # Our recipe, minutes on a 2-core CPU.
-    "tiny": {"steps": 1000, "lr": 1e-3, "eval_every": 250, "ckpt_every": 250, "log_every": 50},
+    # Our recipe, minutes on a 2-core CPU. The harmonic pitch head's kernel is LEARNED: random
+    # init at std 0.003 (the soft-argmax starts nearly flat), 60 bins seen on both sides of the
+    # candidate, and the filter-invariance term. (Session 1 started it as a harmonic-sum pitch
+    # detector, pitch_init=harmonic, which scored r2 0.994 before training.)
+    "tiny": {"steps": 1000, "lr": 1e-3, "eval_every": 250, "ckpt_every": 250, "log_every": 50,
+             "pitch_init": "random", "pitch_init_scale": 0.003, "kernel_below": 60, "w_lowpass": 1.0},
     # The authors' setting at their scale (GPU): 5-frame note blocks, conv encoder, plain
     # (non-equivariant) decoder, 2-D timbre, one-octave scales, timbre repeated from one note of
     # the sequence, KL 0.01, no coarse-to-fine blur, 200k steps.
@@ -140,6 +157,7 @@ class SPSModel(nn.Module):
             timbre_dim=cfg.timbre_dim, floor_nats=cfg.floor_nats, kind=cfg.encoder,
             channels=cfg.conv_channels, pitch_head=cfg.pitch_head, bins_per_unit=cfg.bins_per_unit,
             pitch_init=cfg.pitch_init, pitch_init_scale=cfg.pitch_init_scale,
+            kernel_below=cfg.kernel_below,
         )
         if cfg.decoder == "equivariant":
             self.decoder: nn.Module = EquivariantDecoder(
@@ -159,12 +177,11 @@ class SPSModel(nn.Module):
         x = batch["x"]
         b, seq, c, f = x.shape
         sigma = float(batch["blur"][0])
-        bscale = float(batch["beta_scale"][0]) if "beta_scale" in batch else 1.0
-        pm, plv, tm, tlv = self.encoder(x.reshape(b * seq, c, f), bscale)  # [B*L, 1, .]
+        pm, plv, tm, tlv = self.encoder(x.reshape(b * seq, c, f))  # [B*L, 1, .]
         pm, plv = pm.reshape(b, seq, 1), plv.reshape(b, seq, 1)
         z = self._sample(pm, plv)
         if cfg.timbre_from == "other":
-            _, _, t_mu, t_lv = self.encoder(batch["x_timbre"], bscale)  # [B, 1, D]
+            _, _, t_mu, t_lv = self.encoder(batch["x_timbre"])  # [B, 1, D]
         else:
             t_mu, t_lv = tm.reshape(b, seq, -1)[:, :1], tlv.reshape(b, seq, -1)[:, :1]
         timbre = self._sample(t_mu, t_lv)  # [B, 1, D]: one timbre per sequence, broadcast over notes
@@ -195,6 +212,12 @@ class SPSModel(nn.Module):
             )
             loss = loss + cfg.w_sym_mse * s_mse + cfg.w_sym_recon * s_rec
             logs.update(sym_mse=s_mse.detach(), sym_recon=s_rec.detach())
+        if cfg.w_lowpass > 0 and cfg.pitch_head == "harmonic":
+            lp, kept = filter_invariance_loss(
+                self.encoder, x.reshape(b * seq, c, f), batch["cutoff"].reshape(-1), slope=cfg.lowpass_slope,
+                min_mass=cfg.lowpass_min_mass, sharpen=cfg.lowpass_sharpen)
+            loss = loss + cfg.w_lowpass * lp
+            logs.update(lowpass=lp.detach(), lowpass_kept=kept)
         over = torch.relu(pm.abs() - cfg.z_limit)
         loss = loss + (over**2).mean()
         z_std = pm.detach().std()
@@ -284,13 +307,12 @@ class Sampler:
         xt = self.frames[np.array(other)[:, None], t2[:, None] + span[None, :]]  # [B, C, F]
         shifts = rng.uniform(-cfg.shift_range, cfg.shift_range, size=(max(cfg.K, 1), cfg.batch_size))
         blur = cfg.blur_bins * max(0.0, 1.0 - step / max(1, cfg.blur_steps))
-        beta_scale = cfg.beta_start ** max(0.0, 1.0 - step / max(1, cfg.beta_steps))
         return {
             "x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
             "x_timbre": torch.from_numpy(np.ascontiguousarray(xt, dtype=np.float32)),
             "shifts": torch.from_numpy(shifts[: cfg.K].astype(np.float32)),
             "blur": torch.tensor([blur], dtype=torch.float32),
-            "beta_scale": torch.tensor([beta_scale], dtype=torch.float32),
+            "cutoff": torch.from_numpy(rng.uniform(0, self.frames.shape[2], size=idx.shape).astype(np.float32)),
         }
 
 def note_spec(cfg: Config, features: FeatureConfig | None = None) -> NoteSetSpec:
@@ -358,7 +380,8 @@ def build_task(cfg: Config, *, device: torch.device, progress: bool = True) -> T
 
         latent = TorchSPS(m, cfg, features, _metadata(cfg))
         res = evaluate_sps(latent, synthesis=cfg.eval_synthesis, progress=False)
-        out = {"r2_mean": res["r2_mean"], "r2_mean_all": res["r2_mean_all"], "slope_cv": res["slope_cv"]}
+        out = {"r2_mean": res["r2_mean"], "r2_mean_all": res["r2_mean_all"], "slope_cv": res["slope_cv"],
+               "semitone_slope": res["semitone_slope"]}
         out.update({f"r2_{k}": v for k, v in res["r2_per_instrument"].items()})
         if cfg.eval_synthesis:
             out["synthesis_r2_mean"] = res["synthesis_r2_mean"]

@@ -117,9 +117,11 @@ class _FastHarmonicEncoder(nn.Module):
         kern = enc.pitch_kernel.detach().double()  # [C, span]
         beta = float(enc.pitch_log_beta.detach().double().exp())
         band = torch.zeros(f, f, c, dtype=torch.float64)
+        lo = getattr(enc, "kernel_below", 0)  # the kernel's first tap reads bin k - lo
         for k in range(f):
-            for j in range(min(kern.shape[1], f - k)):
-                band[k, k + j, :] = kern[:, j] * beta
+            for j in range(kern.shape[1]):
+                if 0 <= k + j - lo < f:
+                    band[k, k + j - lo, :] = kern[:, j] * beta
         self.w_pitch = nn.Parameter(band.float(), requires_grad=False)
         self.w_pos = nn.Parameter(enc.bin_pos.detach().clone().reshape(1, f, 1), requires_grad=False)
 

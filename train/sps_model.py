@@ -61,7 +61,7 @@ class FrameEncoder(nn.Module):
     def __init__(self, *, n_bins: int, context: int, hidden: int, timbre_dim: int,
                  floor_nats: float, kind: str = "mlp", channels: int = 32,
                  pitch_head: str = "linear", bins_per_unit: float = 24.0,
-                 pitch_init: str = "harmonic") -> None:
+                 pitch_init: str = "harmonic", pitch_init_scale: float = 0.3, kernel_below: int = 0) -> None:
         super().__init__()
         self.context, self.floor_nats, self.kind, self.timbre_dim = context, floor_nats, kind, timbre_dim
         self.pitch_head, self.bins_per_unit, self.n_bins = pitch_head, bins_per_unit, n_bins
@@ -72,13 +72,17 @@ class FrameEncoder(nn.Module):
             # (away from the edges). pitch_init='harmonic' starts w at harmonics 1..5 (offsets
             # 24*log2(h) bins, weights 0.8^(h-1)) minus their mean: prior knowledge that tones are
             # harmonic, no labels. NOTE: this initialisation alone is already a pitch estimator.
-            w = torch.zeros(context, HARMONIC_SPAN)
+            # kernel_below > 0 also lets the kernel see that many bins BELOW the candidate
+            # (offset j of the kernel = bin k + j - kernel_below)
+            self.kernel_below = kernel_below
+            w = torch.zeros(context, kernel_below + HARMONIC_SPAN)
             if pitch_init == "harmonic":
                 for h in range(1, 6):
-                    w[-1, int(round(2 * 12 * math.log2(h)))] += 0.8 ** (h - 1)
+                    w[-1, kernel_below + int(round(2 * 12 * math.log2(h)))] += 0.8 ** (h - 1)
                 w[-1] -= w[-1].mean()
-            else:  # "random": the same head learned from nothing
-                w.normal_(0.0, 0.3)
+            else:  # "random": the same head learned from nothing (tiny: std 0.003, so the
+                # soft-argmax starts nearly flat and the kernel's shape comes from training)
+                w.normal_(0.0, pitch_init_scale)
             self.pitch_kernel = nn.Parameter(w)
             self.pitch_log_beta = nn.Parameter(torch.tensor(math.log(40.0)))
         if pitch_head == "harmonic":
@@ -113,13 +117,60 @@ class FrameEncoder(nn.Module):
         d = self.timbre_dim
         p_mu = out[..., 0:1]
         if self.pitch_head == "harmonic":
-            xw = Fn.pad(spectral_peaks(win.reshape(n * tp, c, f)), (0, HARMONIC_SPAN - 1))
-            logits = Fn.conv1d(xw, self.pitch_kernel.unsqueeze(0)).reshape(n, tp, f)
-            p_mu = (torch.softmax(logits * self.pitch_log_beta.exp(), dim=-1) * self.bin_pos).sum(-1, keepdim=True)
+            p_mu = self.harmonic_pitch(win)[0]
         # log-variances clamped: an unbounded logvar overflowed exp() in the KL term and killed a
         # 10k-step paper-setting run (loss inf at step 5431); means are untouched
         return (p_mu, out[..., 1:2].clamp(-12.0, 6.0), out[..., 2 : 2 + d],
                 out[..., 2 + d :].clamp(-12.0, 6.0))
+
+    def harmonic_pitch(self, win: torch.Tensor):
+        """The harmonic pitch head alone: ``win [N, T', C, F]`` normalised frames in [0, 1] ->
+        (z_pitch ``[N, T', 1]``, peak mass ``[N, T']`` = summed spectral peaks of the last frame,
+        soft-argmax logits ``[N, T', F]`` over candidate bins, sharpness included)."""
+        n, tp, c, f = win.shape
+        peaks = spectral_peaks(win.reshape(n * tp, c, f))
+        xw = Fn.pad(peaks, (self.kernel_below, HARMONIC_SPAN - 1))
+        logits = Fn.conv1d(xw, self.pitch_kernel.unsqueeze(0)).reshape(n, tp, f)
+        beta = self.pitch_log_beta.exp()
+        z = (torch.softmax(logits * beta, dim=-1) * self.bin_pos).sum(-1, keepdim=True)
+        return z, peaks[:, -1].sum(-1).reshape(n, tp), logits * beta
+
+    def pitch_only(self, frames: torch.Tensor):
+        """``frames [N, T, F]`` log-magnitudes -> :meth:`harmonic_pitch`'s (z, mass, logits)
+        without running the timbre network (harmonic head only)."""
+        n, t, f = frames.shape
+        c = self.context
+        x = normalize_frames(frames, self.floor_nats) / self.floor_nats + 1.0
+        tp = t - c + 1
+        win = torch.stack([x[:, i : i + tp] for i in range(c)], dim=2)
+        return self.harmonic_pitch(win)
+
+
+def filter_invariance_loss(encoder: FrameEncoder, frames: torch.Tensor, cutoff_bins: torch.Tensor, *,
+                           slope: float, min_mass: float, sharpen: float):
+    """Pitch does not change when a filter removes upper partials: low-pass each note above a
+    random cutoff and ask the harmonic head's candidate posterior on the filtered frame to match
+    the sharpened (``sharpen`` x logits), detached posterior on the unfiltered one (cross-entropy).
+
+    ``frames [N, C, F]`` log-magnitudes (one output frame each), ``cutoff_bins [N]``. The roll-off
+    (``slope`` nats per bin above the cutoff) acts through the per-frame normalisation: partials
+    that end up more than ``floor_nats`` below the strongest survivor vanish. A note whose filtered
+    frame keeps less than ``min_mass`` of its spectral-peak mass is left out (little left to read).
+    Returns (mean cross-entropy over kept notes, kept fraction).
+    Unlike an MSE on z_pitch, a cross-entropy cannot be met by flattening both posteriors (an MSE
+    version collapsed the kernel to ~0), and its gradient raises the target candidate's logit
+    wherever the filtered posterior's mass currently is (the soft-argmax gradient is only local).
+    """
+    f = frames.shape[-1]
+    k = torch.arange(f, dtype=frames.dtype, device=frames.device)
+    att = -slope * torch.relu(k - cutoff_bins.to(frames.dtype)[:, None])  # [N, F] nats
+    _, mass_lp, q_logits = encoder.pitch_only(frames + att[:, None, :])
+    _, mass, p_logits = encoder.pitch_only(frames)
+    q_logits, p_logits = q_logits[:, -1], p_logits[:, -1]
+    target = torch.softmax(sharpen * p_logits.detach(), -1)
+    per = -(target * torch.log_softmax(q_logits, -1)).sum(-1)  # [N]
+    keep = (mass_lp[:, -1] > min_mass * mass[:, -1]).to(frames.dtype)
+    return (keep * per).sum() / keep.sum().clamp(min=1.0), keep.mean()
 
 
 def fourier_features(z: torch.Tensor, n: int) -> torch.Tensor:
