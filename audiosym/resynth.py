@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -293,7 +294,7 @@ def load_for_batch(settings: ResynthSettings):
         os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
     ):
         raise DeviceError("--device cuda: no NVIDIA GPU driver is present on this machine; use --device cpu")
-    preset = load_preset(settings.preset, device=settings.device, intra_op_threads=1)
+    preset: Any = load_preset(settings.preset, device=settings.device, intra_op_threads=1)  # or a wrapper of it
     if settings.device == "cuda" and "CUDAExecutionProvider" not in preset.providers:
         raise DeviceError(
             f"--device cuda: onnxruntime could not start its CUDA provider (running on {preset.providers}); "
