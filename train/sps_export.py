@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import nn
 
-from .sps_model import EquivariantDecoder, FrameEncoder
+from .sps_model import EquivariantDecoder, FrameEncoder, read_template
 
 
 def export_modules(encoder: FrameEncoder, decoder: nn.Module) -> tuple[nn.Module, nn.Module]:
@@ -165,9 +165,4 @@ class _FastEquivariantDecoder(nn.Module):
         out = torch.matmul(h, self.w_out) + self.b_out  # [N, T, F + R]
         env, tmpl = out[..., : self.n_bins], out[..., self.n_bins :]
         pos = (self.k - self.c * z_pitch + self.n_rel / 2).clamp(0.0, self.n_rel - 1.001)  # [N, T, F], as trained
-        i0 = torch.floor(pos)
-        frac = pos - i0
-        i0 = i0.long()
-        v0 = torch.gather(tmpl, -1, i0)
-        v1 = torch.gather(tmpl, -1, i0 + 1)
-        return env + v0 + frac * (v1 - v0)
+        return env + read_template(tmpl, pos)

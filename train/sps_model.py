@@ -223,12 +223,18 @@ class EquivariantDecoder(nn.Module):
         # z_timbre may be shared across notes ([B, 1, D] with z_pitch [B, L, 1]): the timbre nets
         # then run once per sequence and only the cheap read-out runs per note
         tmpl = tmpl.expand(*pos.shape[:-1], tmpl.shape[-1])
-        i0 = torch.floor(pos)
-        frac = pos - i0
-        i0 = i0.long()
-        v0 = torch.gather(tmpl, -1, i0)
-        v1 = torch.gather(tmpl, -1, i0 + 1)
-        return env + v0 + frac * (v1 - v0)
+        return env + read_template(tmpl, pos)
+
+
+def read_template(tmpl: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """``tmpl [..., R]`` read at fractional positions ``pos [..., F]`` (in ``[0, R - 1)``, same
+    leading shape) by linear interpolation; differentiable in ``pos``."""
+    i0 = torch.floor(pos)
+    frac = pos - i0
+    i0 = i0.long()
+    v0 = torch.gather(tmpl, -1, i0)
+    v1 = torch.gather(tmpl, -1, i0 + 1)
+    return v0 + frac * (v1 - v0)
 
 
 def gaussian_blur(x: torch.Tensor, sigma_bins: float) -> torch.Tensor:
