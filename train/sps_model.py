@@ -102,12 +102,18 @@ class FrameEncoder(nn.Module):
             raise ValueError(f"encoder kind {kind!r}")
         self.head = nn.Linear(hidden, 2 + 2 * timbre_dim)
 
+    def windows(self, frames: torch.Tensor) -> torch.Tensor:
+        """``frames [N, T, F]`` log-magnitudes -> causal windows ``[N, T', C, F]`` of normalised
+        frames in [0, 1] (each output frame with the ``C - 1`` before it)."""
+        c, tp = self.context, frames.shape[1] - self.context + 1
+        x = normalize_frames(frames, self.floor_nats) / self.floor_nats + 1.0  # [0, 1]
+        return torch.stack([x[:, i : i + tp] for i in range(c)], dim=2)
+
     def forward(self, frames: torch.Tensor):
         n, t, f = frames.shape
         c = self.context
-        x = normalize_frames(frames, self.floor_nats) / self.floor_nats + 1.0  # [0, 1]
         tp = t - c + 1
-        win = torch.stack([x[:, i : i + tp] for i in range(c)], dim=2)  # [N, T', C, F]
+        win = self.windows(frames)  # [N, T', C, F]
         if self.kind == "mlp":
             h = self.body(win.reshape(n, tp, c * f))
         else:
@@ -138,12 +144,7 @@ class FrameEncoder(nn.Module):
     def pitch_only(self, frames: torch.Tensor):
         """``frames [N, T, F]`` log-magnitudes -> :meth:`harmonic_pitch`'s (z, mass, logits)
         without running the timbre network (harmonic head only)."""
-        n, t, f = frames.shape
-        c = self.context
-        x = normalize_frames(frames, self.floor_nats) / self.floor_nats + 1.0
-        tp = t - c + 1
-        win = torch.stack([x[:, i : i + tp] for i in range(c)], dim=2)
-        return self.harmonic_pitch(win)
+        return self.harmonic_pitch(self.windows(frames))
 
 
 def filter_invariance_loss(encoder: FrameEncoder, frames: torch.Tensor, cutoff_bins: torch.Tensor, *,
