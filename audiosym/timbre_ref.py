@@ -77,7 +77,7 @@ def _steady_frames(y16: np.ndarray, logmag: np.ndarray, cfg, midi_lo: float, mid
     """
     import librosa
 
-    from .pitch import midi_to_hz
+    from .pitch import hz_to_midi, midi_to_hz
 
     hop, n_fft = cfg.hop_length, cfg.n_fft
     f0, voiced, _ = librosa.pyin(
@@ -85,11 +85,9 @@ def _steady_frames(y16: np.ndarray, logmag: np.ndarray, cfg, midi_lo: float, mid
         fmax=float(midi_to_hz(min(midi_hi + 2, 108))), sr=cfg.sample_rate, frame_length=n_fft,
         hop_length=hop, resolution=0.1,
     )
-    midi = np.where(voiced & np.isfinite(f0), 69.0 + 12.0 * np.log2(np.maximum(np.nan_to_num(f0), 1e-9) / 440.0),
-                    np.nan)
+    midi = np.where(voiced, hz_to_midi(np.nan_to_num(f0)), np.nan)
     half = n_fft // (2 * hop)
-    level = logmag.max(axis=1)
-    loud = level > level.max() - LEVEL_RANGE_DB * np.log(10) / 20
+    loud = _loud(logmag)
     keep, pitch = [], []
     for t in range(len(logmag)):
         c = t + 1 - half
@@ -103,11 +101,16 @@ def _steady_frames(y16: np.ndarray, logmag: np.ndarray, cfg, midi_lo: float, mid
     return np.asarray(keep, dtype=np.int64), np.asarray(pitch, dtype=np.float64)
 
 
+def _loud(logmag: np.ndarray) -> np.ndarray:
+    """``[T]`` bool: frames whose peak is within ``LEVEL_RANGE_DB`` of the loudest frame's."""
+    level = logmag.max(axis=1)
+    return level > level.max() - LEVEL_RANGE_DB * np.log(10) / 20
+
+
 def _note_frames(notes, logmag: np.ndarray, cfg):
     """``(index [k], midi [k])`` of frames whose analysis window lies inside one note (from
     ``NOTE_SKIP_S`` after its onset) and within ``LEVEL_RANGE_DB`` of the loudest frame."""
-    level = logmag.max(axis=1)
-    loud = level > level.max() - LEVEL_RANGE_DB * np.log(10) / 20
+    loud = _loud(logmag)
     end = (np.arange(len(logmag)) + 1) * cfg.hop_length / cfg.sample_rate  # window end, seconds
     start = end - cfg.n_fft / cfg.sample_rate
     keep, pitch = [], []
@@ -152,6 +155,13 @@ def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str =
     logmag = features(y16, cfg)
     c = preset.context_frames
     lo, hi = preset.midi_range
+    if len(logmag) < max(c, MIN_FRAMES):
+        where = f" ({source})" if source else ""
+        raise ParameterError(
+            f"reference recording{where} is {len(y) / sample_rate:.3f} s long, shorter than the "
+            f"{MIN_FRAMES * cfg.hop_length / cfg.sample_rate:.2f} s of steady notes needed to measure a timbre; "
+            "use a longer recording of single sustained notes"
+        )
     if notes is None:
         idx, midi = _steady_frames(y16, logmag, cfg, lo, hi)
     else:
@@ -332,6 +342,11 @@ class ReferencePreset:
         if not self.references:
             return out
         timbre = np.asarray(latents[self._timbre], dtype=np.float32)  # [N, T, D]
+        # the engine decodes per request: rows of timbres no reference is near cost nothing more
+        weights = [np.clip(1.0 - np.linalg.norm(timbre - ref.vector, axis=-1) / scale, 0.0, 1.0)  # [N, T]
+                   for ref, scale in zip(self.references, self._scale)]
+        if not any(np.any(w > 0) for w in weights):
+            return out
         pitch = np.asarray(latents[self._pitch], dtype=np.float32)
         midi = np.asarray(self._preset.latent_to_midi(pitch), dtype=np.float64)  # [N, T]
         n_bins = out.shape[-1]
@@ -339,8 +354,7 @@ class ReferencePreset:
         pitch_bins = self._preset.features.midi_to_bin(np.nan_to_num(midi, nan=60.0))  # [N, T]
         out = out.astype(np.float32, copy=True)
         offsets = np.arange(-(n_bins - 1), n_bins, dtype=np.float64)
-        for ref, scale in zip(self.references, self._scale):
-            w = np.clip(1.0 - np.linalg.norm(timbre - ref.vector, axis=-1) / scale, 0.0, 1.0)  # [N, T]
+        for ref, w in zip(self.references, weights):
             for i, j in zip(*np.nonzero(w > 0)):
                 row = _row(ref.relative, ref.pitch_grid, float(midi[i, j]) if np.isfinite(midi[i, j]) else 60.0)
                 corr = np.interp(bins - pitch_bins[i, j], offsets, row) + ref.absolute

@@ -4,6 +4,7 @@ Real components: the shipped presets (onnxruntime), references rendered from a r
 and written to disk, the real engine.
 """
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,11 @@ def test_engine_plays_the_reference_timbre(sps, reference):
     assert rate == SR and out.shape == y.shape and np.all(np.isfinite(out))
     assert np.sqrt(np.mean(out**2)) > 0.01
     assert np.abs(out - named).max() > 1e-3  # another timbre than the default
+    # and the reference's correction, not only its vector, reaches the engine's output
+    flat = dataclasses.replace(reference, relative=np.zeros_like(reference.relative),
+                               absolute=np.zeros_like(reference.absolute))
+    uncorrected, _ = resynthesize(ReferencePreset(sps, [flat]), y, sample_rate=SR, timbre=reference.name, notes=notes)
+    assert np.abs(out - uncorrected).max() > 1e-3
 
 
 def test_known_melody_labels_the_frames(sps, clarinet_ref):
@@ -144,6 +150,10 @@ def test_unusable_references_are_plain_errors(sps, tmp_path):
         reference_from_audio(sps, short, sample_rate=SR)
     with pytest.raises(AudiosymError, match="no such file"):
         reference_from_file(sps, tmp_path / "missing.wav")
+    blip = tmp_path / "blip.wav"  # under one analysis hop: no feature frame at all
+    sf.write(blip, short[:100], SR)
+    with pytest.raises(ParameterError, match="shorter than"):
+        reference_from_file(sps, blip)
 
 
 def _cli(*argv):
