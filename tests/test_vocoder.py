@@ -55,6 +55,10 @@ def test_synth_pitch_level_and_band_limit(sr):
     assert synth.noise_top_hz == pytest.approx(min(CFG.sample_rate, sr) / 2)
     if sr > CFG.sample_rate:
         assert spec[freqs > synth.noise_top_hz + 100].max() < 1e-3 * spec.max()  # nothing above the noise top
+    # the oscillators alone (no noise) stop at the harmonic limit
+    h, _ = synth.run(np.full(n, 40.0), np.ones(n), [Update(0, amps[0], noise[0] * 0, jump=True)], synth.init_state())
+    hspec = np.abs(np.fft.rfft(h * np.hanning(n)))
+    assert hspec[freqs > synth.limit_hz + 100].max() < 1e-3 * hspec.max()
 
 
 def test_top_noise_band_continues_to_the_model_nyquist_at_the_measured_density():
