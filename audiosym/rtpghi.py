@@ -178,7 +178,12 @@ class RTPGHI:
 
     def process(self, mags: np.ndarray, n_samples: int,
                 state: RTPGHIState) -> tuple[np.ndarray, RTPGHIState]:
-        mags = np.asarray(mags, dtype=np.float64).reshape(-1, self.n_bins)
+        mags = np.asarray(mags, dtype=np.float64)
+        if mags.shape[-1:] != (self.n_bins,) or mags.ndim > 2:
+            raise ParameterError(f"mags has shape {mags.shape}; expected [frames, {self.n_bins}] STFT magnitudes")
+        if int(n_samples) < 0:
+            raise ParameterError(f"n_samples={n_samples} must be >= 0")
+        mags = mags.reshape(-1, self.n_bins)
         if not np.all(np.isfinite(mags)) or np.any(mags < 0):
             raise ParameterError("mags must be finite and non-negative STFT magnitudes")
         pending = np.concatenate([state.pending, mags])

@@ -91,6 +91,7 @@ def _real_model(kind: str, **overrides):
     "kind, overrides",
     [("sps", {}), ("sps", {"encoder": "conv", "context_frames": 5}),
      ("sps", {"context_frames": 3, "decoder": "mlp", "pitch_init": "random"}),
+     ("sps", {"pitch_init": "random", "pitch_init_scale": 0.003, "kernel_below": 60, "w_lowpass": 1.0}),
      ("v3", {}), ("v3", {"context_frames": 4, "conv_channels": 8})],
 )
 def test_real_architectures_export_with_parity(kind, overrides):

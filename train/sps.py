@@ -136,6 +136,12 @@ def check_config(cfg: Config) -> None:
         (cfg.decoder in ("equivariant", "mlp"), f"decoder={cfg.decoder!r} must be equivariant or mlp"),
         (cfg.timbre_from in ("other", "repeat"), f"timbre_from={cfg.timbre_from!r} must be other or repeat"),
         (cfg.K >= 0, f"K={cfg.K} must be >= 0 (0 = no symmetry term)"),
+        (cfg.kernel_below >= 0, f"kernel_below={cfg.kernel_below} must be >= 0 (bins below the candidate)"),
+        (cfg.pitch_init_scale > 0, f"pitch_init_scale={cfg.pitch_init_scale} must be > 0"),
+        (0.0 <= cfg.lowpass_min_mass <= 1.0, f"lowpass_min_mass={cfg.lowpass_min_mass} must be in [0, 1]"),
+        (cfg.w_lowpass == 0 or cfg.pitch_head == "harmonic",
+         f"w_lowpass={cfg.w_lowpass} needs pitch_head=harmonic (the term acts on the harmonic head's posterior); "
+         "set w_lowpass=0"),
         (cfg.context_frames >= 1, f"context_frames={cfg.context_frames} must be >= 1"),
         (cfg.seq_len >= 2, f"seq_len={cfg.seq_len} must be >= 2"),
         (cfg.skip_frames >= cfg.context_frames - 1,
@@ -307,13 +313,15 @@ class Sampler:
         xt = self.frames[np.array(other)[:, None], t2[:, None] + span[None, :]]  # [B, C, F]
         shifts = rng.uniform(-cfg.shift_range, cfg.shift_range, size=(max(cfg.K, 1), cfg.batch_size))
         blur = cfg.blur_bins * max(0.0, 1.0 - step / max(1, cfg.blur_steps))
-        return {
+        batch = {
             "x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
             "x_timbre": torch.from_numpy(np.ascontiguousarray(xt, dtype=np.float32)),
             "shifts": torch.from_numpy(shifts[: cfg.K].astype(np.float32)),
             "blur": torch.tensor([blur], dtype=torch.float32),
-            "cutoff": torch.from_numpy(rng.uniform(0, self.frames.shape[2], size=idx.shape).astype(np.float32)),
         }
+        if cfg.w_lowpass > 0:  # drawn only when used: recipes without the term keep their random stream
+            batch["cutoff"] = torch.from_numpy(rng.uniform(0, self.frames.shape[2], size=idx.shape).astype(np.float32))
+        return batch
 
 def note_spec(cfg: Config, features: FeatureConfig | None = None) -> NoteSetSpec:
     return NoteSetSpec(

@@ -39,9 +39,10 @@ class _ExportDecoder(nn.Module):
 
 # -- the same maths with fewer onnxruntime nodes -------------------------------------------------
 # At batch 1 (one frame per call, as the engine runs) onnxruntime's time is per-node dispatch, not
-# arithmetic: the literal export of the training forward is 64 encoder + 39 decoder nodes, most
+# arithmetic: the literal export of the training forward was 64 encoder + 39 decoder nodes for the
+# session-1 preset (72 + 39 with the two-sided pitch kernel of today's tiny), most
 # of them shape bookkeeping (window stacking, padding, reshapes, broadcasting). The rewrites
-# below compute the same function from the trained weights with ~20 nodes each:
+# below compute the same function from the trained weights with 18 encoder + 26 decoder nodes:
 # - the encoder runs channel-first ([N, F, T]): the causal window + first Linear is one Conv1d
 #   over time (kernel C), the MLP's other Linears are 1x1 convolutions;
 # - the pitch head's peak picking ``relu(x - replicate-padded moving average)`` is a linear map
@@ -57,7 +58,8 @@ def onnx_modules(encoder: FrameEncoder, decoder: nn.Module) -> tuple[nn.Module, 
     """Graph-friendly equivalents of :func:`export_modules` where a rewrite exists (MLP encoder
     with the harmonic pitch head; equivariant decoder), else the literal wrappers."""
     enc: nn.Module = _ExportEncoder(encoder)
-    if encoder.kind == "mlp" and encoder.pitch_head == "harmonic" and _is_silu_mlp(encoder.body):
+    if (encoder.kind == "mlp" and encoder.pitch_head == "harmonic" and _is_silu_mlp(encoder.body)
+            and len(list(encoder.body)) >= 3):  # a first and a last Linear (folded into the head)
         enc = _FastHarmonicEncoder(encoder)
     dec: nn.Module = _ExportDecoder(decoder)
     if isinstance(decoder, EquivariantDecoder) and _is_silu_mlp(decoder.body):
@@ -117,7 +119,7 @@ class _FastHarmonicEncoder(nn.Module):
         kern = enc.pitch_kernel.detach().double()  # [C, span]
         beta = float(enc.pitch_log_beta.detach().double().exp())
         band = torch.zeros(f, f, c, dtype=torch.float64)
-        lo = getattr(enc, "kernel_below", 0)  # the kernel's first tap reads bin k - lo
+        lo = enc.kernel_below  # the kernel's first tap reads bin k - lo
         for k in range(f):
             for j in range(kern.shape[1]):
                 if 0 <= k + j - lo < f:

@@ -30,6 +30,7 @@ def bench_vocoder(*, programs=(73, 40, 56, 71, 0), notes=(48, 60, 72), preset: s
     import librosa
 
     from ..engine import Engine
+    from ..errors import ParameterError
     from ..features import FeatureConfig, features, log_frequency_matrix
     from ..metrics import mrstft_distance
     from ..preset import load_preset
@@ -44,7 +45,9 @@ def bench_vocoder(*, programs=(73, 40, 56, 71, 0), notes=(48, 60, 72), preset: s
     to_linear = {m: LogToLinear(cfg, method=m) for m in ("pinv", "interp", "hybrid")}
     voc = {la: RTPGHI.for_features(cfg, lookahead_frames=la) for la in (0, 1)}  # for latency and cost
     model = load_preset(preset, device="cpu", intra_op_threads=1)
-    assert model.features == cfg, "the vocoder bench assumes the default feature configuration"
+    if model.features != cfg:
+        raise ParameterError(f"preset {preset!r} uses other feature settings than the defaults the vocoder bench "
+                             "compares on; pass a preset with the default features (e.g. sps-default)")
 
     class _Level:  # the engine's transfer-mode envelope follower, borrowed without a model
         features, kind, context_frames, midi_range = cfg, "sps", 1, (0, 127)
