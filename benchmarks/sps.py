@@ -60,8 +60,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "plaindec_k0": ("tiny", [*HARMONIC, "decoder=mlp", "K=0"]),
     "randplain_k4": ("tiny", [*RANDOM, "decoder=mlp"]),
     "randplain_k0": ("tiny", [*RANDOM, "decoder=mlp", "K=0"]),
-    "mlp_k4": ("tiny", ["pitch_head=linear", "decoder=mlp"]),
-    "mlp_k0": ("tiny", ["pitch_head=linear", "decoder=mlp", "K=0"]),
+    "mlp_k4": ("tiny", ["pitch_head=linear", "decoder=mlp", "w_lowpass=0"]),
+    "mlp_k0": ("tiny", ["pitch_head=linear", "decoder=mlp", "w_lowpass=0", "K=0"]),
     # reduced: 16 conv channels, 128-unit nets, 64-unit prior instead of 64/512/512/256
     "paper_k4": ("paper", ["conv_channels=16", "encoder_hidden=128", "decoder_hidden=128",
                            "prior_hidden=64", "batch_size=16"]),
