@@ -281,10 +281,12 @@ def resynthesize(
     return resample(out, orig_sample_rate=engine_rate, target_sample_rate=out_rate), out_rate
 
 
-def load_for_batch(settings: ResynthSettings):
+def load_for_batch(settings: ResynthSettings, *, references=None):
     """``(preset, melody)`` checked once per batch: preset, timbre, device and MIDI file.
 
     Raises plain errors (bad preset, unknown timbre, no CUDA) before any file is touched.
+    ``references``: the timbre measurements of an earlier call (:func:`batch_references`), so
+    that worker processes wrap the preset the same way without measuring again.
     """
     from .errors import AudiosymError, DeviceError
     from .midifile import load_track_notes
@@ -300,7 +302,12 @@ def load_for_batch(settings: ResynthSettings):
             f"--device cuda: onnxruntime could not start its CUDA provider (running on {preset.providers}); "
             "check the NVIDIA driver and that onnxruntime-gpu matches the CUDA version, or use --device cpu"
         )
-    if settings.timbre_from is not None:  # measured once per process, before any input is touched
+    if references is not None:  # measured by the parent process
+        from .timbre_ref import ReferencePreset
+
+        for refs, replace_named in references:
+            preset = ReferencePreset(preset, refs, replace_named=replace_named)
+    if settings.timbre_from is not None and references is None:  # measured once, before any input is touched
         from .timbre_ref import ReferencePreset, reference_from_file
 
         try:
@@ -309,7 +316,7 @@ def load_for_batch(settings: ResynthSettings):
             raise ParameterError(f"--timbre-from {settings.timbre_from}: {exc}") from None
         preset = ReferencePreset(preset, [reference])
     preset.timbre_vector(settings.timbre_name)  # unknown timbre -> ParameterError listing the names
-    if settings.match_named:
+    if settings.match_named and references is None:
         from .timbre_ref import ReferencePreset, named_corrections
 
         try:
@@ -321,6 +328,18 @@ def load_for_batch(settings: ResynthSettings):
         TransposedPreset(preset, settings.transpose_semitones)  # fractional on a codebook preset
     melody = load_track_notes(settings.midi_path, track=settings.midi_track) if settings.midi_path else None
     return preset, melody
+
+
+def batch_references(preset) -> list:
+    """The timbre measurements wrapped around ``preset`` by :func:`load_for_batch`, innermost
+    first, as ``[(references, replace_named), ...]`` (picklable: sent to worker processes)."""
+    from .timbre_ref import ReferencePreset
+
+    stages = []
+    while isinstance(preset, ReferencePreset):
+        stages.append((preset.references, preset.replace_named))
+        preset = preset._preset
+    return stages[::-1]
 
 
 class _Worker:
@@ -351,9 +370,9 @@ class _Worker:
 _PROCESS_WORKER: _Worker | None = None
 
 
-def _init_process(settings: ResynthSettings) -> None:
+def _init_process(settings: ResynthSettings, references) -> None:
     global _PROCESS_WORKER
-    _PROCESS_WORKER = _Worker(settings)
+    _PROCESS_WORKER = _Worker(settings, load_for_batch(settings, references=references))
 
 
 def _run_in_process(job: Job) -> Result:
@@ -410,20 +429,22 @@ def run_jobs(
         for k in todo:
             finish(k, worker.run(jobs[k]))
     elif todo:
-        _run_pool(jobs, todo, settings, workers, finish)
+        # timbre references are measured once (here or by the caller), not again in every worker
+        references = batch_references((loaded or load_for_batch(settings))[0])
+        _run_pool(jobs, todo, settings, workers, finish, references)
     bar.close()
     assert all(r is not None for r in results)
     return results  # type: ignore[return-value]
 
 
-def _run_pool(jobs, todo, settings, workers, finish) -> None:
+def _run_pool(jobs, todo, settings, workers, finish, references) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # spawn, not fork: onnxruntime's thread pools do not survive fork() safely
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_process, initargs=(settings,)
+        max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_process, initargs=(settings, references)
     ) as pool:
         futures = {pool.submit(_run_in_process, jobs[k]): k for k in todo}
         for fut in as_completed(futures):

@@ -301,6 +301,7 @@ class ReferencePreset:
     def __init__(self, preset, references: list[TimbreReference], *, replace_named: bool = False):
         self._preset = preset
         self.references = list(references)
+        self.replace_named = replace_named
         meta = dict(preset.metadata)
         timbres = dict(meta["timbres"])
         for ref in self.references:

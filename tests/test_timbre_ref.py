@@ -237,3 +237,34 @@ def test_cli_match_named(sps, tmp_path, capsys):
     capsys.readouterr()
     assert _cli(src, "--out", tmp_path / "o2", "--preset", preset, "--timbre-from", src, "--match-named") == 2
     assert "--match-named" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_worker_processes_reuse_the_parent_measurement(sps, clarinet_ref, tmp_path):
+    """--workers 2 with --timbre-from: the workers wrap the preset with the reference the parent
+    measured (not measured again per process) and write what one worker does."""
+    from audiosym.resynth import (
+        ResynthSettings,
+        batch_references,
+        load_for_batch,
+        plan_jobs,
+        run_jobs,
+    )
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, pitches in enumerate(([62, 64], [65, 67])):
+        sf.write(src / f"take{i}.wav", _render(0, _melody(pitches)), SR)
+    preset = str(REPO / "presets" / "sps-default.asym")
+    outs = {}
+    for workers in (1, 2):
+        settings = ResynthSettings(preset=preset, timbre="clar", timbre_from=str(clarinet_ref[0]))
+        loaded = load_for_batch(settings)
+        stages = batch_references(loaded[0])
+        assert [len(refs) for refs, _ in stages] == [1] and stages[0][0][0].name == "clar"
+        jobs = plan_jobs([str(src)], tmp_path / f"out{workers}")
+        results = run_jobs(jobs, settings, workers=workers, progress=False, loaded=loaded)
+        assert [r.status for r in results] == ["ok", "ok"]
+        outs[workers] = [sf.read(r.output, dtype="float32")[0] for r in results]
+    for a, b in zip(outs[1], outs[2]):
+        np.testing.assert_array_equal(a, b)
