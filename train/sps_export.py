@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import nn
 
-from .sps_model import EquivariantDecoder, FrameEncoder, read_template
+from .sps_model import PEAK_WIDTH, EquivariantDecoder, FrameEncoder, read_template
 
 
 def export_modules(encoder: FrameEncoder, decoder: nn.Module) -> tuple[nn.Module, nn.Module]:
@@ -113,7 +113,7 @@ class _FastHarmonicEncoder(nn.Module):
         self.b_out = nn.Parameter((head_w @ last.bias.detach().double() + head_b).float(), requires_grad=False)
         # peaks = relu((I - A) x / floor): the "+1" of the normalisation cancels (rows of A sum to 1)
         eye = torch.eye(f, dtype=torch.float64)
-        self.w_peaks = nn.Parameter(((eye - _moving_average_matrix(f, 13)) / floor).float().unsqueeze(-1),
+        self.w_peaks = nn.Parameter(((eye - _moving_average_matrix(f, PEAK_WIDTH)) / floor).float().unsqueeze(-1),
                                     requires_grad=False)
         # harmonic sum: logits[k] = beta * sum_i sum_j kernel[i, j] * peaks_i[k + j], zero past F
         kern = enc.pitch_kernel.detach().double()  # [C, span]

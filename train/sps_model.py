@@ -19,9 +19,10 @@ import torch.nn.functional as Fn
 from torch import nn
 
 HARMONIC_SPAN = 61  # bins above a candidate pitch seen by the harmonic pitch head (~5 harmonics)
+PEAK_WIDTH = 13  # bins of the moving average that spectral peak picking subtracts
 
 
-def spectral_peaks(x: torch.Tensor, width: int = 13) -> torch.Tensor:
+def spectral_peaks(x: torch.Tensor, width: int = PEAK_WIDTH) -> torch.Tensor:
     """``relu(x - moving average of x over width bins)`` along the last axis: keeps harmonic
     peaks, drops broad energy (bow noise, low rumble) that would otherwise win a harmonic sum."""
     shape = x.shape
