@@ -82,12 +82,18 @@ class FeatureConfig:
         return cls(**d)
 
 
+def analysis_window(n_fft: int) -> np.ndarray:
+    """The features' periodic Hann window ``[n_fft]``, float64, scaled so that a full-scale sine
+    peaks at magnitude ~1 (the vocoder and RTPGHI model the same window)."""
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    return window / (window.sum() / 2.0)
+
+
 @functools.lru_cache(maxsize=8)
 def _analysis(cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
     """(window [n_fft], log-frequency matrix [n_bins, n_fft // 2 + 1]), float64."""
     n = cfg.n_fft
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)  # periodic Hann
-    window = window / (window.sum() / 2.0)  # a full-scale sine peaks at magnitude ~1
+    window = analysis_window(n)
     fft_hz = np.arange(n // 2 + 1) * cfg.sample_rate / n
     centre_hz = midi_to_hz(cfg.bin_midi(np.arange(cfg.n_bins)))
     step = 2.0 ** (1.0 / (12 * cfg.bins_per_semitone))
@@ -106,11 +112,11 @@ def log_frequency_matrix(cfg: FeatureConfig) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _sparse_matrix(cfg: FeatureConfig):
-    """The log-frequency matrix in CSR form: ~2 k of its 195 k entries are non-zero (each bin is a
-    narrow triangle), so the sparse product is ~6x cheaper per frame. Each output is summed over
-    its row's non-zeros in the same order for any number of frames, so whole-signal and
-    block-by-block features stay identical."""
+def sparse_log_frequency_matrix(cfg: FeatureConfig):
+    """The log-frequency matrix in CSR form (shared, cached: do not modify): ~2 k of its 195 k
+    entries are non-zero (each bin is a narrow triangle), so the sparse product is ~6x cheaper
+    per frame. Each output is summed over its row's non-zeros in the same order for any number
+    of frames, so whole-signal and block-by-block features stay identical."""
     from scipy.sparse import csr_matrix
 
     return csr_matrix(_analysis(cfg)[1])
@@ -119,7 +125,7 @@ def _sparse_matrix(cfg: FeatureConfig):
 def _frames_to_features(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     window, _ = _analysis(cfg)
     mag = np.abs(np.fft.rfft(frames * window, axis=-1))
-    return np.log((_sparse_matrix(cfg) @ mag.T).T + cfg.eps).astype(np.float32)
+    return np.log((sparse_log_frequency_matrix(cfg) @ mag.T).T + cfg.eps).astype(np.float32)
 
 
 def _as_mono(y: np.ndarray, name: str = "y") -> np.ndarray:

@@ -36,16 +36,10 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import ParameterError
-from .features import FeatureConfig, log_frequency_matrix
+from .features import FeatureConfig, analysis_window, log_frequency_matrix
 from .pitch import midi_to_hz
 
 HANN_LAMBDA = 0.25645  # lam / n_fft^2 of the Gaussian that stands in for a Hann window (LTFAT pghi docs)
-
-
-def analysis_window(n_fft: int) -> np.ndarray:
-    """Periodic Hann ``[n_fft]`` scaled as in :mod:`audiosym.features` (a unit sine peaks at ~1)."""
-    w = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
-    return w / (w.sum() / 2.0)
 
 
 def stft_magnitude(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 256) -> np.ndarray:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import FeatureConfig, log_frequency_matrix
+from .features import FeatureConfig, analysis_window, sparse_log_frequency_matrix
 from .pitch import midi_to_hz
 
 _OVERSAMPLE = 32  # Hann kernel table resolution (points per FFT bin)
@@ -48,16 +48,12 @@ class SpectrumReader:
     with unit RMS."""
 
     def __init__(self, cfg: FeatureConfig, *, n_harmonics: int = 160, n_bands: int = 16) -> None:
-        from scipy.sparse import csr_matrix
-
         self.cfg, self.n_harmonics, self.n_bands = cfg, n_harmonics, n_bands
         self.top_hz = float(midi_to_hz(cfg.bin_midi(cfg.n_bins - 1)))
         self.bin_hz = cfg.sample_rate / cfg.n_fft
-        self.wlog = csr_matrix(log_frequency_matrix(cfg))
+        self.wlog = sparse_log_frequency_matrix(cfg)
         n = cfg.n_fft
-        window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
-        window /= window.sum() / 2.0  # as features.py: a unit sine peaks at magnitude 1
-        spec = np.abs(np.fft.rfft(window, n * _OVERSAMPLE))
+        spec = np.abs(np.fft.rfft(analysis_window(n), n * _OVERSAMPLE))  # the features' window
         self.kernel = spec[: _KERNEL_HALF * _OVERSAMPLE + 2]  # |W(delta)|, delta >= 0
         centres = midi_to_hz(cfg.bin_midi(np.arange(cfg.n_bins)))
         edges = band_edges_hz(cfg, n_bands)

@@ -177,7 +177,7 @@ def _with_true_phase(x: np.ndarray, mag: np.ndarray, voc) -> np.ndarray:
     aligned with ``x`` (an oracle bound: the magnitude's error alone)."""
     from numpy.lib.stride_tricks import sliding_window_view
 
-    from ..rtpghi import analysis_window
+    from ..features import analysis_window
 
     n_fft, hop = voc.n_fft, voc.hop_length
     buf = np.concatenate([np.zeros(n_fft - hop), x])
