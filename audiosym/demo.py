@@ -118,7 +118,9 @@ def run_demo(
             "no shipped presets were found (the presets/ folder is missing or empty); pass --preset FILE.asym, "
             "or make one: audiosym train sps --config tiny --out runs/sps && audiosym export runs/sps --out my.asym"
         )
-    loaded = [load_preset(p, device="cpu") for p in sources]
+    from .match import with_stored_match
+
+    loaded = [with_stored_match(load_preset(p, device="cpu")) for p in sources]
     out_dir = fresh_output_dir(out, overwrite=overwrite)
     soundfont = find_soundfont("TimGM6mb")
     notes = list(DEMO_MELODY)
@@ -131,7 +133,7 @@ def run_demo(
         for timbre in contrasting_timbres(preset, timbres_per_preset):
             from .engine import Engine
 
-            engine = Engine(preset, timbre=timbre, sample_rate=sample_rate, mode="transfer")
+            engine = Engine(preset, timbre=timbre, sample_rate=sample_rate, mode="transfer", dynamics="timbre")
             z = render_signal(engine, y, events)
             peak = float(np.max(np.abs(z))) if len(z) else 0.0
             if peak > 0.99:  # keep the WAVs listenable at equal level without clipping

@@ -3,7 +3,10 @@
 Signal paths (DESIGN.md "Latency budget"):
 
 - loudness: *transfer* mode: a peak-hold envelope follower on the input at the device rate
-  (``hold_ms`` window, ``envelope_ms`` one-pole smoothing); *synth* mode: ADSR x velocity;
+  (``hold_ms`` window, ``envelope_ms`` one-pole smoothing); with ``dynamics="timbre"`` a held
+  MIDI note instead sounds at the input's peak level since its note-on times the timbre's own
+  note envelope (stored in the preset, audiosym.match: a piano decays, an organ holds) and
+  releases over the ADSR release; *synth* mode: ADSR x velocity;
 - pitch: the held MIDI note (+ bend) through the preset's calibration, applied at once; with no
   note held (transfer mode) the input's own pitch latent from the encoder passes through;
 - timbre: the preset's named timbre (program change switches it, CC1 morphs to ``morph_timbre``);
@@ -44,8 +47,10 @@ from .resample import ResamplerState, StreamResampler
 from .vocoder import HarmonicNoiseSynth, SpectrumReader, SynthState, Update
 
 MODES = ("transfer", "synth")
+DYNAMICS = ("input", "timbre")
 LATENT_NAMES = {"sps": ("z_pitch", "z_timbre"), "v3": ("content_q", "style")}
 MAX_BLOCK_HINT = 8192
+GATE = 10 ** (-40 / 20)  # dynamics="timbre": after a note's release the input must fall this far (-40 dB)
 
 
 @functools.lru_cache(maxsize=1)
@@ -98,6 +103,22 @@ class EngineState:
     synth: SynthState
     decodes: int = 0
     frames: int = 0
+    note_env: NoteEnvState | None = None  # dynamics="timbre": the sounding note's envelope
+
+
+@dataclass(frozen=True)
+class NoteEnvState:
+    """``dynamics="timbre"``: the note's envelope ``curve [K]`` (linear, ``hop`` samples apart)
+    from absolute sample ``onset``; ``peak``: input peak level since the note-on; after the
+    note-off (``off`` >= 0) the output falls linearly from ``off_gain`` over the release and
+    stays silent (input ignored) until the input falls ``GATE`` (-40 dB) below ``off_gain``."""
+
+    onset: int
+    curve: np.ndarray
+    hop: float
+    peak: float = 0.0
+    off: int = -1
+    off_gain: float = 0.0
 
 
 class Engine:
@@ -115,6 +136,9 @@ class Engine:
     adsr : :class:`audiosym.midi.Adsr` for synth mode.
     synth_level : RMS of a velocity-127 note at full ADSR level in synth mode (0.1 = -20 dBFS).
     envelope_ms, hold_ms : transfer-mode envelope follower smoothing and peak-hold window.
+    dynamics : transfer mode, while a MIDI note is held: ``"input"`` (the output follows the
+        input's level) or ``"timbre"`` (the input's peak level since note-on times the timbre's
+        stored note envelope; timbres without one follow the input).
     control_ms : control grid period; bend, CC and encoder changes are decoded at most this often,
         and each new spectrum is ramped in over this time (2 ms = 96 samples at 48 kHz).
     """
@@ -123,11 +147,13 @@ class Engine:
                  mode: str = "transfer", bend_range_semitones: float = 2.0,
                  morph_timbre: str | None = None, adsr: Adsr | None = None, synth_level: float = 0.1,
                  envelope_ms: float = 2.0, hold_ms: float = 20.0, control_ms: float = 2.0,
-                 n_harmonics: int = 160, noise_bands: int = 16) -> None:
+                 n_harmonics: int = 160, noise_bands: int = 16, dynamics: str = "input") -> None:
         self.preset = preset
         self.cfg = preset.features
         if mode not in MODES:
             raise ParameterError(f"mode={mode!r} is not one of {MODES}")
+        if dynamics not in DYNAMICS:
+            raise ParameterError(f"dynamics={dynamics!r} is not one of {DYNAMICS}")
         if preset.kind not in LATENT_NAMES:
             raise ParameterError(f"preset kind {preset.kind!r} is not one of {sorted(LATENT_NAMES)}")
         names = list(preset.timbre_names)
@@ -141,6 +167,8 @@ class Engine:
         if block_size is not None and not 1 <= int(block_size) <= MAX_BLOCK_HINT * 2:
             raise ParameterError(f"block_size={block_size!r} must be between 1 and {MAX_BLOCK_HINT * 2}")
         self.sample_rate, self.block_size, self.mode = int(sample_rate), block_size, mode
+        self.dynamics = dynamics
+        self._envelopes: dict[tuple[str, int], tuple[np.ndarray, float] | None] = {}
         self.bend_range_semitones = float(bend_range_semitones)
         self.timbre, self.morph_timbre = timbre, morph_timbre
         self.adsr, self.synth_level = adsr or Adsr(), float(synth_level)
@@ -354,6 +382,8 @@ class Engine:
             at.setdefault(int(off), []).append(("enc", (latent, midi)))
         points = sorted(at)
         cs, adsr, f0_cur, dirty = state.control, state.adsr, state.f0_midi, state.dirty
+        note_env = state.note_env
+        timbre_dynamics = not synth and self.dynamics == "timbre"
         latent_in, midi_in = state.input_latent, state.input_midi
         requests: list[dict] = []
         # Control-grid ticks only matter while a decode is pending (``dirty``): visit the next
@@ -369,9 +399,12 @@ class Engine:
             if synth:
                 env, adsr = adsr_run(adsr, p - prev, self.adsr, self.sample_rate)
                 gain[prev:p] = env * self.synth_level
-            else:
+            elif note_env is None:
                 assert level is not None  # transfer mode always has an input level
                 gain[prev:p] = level[prev:p]
+            else:
+                assert level is not None
+                note_env = self._note_gain(note_env, level[prev:p], state.n_samples + prev, gain[prev:p])
             if p == n:
                 break
             gain_before = gain[p - 1] if p > 0 else state.last_gain
@@ -381,6 +414,9 @@ class Engine:
                     cs, change = apply_message(cs, payload, self.program_timbres)
                     if change.gate is not None:
                         adsr = adsr_gate(adsr, change.gate, self.adsr, self.sample_rate)
+                        if timbre_dynamics:
+                            note_env = self._note_gate(note_env, change.gate, cs, state.n_samples + p,
+                                                       gain[p - 1] if p > 0 else state.last_gain)
                         immediate |= change.gate in ("on", "legato")
                         if change.gate in ("off", "panic") and not synth:
                             # The input's pitch takes over at its next frame (frames are not
@@ -409,9 +445,51 @@ class Engine:
             else:
                 tick = p + 1 + (-(state.n_samples + p + 1)) % period
             prev = p
-        changes.update(control=cs, adsr=adsr, f0_midi=f0_cur, dirty=dirty, input_latent=latent_in,
+        changes.update(control=cs, adsr=adsr, f0_midi=f0_cur, dirty=dirty, input_latent=latent_in, note_env=note_env,
                        input_midi=midi_in, last_gain=float(gain[-1]) if n else state.last_gain)
         return f0, gain, requests
+
+    def _note_gate(self, st: NoteEnvState | None, gate: str, cs: ControlState, at: int,
+                   gain_before: float) -> NoteEnvState | None:
+        """``dynamics="timbre"``: the envelope state after a gate change at absolute sample ``at``."""
+        if gate == "on" or (gate == "legato" and (st is None or st.off >= 0)):
+            found = self._note_curve(cs.timbre, cs.note)
+            return None if found is None else NoteEnvState(onset=at, curve=found[0], hop=found[1])
+        if gate in ("off", "panic") and st is not None and st.off < 0:
+            return replace(st, off=at, off_gain=float(gain_before))
+        return st
+
+    def _note_curve(self, timbre: str, note: int | None) -> tuple[np.ndarray, float] | None:
+        """The timbre's stored note envelope at ``note``: (linear gains, hop in samples), cached."""
+        key = (timbre, -1 if note is None else int(note))
+        if key not in self._envelopes:
+            env_of = getattr(self.preset, "envelope", None)
+            env = env_of(timbre) if env_of is not None else None
+            self._envelopes[key] = None if env is None or note is None else (
+                env.curve(float(note)), env.hop_s * self.sample_rate)
+        return self._envelopes[key]
+
+    def _note_gain(self, st: NoteEnvState, level: np.ndarray, start: int, out: np.ndarray) -> NoteEnvState | None:
+        """Fill ``out`` (the gain of samples ``start ...``) from the note envelope; -> new state
+        (None once the note has faded and the input is quiet: the input's level takes over)."""
+        n = len(level)
+        if n == 0:
+            return st
+        t = start + np.arange(n)
+        if st.off < 0:
+            peak = np.maximum.accumulate(np.maximum(level, st.peak))
+            pos = (t - st.onset) / st.hop
+            out[:] = peak * np.interp(pos, np.arange(len(st.curve)), st.curve)
+            return replace(st, peak=float(peak[-1]))
+        release = max(self.adsr.release_s * self.sample_rate, 1.0)
+        ceiling = st.off_gain * np.clip(1.0 - (t - st.off) / release, 0.0, 1.0)
+        out[:] = np.minimum(level, ceiling)
+        quiet = np.flatnonzero((ceiling <= 0.0) & (level <= st.off_gain * GATE))
+        if len(quiet):  # faded out and the input is quiet: from here on the input's level
+            i = int(quiet[0])
+            out[i:] = level[i:]
+            return None
+        return st
 
     def _request(self, offset: int, cs: ControlState, note: int | None, latent_in, f0_midi: float,
                  jump: bool) -> dict:

@@ -7,6 +7,8 @@ named timbres. ``metadata.json`` is validated against
 ``audiosym/schema/preset.schema.json`` when saved and when loaded, each graph's
 sha256 is checked, and the same metadata (less ``graphs``: a file cannot hold its
 own hash) sits in each graph's ONNX ``metadata_props`` under the key ``audiosym``.
+An optional ``match.npz`` (hash in ``metadata["match"]``) holds the named timbres' match
+corrections and note envelopes measured at export (:mod:`audiosym.match`).
 
 :class:`Preset` implements :class:`audiosym.models.LatentModel` with onnxruntime
 sessions; this module never imports torch. Presets are written by
@@ -32,6 +34,7 @@ from .features import FeatureConfig
 FORMAT_VERSION = 1
 SUFFIX = ".asym"
 GRAPHS = ("encoder.onnx", "decoder.onnx")
+OPTIONAL_MEMBERS = ("match.npz",)  # audiosym.match.MEMBER; its sha256 is in metadata["match"]
 METADATA = "metadata.json"
 ONNX_METADATA_KEY = "audiosym"
 ENV_PRESETS = "AUDIOSYM_PRESETS"
@@ -175,7 +178,8 @@ def read_preset_files(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str
                 "Re-export it with `audiosym export`"
             )
         blobs: dict[str, bytes] = {}
-        for member in (METADATA, *GRAPHS):
+        optional = [m for m in OPTIONAL_MEMBERS if m in names]
+        for member in (METADATA, *GRAPHS, *optional):
             try:
                 blobs[member] = zf.read(member)
             except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
@@ -197,7 +201,16 @@ def read_preset_files(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str
                 f"{want['sha256'][:12]}…, {len(blobs[member])} vs {want['bytes']} bytes): the graph was "
                 "changed after export (tampered or damaged). Re-export the preset"
             )
-    return meta, {m: blobs[m] for m in GRAPHS}
+    match = meta.get("match")
+    if match is not None:
+        member = match["member"]
+        blob = blobs.get(member)
+        if blob is None:
+            raise PresetError(f"{path}: metadata names {member} but the file lacks it; re-export the preset")
+        if sha256_hex(blob) != match["sha256"] or len(blob) != match["bytes"]:
+            raise PresetError(f"{path}: {member} does not match its recorded sha256: the file was changed after "
+                              "export (tampered or damaged). Re-export the preset")
+    return meta, {m: blobs[m] for m in (*GRAPHS, *([match["member"]] if match else []))}
 
 
 def read_metadata(path_or_name: str | os.PathLike) -> dict[str, Any]:
@@ -236,6 +249,7 @@ class Preset:
     metadata: dict[str, Any]
     encoder: Any  # onnxruntime.InferenceSession
     decoder: Any
+    match: Any = None  # audiosym.match.NamedMatch: stored corrections and envelopes (None: not stored)
 
     @property
     def name(self) -> str:
@@ -288,6 +302,10 @@ class Preset:
         if name not in timbres:
             raise ParameterError(f"timbre {name!r} is not in preset {self.name!r}; choose one of {sorted(timbres)}")
         return np.asarray(timbres[name]["vector"], dtype=np.float32)
+
+    def envelope(self, name: str | None):
+        """The stored note envelope (:class:`audiosym.match.NoteEnvelope`) of a named timbre, or None."""
+        return None if self.match is None or name is None else self.match.envelopes.get(name)
 
     def _codebook(self) -> tuple[np.ndarray, np.ndarray]:
         pc = self.metadata["pitch_control"]
@@ -380,7 +398,12 @@ def load_preset(path_or_name: str | os.PathLike, *, device: str = "auto", intra_
                 "assembled from mismatched parts. Re-export it"
             )
         sessions.append(sess)
-    return Preset(path=path, metadata=meta, encoder=sessions[0], decoder=sessions[1])
+    match = None
+    if "match" in meta:
+        from .match import from_bytes
+
+        match = from_bytes(graphs[meta["match"]["member"]], where=f"{path}: {meta['match']['member']}")
+    return Preset(path=path, metadata=meta, encoder=sessions[0], decoder=sessions[1], match=match)
 
 
 # -- checking ------------------------------------------------------------------------

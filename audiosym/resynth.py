@@ -34,8 +34,11 @@ class ResynthSettings:
 
     ``timbre_from``: a reference recording whose measured timbre (audiosym.timbre_ref) is used
     instead of a named one; it is added to the preset as ``timbre`` (default ``ref:<file stem>``).
-    ``match_named``: the named ``timbre`` gets the match correction measured on the preset's
-    training soundfont (:func:`audiosym.timbre_ref.named_corrections`).
+    ``match``: named timbres get the match corrections stored in the preset (audiosym.match);
+    ``match_named``: measure the named ``timbre``'s correction now on the preset's training
+    soundfont instead (:func:`audiosym.timbre_ref.named_corrections`; for presets exported
+    without match data).
+    ``dynamics``: ``"timbre"`` (a MIDI note gets the timbre's stored note envelope) or ``"input"``.
     ``transpose_semitones`` shifts the input's own pitch (transfer mode without MIDI);
     ``midi_path``/``midi_track`` drive pitch from a MIDI melody instead (time 0 of the MIDI
     file = the first sample of each input). ``sample_rate`` is the output rate in Hz (None:
@@ -46,6 +49,8 @@ class ResynthSettings:
     timbre: str | None
     timbre_from: str | None = None
     match_named: bool = False
+    match: bool = True
+    dynamics: str = "timbre"
     transpose_semitones: float = 0.0
     midi_path: str | None = None
     midi_track: int | str | None = None
@@ -60,6 +65,10 @@ class ResynthSettings:
             raise ParameterError("no timbre: give --timbre NAME (a timbre of the preset) or --timbre-from REF.wav")
         if self.match_named and (self.timbre is None or self.timbre_from is not None):
             raise ParameterError("--match-named corrects a named --timbre; it does not apply to --timbre-from")
+        if self.dynamics not in ("input", "timbre"):
+            raise ParameterError(f"--dynamics {self.dynamics!r} must be 'input' or 'timbre'")
+        if self.match_named and not self.match:
+            raise ParameterError("--match-named and --no-match contradict each other; use one")
         if self.midi_path is not None and self.transpose_semitones:
             raise ParameterError(
                 f"--transpose {self.transpose_semitones:g} and --midi {self.midi_path} both set the pitch; use one"
@@ -248,19 +257,21 @@ class TransposedPreset:
         return out
 
 
-def make_engine(preset, *, timbre: str, sample_rate: int, transpose_semitones: float = 0.0):
+def make_engine(preset, *, timbre: str, sample_rate: int, transpose_semitones: float = 0.0,
+                dynamics: str = "timbre"):
     """A fresh transfer-mode engine (fresh state) at ``sample_rate`` Hz; a non-zero
-    ``transpose_semitones`` shifts the input's pass-through pitch (:class:`TransposedPreset`)."""
+    ``transpose_semitones`` shifts the input's pass-through pitch (:class:`TransposedPreset`).
+    ``dynamics``: what shapes a MIDI note's level (:class:`audiosym.engine.Engine`)."""
     from .engine import Engine
 
     if transpose_semitones:
         preset = TransposedPreset(preset, transpose_semitones)
-    return Engine(preset, timbre=timbre, sample_rate=int(sample_rate), mode="transfer")
+    return Engine(preset, timbre=timbre, sample_rate=int(sample_rate), mode="transfer", dynamics=dynamics)
 
 
 def resynthesize(
     preset, y: np.ndarray, *, sample_rate: int, timbre: str, notes=None,
-    transpose_semitones: float = 0.0, output_sample_rate: int | None = None,
+    transpose_semitones: float = 0.0, output_sample_rate: int | None = None, dynamics: str = "timbre",
 ) -> tuple[np.ndarray, int]:
     """Re-timbre mono ``y [n]`` at ``sample_rate`` Hz -> ``(out [m], out_rate)``, time-aligned.
 
@@ -268,14 +279,18 @@ def resynthesize(
     pitch; without them the input's own pitch passes through, shifted by ``transpose_semitones``.
     The engine runs at the output rate (``output_sample_rate`` or ``sample_rate``), or at the
     model rate when that is lower (the engine needs at least the model rate), in which case the
-    output is resampled down.
+    output is resampled down. ``dynamics="timbre"``: each MIDI note sounds at the input's level
+    with the timbre's own note envelope (when the preset stores one); ``"input"``: the output
+    follows the input's level throughout. ``preset`` is used as given: wrap it with
+    :func:`audiosym.match.with_stored_match` for the stored match corrections.
     """
     from .midifile import melody_events
 
     out_rate = int(output_sample_rate or sample_rate)
     engine_rate = max(out_rate, int(preset.features.sample_rate))
     x = resample(y, orig_sample_rate=int(sample_rate), target_sample_rate=engine_rate)
-    engine = make_engine(preset, timbre=timbre, sample_rate=engine_rate, transpose_semitones=transpose_semitones)
+    engine = make_engine(preset, timbre=timbre, sample_rate=engine_rate, transpose_semitones=transpose_semitones,
+                         dynamics=dynamics)
     events = melody_events(notes, sample_rate=engine_rate, n_samples=len(x)) if notes else []
     out = render_signal(engine, x, events)
     return resample(out, orig_sample_rate=engine_rate, target_sample_rate=out_rate), out_rate
@@ -302,6 +317,10 @@ def load_for_batch(settings: ResynthSettings, *, references=None):
             f"--device cuda: onnxruntime could not start its CUDA provider (running on {preset.providers}); "
             "check the NVIDIA driver and that onnxruntime-gpu matches the CUDA version, or use --device cpu"
         )
+    if references is None and settings.match and not settings.match_named:
+        from .match import with_stored_match
+
+        preset = with_stored_match(preset)
     if references is not None:  # measured by the parent process
         from .timbre_ref import ReferencePreset
 
@@ -356,7 +375,7 @@ class _Worker:
             y, info = read_audio(job.input, max_seconds=s.max_seconds)
             out, rate = resynthesize(
                 self.preset, y, sample_rate=info.sample_rate, timbre=s.timbre_name, notes=self.melody,
-                transpose_semitones=s.transpose_semitones, output_sample_rate=s.sample_rate,
+                transpose_semitones=s.transpose_semitones, output_sample_rate=s.sample_rate, dynamics=s.dynamics,
             )
             if not np.all(np.isfinite(out)):
                 raise ParameterError("the engine produced NaN/inf samples (please report this with the file)")

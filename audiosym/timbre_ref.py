@@ -324,6 +324,10 @@ class ReferencePreset:
             self._scale.append(max(min(others) if others else 1.0, 1e-6))
         kind = preset.kind
         self._pitch, self._timbre = PITCH_LATENT[kind], TIMBRE_LATENT[kind]
+        from .match import MatchTable
+
+        self._table = (MatchTable(self.references, self._scale, preset.features.midi_to_bin)
+                       if self.references else None)
 
     def __getattr__(self, name):
         return getattr(self._preset, name)
@@ -340,27 +344,12 @@ class ReferencePreset:
 
     def decode(self, **latents: np.ndarray) -> np.ndarray:
         out = np.asarray(self._preset.decode(**latents))
-        if not self.references:
+        if self._table is None:
             return out
         timbre = np.asarray(latents[self._timbre], dtype=np.float32)  # [N, T, D]
-        # the engine decodes per request: rows of timbres no reference is near cost nothing more
-        weights = [np.clip(1.0 - np.linalg.norm(timbre - ref.vector, axis=-1) / scale, 0.0, 1.0)  # [N, T]
-                   for ref, scale in zip(self.references, self._scale)]
-        if not any(np.any(w > 0) for w in weights):
-            return out
         pitch = np.asarray(latents[self._pitch], dtype=np.float32)
         midi = np.asarray(self._preset.latent_to_midi(pitch), dtype=np.float64)  # [N, T]
-        n_bins = out.shape[-1]
-        bins = np.arange(n_bins, dtype=np.float64)
-        pitch_bins = self._preset.features.midi_to_bin(np.nan_to_num(midi, nan=60.0))  # [N, T]
-        out = out.astype(np.float32, copy=True)
-        offsets = np.arange(-(n_bins - 1), n_bins, dtype=np.float64)
-        for ref, w in zip(self.references, weights):
-            for i, j in zip(*np.nonzero(w > 0)):
-                row = _row(ref.relative, ref.pitch_grid, float(midi[i, j]) if np.isfinite(midi[i, j]) else 60.0)
-                corr = np.interp(bins - pitch_bins[i, j], offsets, row) + ref.absolute
-                out[i, j] += np.float32(w[i, j]) * corr.astype(np.float32)
-        return out
+        return self._table.apply(out, timbre, midi)
 
 
 def named_corrections(preset, names: list[str] | None = None, *, soundfont: str | None = None,

@@ -68,9 +68,9 @@ class SpectrumReader:
                              minlength=n_bands)
         self._band_norm = self.noise_scale / np.maximum(counts, 1)  # mean residual -> band RMS
         # Scalars for the compiled reader: bin_hz, top_hz, fmin_midi, bins_per_semitone, -, FFT bins,
-        # -, kernel oversampling, kernel half-width (FFT bins).
+        # the features' eps, kernel oversampling, kernel half-width (FFT bins).
         self._params = np.array([self.bin_hz, self.top_hz, cfg.fmin_midi, cfg.bins_per_semitone, 0.0,
-                                 n // 2 + 1, 0.0, _OVERSAMPLE, _KERNEL_HALF], dtype=np.float64)
+                                 n // 2 + 1, cfg.eps, _OVERSAMPLE, _KERNEL_HALF], dtype=np.float64)
         self.read(np.zeros((1, cfg.n_bins)), np.array([60.0]))  # compile now, not in a callback
 
     def read(self, logmag: np.ndarray, f0_midi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -165,8 +165,12 @@ def _reader_kernel():
     @numba.njit(cache=True, nogil=True)
     def read_rows(logmag, f0, p, kernel, w_data, w_indices, w_indptr, deltas, band_of_bin, band_norm, amps,
                   noise):  # all rows in one call: no per-frame dispatch
+        # Features are log(magnitude + eps): the eps floor is no energy. Without removing it, a dark
+        # spectrum's floor (e.g. a piano above 2 kHz: 50 dB under its peak, at eps) would be
+        # read as broadband harmonics and noise.
         for r in range(logmag.shape[0]):
-            mag = np.exp(logmag[r] - logmag[r].max())
+            top = logmag[r].max()
+            mag = np.maximum(np.exp(logmag[r] - top) - p[6] * np.exp(-top), 0.0)
             read(mag, f0[r], p, kernel, w_data, w_indices, w_indptr, deltas, band_of_bin, band_norm, amps[r],
                  noise[r])
 

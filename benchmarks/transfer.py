@@ -21,18 +21,25 @@ decoder + vocoder, independent of any timbre change).
 
 Modes: ``midi`` (the melody's notes drive pitch) and ``passthrough`` (no MIDI: the input's own
 pitch latent passes through). The top-level keys report the ``midi`` mode with the preset's
-NAMED timbre B (an instrument of its training soundfont).
+NAMED timbre B (an instrument of its training soundfont) on the default path of ``audiosym
+resynth --midi``: the match corrections stored in the preset (audiosym.match) and
+``dynamics="timbre"`` (each note at the input's level, shaped by B's stored note envelope).
+
+Ablations of that default (midi mode): ``named_no_match_input_dynamics`` (the bare decoder and
+the input's level: the default before presets stored match data), ``named_match_input_dynamics``
+(stored correction only), ``named_no_match`` (stored envelope only).
 
 ``reference_timbre`` (midi mode): the same items with the timbre measured from a reference
 recording of B (audiosym.timbre_ref, what ``audiosym resynth --timbre-from`` does): B rendered
 from the held-out soundfont playing two other seeded melodies (16 notes, 8.8 s; checked to
 differ from every test melody), its pitch found by pyin (the reference's notes are not given).
 ``reference_timbre_vector_only``: the reference's timbre vector without the match correction.
-``named_timbre_corrected_on_training_soundfont``: the named timbre B plus a match correction of
-its vector measured on the preset's TRAINING soundfont (audiosym.timbre_ref.named_corrections:
-what an export-time calibration could store; no held-out audio involved).
 ``oracle_spectrum`` (ceiling of the engine + vocoder, no model): A driven by B's TRUE per-note
 mean spectrum (ground-truth features of the test item itself) in place of the decoder output.
+``named_timbre_source_render`` (ceiling of ANY named timbre, no model): the named timbre B's own
+source, program B of the preset's TRAINING soundfont, playing the test melody, scored like an
+output. A named timbre is defined by that instrument; where the two soundfonts' instruments B
+differ more than A and B differ, even a perfect reproduction scores a ratio above 1.
 
     python benchmarks/transfer.py --preset sps-default > result.json
 """
@@ -53,6 +60,7 @@ from datetime import datetime, timezone  # noqa: E402
 import numpy as np  # noqa: E402
 
 from audiosym.demo import contrasting_timbres  # noqa: E402
+from audiosym.match import with_stored_match  # noqa: E402
 from audiosym.metrics import mrstft_distance  # noqa: E402
 from audiosym.midifile import MelodyNote  # noqa: E402
 from audiosym.pitch import midi_to_hz  # noqa: E402
@@ -60,7 +68,7 @@ from audiosym.plans import instrument_range  # noqa: E402
 from audiosym.preset import load_preset  # noqa: E402
 from audiosym.resynth import resynthesize  # noqa: E402
 from audiosym.soundfonts import find_soundfont, render_melody  # noqa: E402
-from audiosym.timbre_ref import ReferencePreset, named_corrections, reference_from_audio  # noqa: E402
+from audiosym.timbre_ref import ReferencePreset, reference_from_audio  # noqa: E402
 
 REFERENCE_SEED_OFFSET = 5000  # reference melodies: their own seed, disjoint from the test melodies
 
@@ -191,6 +199,7 @@ def realtime_factor(preset, timbre: str, sf_path: str, program: int, sample_rate
         notes += [MelodyNote(t0 + n.onset_s, t0 + n.offset_s, n.pitch, n.velocity) for n in melody(rng, lo, hi)]
     y = render_melody(sf_path, program, [(n.onset_s, n.duration_s, n.pitch, n.velocity) for n in notes],
                       sample_rate=sample_rate, tail_seconds=0.0)
+    preset = with_stored_match(preset)
     resynthesize(preset, y[:sample_rate], sample_rate=sample_rate, timbre=timbre, notes=notes)  # warm-up
     start = time.perf_counter()
     resynthesize(preset, y, sample_rate=sample_rate, timbre=timbre, notes=notes)
@@ -210,13 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rtf-seconds", type=float, default=20.0)
     ap.add_argument("--no-reference", dest="reference", action="store_false",
                     help="skip the reference-recording timbre (audiosym.timbre_ref) rows")
-    ap.add_argument("--no-named-correction", dest="named_correction", action="store_false",
-                    help="skip the rows of named timbres with a match correction measured on the training soundfont")
+    ap.add_argument("--no-ablations", dest="ablations", action="store_false",
+                    help="skip the rows without the stored match correction and/or note envelopes")
     ap.add_argument("--no-oracle", dest="oracle", action="store_false",
                     help="skip the oracle-spectrum ceiling rows")
     args = ap.parse_args(argv)
 
-    preset = load_preset(args.preset, device="cpu", intra_op_threads=1)
+    bare = load_preset(args.preset, device="cpu", intra_op_threads=1)
+    preset = with_stored_match(bare)  # what `audiosym resynth` plays by default
     sf_path = find_soundfont(args.soundfont)
     sr = args.sample_rate
     names = contrasting_timbres(preset, args.instruments)
@@ -226,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in names:
         lo, hi = instrument_range(program[n])
         span[n] = (max(lo, plo, 48), min(hi, phi, 84))
+    train_sf_path = find_soundfont(bare.metadata["calibration"]["soundfont"])
     log(f"preset {preset.name} ({preset.kind}); timbres {names}; soundfont {os.path.basename(sf_path)}")
 
     # the classifier: ground truth of every timbre on melodies the test never uses
@@ -264,11 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     modes = [m for m in args.modes.split(",") if m]
     extra_modes = ["reference", "reference_vector_only"] if args.reference else []
     extra_modes += ["oracle_spectrum"] if args.oracle else []
-    if args.named_correction:  # measured on the TRAINING soundfont only: no held-out data
-        extra_modes.append("named_corrected")
-        start = time.perf_counter()
-        corrected = ReferencePreset(preset, named_corrections(preset, names), replace_named=True)
-        log(f"named-timbre corrections measured on the training soundfont in {time.perf_counter() - start:.1f} s")
+    if args.ablations:
+        extra_modes += ["named_no_match_input_dynamics", "named_match_input_dynamics", "named_no_match"]
+    extra_modes.append("named_timbre_source_render")
     rows: dict[str, list[dict]] = {m: [] for m in modes + extra_modes}
     test_melodies = []
     reference = []
@@ -294,16 +303,23 @@ def main(argv: list[str] | None = None) -> int:
                                   "pred_self": clf.predict(timbre_features(yself, sr)),
                                   "pred_truth": clf.predict(timbre_features(yb, sr)),
                                   "gt_cents": float(np.median(gt_err)) if len(gt_err) else float("nan")})
-                runs = [(m, preset, b, notes if m == "midi" else None) for m in modes]
+                runs = [(m, preset, b, notes if m == "midi" else None, "timbre") for m in modes]
                 if args.reference:
-                    runs += [("reference", with_ref, f"ref:{b}", notes), ("reference_vector_only", vector_only, f"ref:{b}", notes)]
+                    runs += [("reference", with_ref, f"ref:{b}", notes, "timbre"),
+                             ("reference_vector_only", vector_only, f"ref:{b}", notes, "timbre")]
                 if args.oracle:
-                    runs += [("oracle_spectrum", OracleSpectrumPreset(preset, note_spectra(yb, notes, preset.features)),
-                              b, notes)]
-                if args.named_correction:
-                    runs.append(("named_corrected", corrected, b, notes))
-                for mode, model, timbre, mode_notes in runs:
-                    out, _ = resynthesize(model, ya, sample_rate=sr, timbre=timbre, notes=mode_notes)
+                    runs += [("oracle_spectrum", OracleSpectrumPreset(bare, note_spectra(yb, notes, preset.features)),
+                              b, notes, "timbre")]
+                if args.ablations:
+                    runs += [("named_no_match_input_dynamics", bare, b, notes, "input"),
+                             ("named_match_input_dynamics", preset, b, notes, "input"),
+                             ("named_no_match", bare, b, notes, "timbre")]
+                for mode, model, timbre, mode_notes, dynamics in runs + [("named_timbre_source_render", None, b, notes, "")]:
+                    if model is None:  # the named timbre's source instrument itself (training soundfont)
+                        out = render(train_sf_path, program[b], notes, sr)
+                    else:
+                        out, _ = resynthesize(model, ya, sample_rate=sr, timbre=timbre, notes=mode_notes,
+                                              dynamics=dynamics)
                     errs, voiced = pitch_errors(out, notes, sr)
                     rows[mode].append({
                         "a": a, "b": b, "ratio": mrstft(out, yb) / d_in, "cents": errs, "voiced": voiced,
@@ -355,7 +371,10 @@ def main(argv: list[str] | None = None) -> int:
         **({"reference_timbre": extra["reference"], "reference_timbre_vector_only": extra["reference_vector_only"]}
            if args.reference else {}),
         **({"oracle_spectrum": extra["oracle_spectrum"]} if args.oracle else {}),
-        **({"named_timbre_corrected_on_training_soundfont": extra["named_corrected"]} if args.named_correction else {}),
+        "named_timbre_source_render": extra["named_timbre_source_render"],
+        **({k: extra[k] for k in ("named_no_match_input_dynamics", "named_match_input_dynamics", "named_no_match")}
+           if args.ablations else {}),
+        "stores_match": bare.match is not None,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip(),
         "command": "python benchmarks/transfer.py " + " ".join(argv if argv is not None else sys.argv[1:]),

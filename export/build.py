@@ -19,6 +19,7 @@ import numpy as np
 
 import audiosym
 from audiosym.errors import PresetError
+from audiosym.match import MEMBER as MATCH_MEMBER
 from audiosym.preset import SUFFIX, Preset
 from audiosym.soundfonts import soundfont_label
 
@@ -89,8 +90,12 @@ def build_preset(
     atol: float = 1e-4,
     progress: bool = True,
     log=None,
+    match: bool = True,
 ) -> tuple[Preset, ParityReport]:
-    """Export ``model`` (a LatentModel with ``.torch_model``) to the preset file ``out``."""
+    """Export ``model`` (a LatentModel with ``.torch_model``) to the preset file ``out``.
+
+    ``match``: also measure and store the named timbres' match corrections and note envelopes
+    (:mod:`audiosym.match`, a few seconds per timbre)."""
     log = log or sys.stderr
     out = Path(out)
     if out.suffix != SUFFIX:
@@ -148,10 +153,32 @@ def build_preset(
             import dataclasses
 
             meta["source"]["config"] = json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    members = {}
+    if match:
+        print("match: measuring the named timbres' match corrections and note envelopes on the training soundfont",
+              file=log)
+        blob, meta["match"] = measure_match(meta, enc, dec, progress=progress)
+        members[MATCH_MEMBER] = blob
     preset = save_preset(out, meta, encoder_onnx=enc, decoder_onnx=dec, reference=model, overwrite=overwrite,
-                         atol=atol, check_frames=notes[:4])
+                         atol=atol, check_frames=notes[:4], members=members)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): re-loaded, runs, and matches torch", file=log)
     return preset, report
+
+
+def measure_match(meta: dict[str, Any], enc: bytes, dec: bytes, *, progress: bool = False) -> tuple[bytes, dict]:
+    """``(match.npz bytes, metadata["match"])`` measured on the exported graphs themselves
+    (onnxruntime, CPU), so what is stored corrects what a musician's engine will decode."""
+    from audiosym.match import measure_named, to_bytes
+    from audiosym.preset import make_session, sha256_hex
+
+    probe = Preset(path=Path("<export>"), metadata=meta, encoder=make_session(enc, device="cpu"),
+                   decoder=make_session(dec, device="cpu"))
+    named = measure_named(probe, progress=progress)
+    blob = to_bytes(named)
+    info = {"member": MATCH_MEMBER, "sha256": sha256_hex(blob), "bytes": len(blob),
+            "soundfont": soundfont_label(str(named.info["soundfont"])), "timbres": list(named.info["timbres"]),
+            **{k: v for k, v in named.info.items() if k not in ("soundfont", "timbres")}}
+    return blob, info
 
 
 def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, **kw) -> tuple[Preset, ParityReport]:

@@ -53,19 +53,29 @@ def save_preset(
     atol: float = 1e-4,
     seed: int = 0,
     check_frames: np.ndarray | None = None,
+    members: dict[str, bytes] | None = None,
 ) -> Preset:
     """Validate and write a preset atomically, then re-load it and (given ``reference``, a
     LatentModel such as the torch run) check that it computes the same numbers on
     ``check_frames [N, T, F]`` (default: random frames).
 
     ``metadata`` needs every schema field except ``graphs`` and ``format_version``, which are
-    filled in here. Refuses to replace an existing file unless ``overwrite=True``.
+    filled in here. ``members``: further zip members (``match.npz``), whose sha256/bytes must
+    already be in ``metadata`` (``metadata["match"]``). Refuses to replace an existing file
+    unless ``overwrite=True``.
     """
     path = Path(path)
     if path.suffix != SUFFIX:
         raise ParameterError(f"preset path {path} must end in {SUFFIX}")
     if path.exists() and not overwrite:
         raise PresetError(f"{path} already exists; choose another --out or pass --overwrite")
+    members = dict(members or {})
+    match = metadata.get("match")
+    if match is not None:
+        blob = members.get(match["member"])
+        if blob is None or sha256_hex(blob) != match["sha256"] or len(blob) != match["bytes"]:
+            raise ParameterError(f"metadata['match'] names {match['member']} with sha256 {match['sha256'][:12]}…, "
+                                 "but members does not hold those bytes; pass the measured member or drop 'match'")
     meta = {**metadata, "format_version": FORMAT_VERSION, "graphs": {}}
     text = embedded_metadata(meta)
     graphs = {"encoder.onnx": _with_metadata(encoder_onnx, text), "decoder.onnx": _with_metadata(decoder_onnx, text)}
@@ -78,7 +88,7 @@ def save_preset(
             buf = io.BytesIO()
             with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 zf.writestr(METADATA, json.dumps(meta, indent=1, sort_keys=True))
-                for m, b in graphs.items():
+                for m, b in {**graphs, **members}.items():
                     zf.writestr(m, b)
             f.write(buf.getvalue())
             f.flush()

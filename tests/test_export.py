@@ -54,7 +54,27 @@ def test_export_round_trip_matches_torch(kind, tmp_path, capsys):
     assert [t["name"] for t in meta["latent"]["encoder_outputs"]] == list(zt)
     assert set(meta["timbres"]) >= {"flute", "clarinet"}
     with zipfile.ZipFile(tmp_path / f"{kind}.asym") as zf:
-        assert sorted(zf.namelist()) == ["decoder.onnx", "encoder.onnx", "metadata.json"]
+        assert sorted(zf.namelist()) == ["decoder.onnx", "encoder.onnx", "match.npz", "metadata.json"]
+    # the named timbres' match corrections and note envelopes, measured on the exported graphs
+    named = sorted(n for n, t in meta["timbres"].items() if t["program"] >= 0)
+    assert meta["match"]["timbres"] == named and meta["match"]["soundfont"] == "TimGM6mb"
+    assert sorted(r.name for r in loaded.match.references) == named == sorted(loaded.match.envelopes)
+    assert loaded.envelope("flute") is not None and loaded.envelope("no such timbre") is None
+
+
+def test_match_data_is_optional_and_tamper_checked(tmp_path):
+    model = tiny_latent_model("sps")
+    build_preset(model, tmp_path / "bare.asym", progress=False, match=False)
+    bare = load_preset(tmp_path / "bare.asym")
+    assert bare.match is None and "match" not in bare.metadata and bare.envelope("flute") is None
+    build_preset(model, tmp_path / "full.asym", progress=False)
+    bad = tmp_path / "bad.asym"
+    with zipfile.ZipFile(tmp_path / "full.asym") as zin, zipfile.ZipFile(bad, "w") as zout:
+        for item in zin.namelist():
+            data = zin.read(item)
+            zout.writestr(item, data[:-1] + bytes([data[-1] ^ 1]) if item == "match.npz" else data)
+    with pytest.raises(PresetError, match="match.npz does not match its recorded sha256"):
+        load_preset(bad)
 
 
 def test_graph_that_does_not_reproduce_torch_is_refused(tmp_path):

@@ -152,8 +152,10 @@ def test_save_refuses_to_overwrite_and_checks_against_the_reference(presets, tmp
     p = load_preset(presets["sps"])
     with zipfile.ZipFile(presets["sps"]) as zf:
         enc, dec = zf.read("encoder.onnx"), zf.read("decoder.onnx")
-    meta = {k: v for k, v in p.metadata.items() if k not in ("graphs", "format_version")}
+    meta = {k: v for k, v in p.metadata.items() if k not in ("graphs", "format_version", "match")}
     out = tmp_path / "copy.asym"
+    with pytest.raises(ParameterError, match="match.npz"):  # metadata naming a member not given
+        save_preset(out, {**meta, "match": p.metadata["match"]}, encoder_onnx=enc, decoder_onnx=dec)
     save_preset(out, meta, encoder_onnx=enc, decoder_onnx=dec, reference=p)
     with pytest.raises(PresetError, match="already exists"):
         save_preset(out, meta, encoder_onnx=enc, decoder_onnx=dec)

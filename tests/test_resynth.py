@@ -222,9 +222,12 @@ def _stream(engine, y, events, sizes):
     return np.concatenate(out)
 
 
-@pytest.mark.parametrize("use_midi", [False, True])
-def test_file_output_equals_streaming_engine_process(tmp_path, preset_path, preset, use_midi):
+@pytest.mark.parametrize("use_midi,bare", [(False, False), (True, False), (True, True)])
+def test_file_output_equals_streaming_engine_process(tmp_path, preset_path, preset, use_midi, bare):
+    """The CLI's file equals the engine streamed block by block; by default with the preset's
+    stored match corrections and dynamics="timbre", with --no-match --dynamics input without."""
     from audiosym.engine import Engine
+    from audiosym.match import with_stored_match
     from audiosym.midi import MidiEvent
     from audiosym.midifile import load_track_notes, melody_events
 
@@ -232,14 +235,15 @@ def test_file_output_equals_streaming_engine_process(tmp_path, preset_path, pres
     src = _write(tmp_path / "in" / "take.wav", seconds=1.2, sample_rate=sample_rate, hz=262.0, channels=2)
     midi = _melody_file(tmp_path, preset)
     timbre = preset.timbre_names[-1]
-    extra = ["--midi", midi] if use_midi else []
+    extra = (["--midi", midi] if use_midi else []) + (["--no-match", "--dynamics", "input"] if bare else [])
     assert _cli(src, "--out", tmp_path / "out", "--preset", preset_path, "--timbre", timbre, *extra) == 0
     got, sr = sf.read(tmp_path / "out" / "take.wav", dtype="float32")
     assert sr == sample_rate and got.shape == (int(1.2 * sample_rate),)
 
     y, _ = sf.read(src, dtype="float32")
     y = y.mean(axis=1)
-    engine = Engine(preset, timbre=timbre, sample_rate=sample_rate, mode="transfer")
+    engine = Engine(preset if bare else with_stored_match(preset), timbre=timbre, sample_rate=sample_rate,
+                    mode="transfer", dynamics="input" if bare else "timbre")
     lat = engine.latency_samples
     events = melody_events(load_track_notes(midi), sample_rate=sample_rate, n_samples=len(y)) if use_midi else []
     events = [MidiEvent(e.offset + lat, e.data) for e in events]
@@ -254,6 +258,23 @@ def test_file_output_equals_streaming_engine_process(tmp_path, preset_path, pres
     chunked = render_signal(engine, y, unmoved, block_samples=7919)
     np.testing.assert_allclose(chunked, got, atol=1e-4, rtol=0)
     assert np.sqrt(np.mean((got - want) ** 2)) < 1e-5 * max(1.0, float(np.sqrt(np.mean(want**2))) * 10)
+
+
+def test_match_and_dynamics_options_change_the_output(tmp_path, preset_path, preset):
+    if preset.match is None:
+        pytest.skip("this preset stores no match data")
+    src = _write(tmp_path / "in" / "take.wav", seconds=1.2, sample_rate=16000, hz=262.0)
+    midi = _melody_file(tmp_path, preset)
+    timbre = preset.timbre_names[-1]
+    outs = {}
+    for name, extra in {"default": [], "no-match": ["--no-match"], "input": ["--dynamics", "input"]}.items():
+        assert _cli(src, "--out", tmp_path / name, "--preset", preset_path, "--timbre", timbre, "--midi", midi,
+                    *extra) == 0
+        outs[name], _ = sf.read(tmp_path / name / "take.wav", dtype="float32")
+    assert np.abs(outs["default"] - outs["no-match"]).max() > 1e-3
+    assert np.abs(outs["default"] - outs["input"]).max() > 1e-3
+    assert _cli(src, "--out", tmp_path / "x", "--preset", preset_path, "--timbre", timbre, "--no-match",
+                "--match-named") == 2
 
 
 def test_bad_inputs_are_reported_and_the_batch_goes_on(tmp_path, preset_path, preset, capsys):

@@ -175,7 +175,10 @@ def test_cli_timbre_from_writes_the_reference_timbre(sps, clarinet_ref, tmp_path
     from audiosym.resynth import resynthesize
     from audiosym.timbre_ref import ReferencePreset, reference_from_file
 
-    wrapped = ReferencePreset(sps, [reference_from_file(sps, clarinet_ref[0], name="clar")])
+    from audiosym.match import with_stored_match
+
+    base = with_stored_match(sps)  # the named timbres' stored corrections stay under the reference
+    wrapped = ReferencePreset(base, [reference_from_file(base, clarinet_ref[0], name="clar")])
     y, _ = read_audio(src)
     want, _ = resynthesize(wrapped, y, sample_rate=SR, timbre="clar")
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
@@ -223,7 +226,7 @@ def test_cli_match_named(sps, tmp_path, capsys):
     preset = str(REPO / "presets" / "sps-default.asym")
     timbre = "clarinet"
     assert _cli(src, "--out", tmp_path / "out", "--preset", preset, "--timbre", timbre, "--match-named") == 0
-    assert _cli(src, "--out", tmp_path / "plain", "--preset", preset, "--timbre", timbre) == 0
+    assert _cli(src, "--out", tmp_path / "plain", "--preset", preset, "--timbre", timbre, "--no-match") == 0
     got = sf.read(tmp_path / "out" / "take.wav", dtype="float32")[0]
     plain = sf.read(tmp_path / "plain" / "take.wav", dtype="float32")[0]
     from audiosym.resynth import resynthesize
@@ -261,7 +264,8 @@ def test_worker_processes_reuse_the_parent_measurement(sps, clarinet_ref, tmp_pa
         settings = ResynthSettings(preset=preset, timbre="clar", timbre_from=str(clarinet_ref[0]))
         loaded = load_for_batch(settings)
         stages = batch_references(loaded[0])
-        assert [len(refs) for refs, _ in stages] == [1] and stages[0][0][0].name == "clar"
+        assert [len(refs) for refs, _ in stages] == [len(sps.match.references), 1]  # stored, then the reference
+        assert stages[-1][0][0].name == "clar"
         jobs = plan_jobs([str(src)], tmp_path / f"out{workers}")
         results = run_jobs(jobs, settings, workers=workers, progress=False, loaded=loaded)
         assert [r.status for r in results] == ["ok", "ok"]

@@ -18,6 +18,13 @@ real-time contract and sha256 hashes, in one zip validated by a JSON schema.
 The export checks itself: it reloads the graphs with onnxruntime, runs them at several
 batch sizes and lengths different from the export example, compares with torch (max
 abs error <= --atol, float32) and times both. It refuses to write a preset that fails.
+
+Then it measures, on the exported graphs, what each named timbre's training-soundfont
+program sounds like next to what the decoder makes of it: a spectral match correction per
+register and the level envelope of a held note (a piano decays, an organ holds). Both are
+stored in the preset (match.npz) and used by `audiosym resynth`, `live` and `demo`
+(--no-match there turns the correction off; --dynamics input ignores the envelopes).
+--no-match here skips the measurement (about a second per timbre).
 """
 
 
@@ -34,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="JSON from `audiosym eval ... --json` to record in the preset's metrics")
     p.add_argument("--atol", type=float, default=1e-4, help="largest allowed ONNX vs torch difference (default 1e-4)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--no-match", dest="match", action="store_false",
+                   help="do not measure or store the named timbres' match corrections and note envelopes")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the parity report and metadata summary as JSON")
     p.set_defaults(func=run)
@@ -53,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     preset, report = export_run(
         args.run, args.out, name=args.name, description=args.description, metrics=metrics,
         overwrite=args.overwrite, atol=args.atol, progress=not args.no_progress, log=sys.stderr,
+        match=args.match,
     )
     if args.json:
         print_json({"preset": str(args.out), "name": preset.name, "kind": preset.kind,

@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample-rate", type=int, default=None, help="device rate in Hz (default: the output device's)")
     p.add_argument("--block", type=int, default=128, help="block size in samples (default 128 = 2.7 ms at 48 kHz)")
     p.add_argument("--mode", choices=["transfer", "synth"], default="transfer")
+    p.add_argument("--dynamics", choices=["timbre", "input"], default="timbre",
+                   help="transfer mode, while a MIDI note is held: 'timbre' (default) plays the timbre's stored note "
+                        "envelope at the input's level (a piano decays, an organ holds); 'input' follows the input")
+    p.add_argument("--no-match", dest="match", action="store_false",
+                   help="play named timbres without the match correction stored in the preset")
     p.add_argument("--bend-range", type=float, default=2.0, help="pitch-bend range in semitones (default 2)")
     p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
     p.add_argument("--report-every", type=float, default=5.0, help="seconds between status lines (default 5)")
@@ -69,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     from ..engine import Engine
     from ..preset import load_preset
 
+    from ..match import with_stored_match
+
     preset = load_preset(args.preset, device="cpu", intra_op_threads=1)
+    if args.match:
+        preset = with_stored_match(preset)
     timbre = args.timbre or preset.default_timbre
     rate = args.sample_rate
     if rate is None:
@@ -78,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         except (ValueError, sd.PortAudioError):
             rate = 48000  # the session reports the missing device with the list of devices
     engine = Engine(preset, timbre=timbre, sample_rate=rate, block_size=args.block, mode=args.mode,
-                    bend_range_semitones=args.bend_range, morph_timbre=args.morph_timbre)
+                    bend_range_semitones=args.bend_range, morph_timbre=args.morph_timbre, dynamics=args.dynamics)
     session = LiveSession(engine, midi_port=args.midi_port, midi_api=args.midi_api,
                           input_device=_device(args.input), output_device=_device(args.output),
                           block_size=args.block)

@@ -24,9 +24,15 @@ soundfont); --timbre-from REF.wav plays the timbre measured from a recording ins
 sound like this file"): the preset's encoder reads the recording's timbre vector over its steady
 pitched frames (pyin), and the decoder's remaining spectral error on those frames, per register,
 is kept as a correction (like a match EQ). Best with a few seconds of single sustained notes
-covering the range you will play. --match-named applies the same kind of correction to a named
-timbre, measured on the preset's training soundfont (which must be installed; about 1 s per timbre):
-the decoder's spectral error for that instrument, where its timbre vector came from.
+covering the range you will play. Named timbres get the same kind of correction, measured when
+the preset was exported on the instrument the timbre came from (stored in the preset; --no-match
+turns it off; --match-named measures it now instead, for a preset exported without it, on the
+preset's training soundfont, which must be installed: about 1 s per timbre).
+
+Dynamics (with --midi): each note sounds at the input's level at its start, shaped by the
+timbre's own note envelope stored in the preset: a piano or a plucked timbre decays, an organ
+holds (--dynamics timbre, the default). --dynamics input makes the output follow the input's
+level throughout instead. Where no note is held the output always follows the input.
 
 Pitch: by default the input's own pitch passes through; --transpose N shifts it by N
 semitones; --midi FILE.mid plays that file's melody instead (its monophonic reduction with
@@ -56,8 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="use the timbre measured from this recording (a melody of single notes, >= 1 s "
                         "of steady notes) instead of a named one: make the output sound like this file")
     p.add_argument("--match-named", action="store_true",
-                   help="correct the named --timbre's decoded spectrum by its error measured on the preset's "
-                        "training soundfont (needs that soundfont installed)")
+                   help="measure the named --timbre's match correction now, on the preset's training soundfont "
+                        "(needs it installed), instead of using the one stored in the preset")
+    p.add_argument("--no-match", dest="match", action="store_false",
+                   help="play named timbres without the match correction stored in the preset")
+    p.add_argument("--dynamics", choices=["timbre", "input"], default="timbre",
+                   help="with --midi: 'timbre' (default) shapes each note with the timbre's stored envelope at "
+                        "the input's level; 'input' follows the input's level throughout")
     pitch = p.add_mutually_exclusive_group()
     pitch.add_argument("--transpose", type=float, default=0.0, metavar="N", help="shift the input's pitch by N semitones")
     pitch.add_argument("--midi", default=None, metavar="FILE.mid", help="drive pitch from this MIDI file's melody")
@@ -124,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(f"--track {args.track} only applies with --midi FILE.mid")
     settings = ResynthSettings(
         preset=args.preset, timbre=args.timbre, timbre_from=args.timbre_from, match_named=args.match_named,
+        match=args.match, dynamics=args.dynamics,
         transpose_semitones=args.transpose, midi_path=args.midi,
         midi_track=args.track, sample_rate=args.sample_rate, max_seconds=args.max_seconds,
         device=args.device, overwrite=args.overwrite,

@@ -1,0 +1,276 @@
+"""What a preset stores about its named timbres beyond their vectors: match corrections and
+note envelopes, measured at export from the training soundfont (``match.npz`` in the preset).
+
+A named timbre is the mean timbre vector of one GM program of the preset's training soundfont.
+Two things about that program are measured once, torch-free, from the exported graphs:
+
+- a spectral **match correction** (:func:`audiosym.timbre_ref.named_corrections`): what the
+  decoder, fed the program's notes' pitch and the named vector, still gets wrong, averaged per
+  register; like a "match EQ" it moves the decoded spectrum towards the program's own;
+- a **note envelope**: the level of a held note (velocity 100) against time since its note-on,
+  in dB below the note's peak, per register (every ``ENV_STEP_SEMITONES``) for
+  ``ENV_SECONDS``; a piano decays, an organ holds. The engine plays it in transfer mode with
+  ``dynamics="timbre"``: the input sets how loud a note is, the timbre how it evolves.
+
+:class:`MatchTable` applies many corrections to a batch of decoded frames in a few array
+operations (no per-row Python loop), for the engine's decode path.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import PresetError
+
+MEMBER = "match.npz"
+ENV_HOP_S = 0.01  # envelope time step
+ENV_SECONDS = 2.0  # envelope length; later times hold the last value
+ENV_STEP_SEMITONES = 4  # envelope registers
+ENV_FLOOR_DB = -60.0
+ENV_VELOCITY = 100
+ENV_ATTACK_S = 0.1  # envelope before this is kept as measured ...
+ENV_SMOOTH_S = 0.25  # ... and smoothed over this after it
+
+
+@dataclass(frozen=True)
+class NoteEnvelope:
+    """``db [G, K]``: level (dB re the note's peak) at times ``k * hop_s`` after note-on, for
+    pitches ``pitch_grid [G]`` (MIDI)."""
+
+    pitch_grid: np.ndarray
+    db: np.ndarray
+    hop_s: float = ENV_HOP_S
+
+    def curve(self, midi: float) -> np.ndarray:
+        """``[K]`` linear gain of a note at ``midi`` (linear between registers, clamped)."""
+        g = self.pitch_grid
+        x = float(np.clip(midi if np.isfinite(midi) else g[0], g[0], g[-1]))
+        i = min(int(np.searchsorted(g, x, side="right")) - 1, len(g) - 1)
+        if i >= len(g) - 1:
+            db = self.db[-1]
+        else:
+            fr = (x - g[i]) / (g[i + 1] - g[i])
+            db = self.db[i] * (1.0 - fr) + self.db[i + 1] * fr
+        return (10.0 ** (db.astype(np.float64) / 20.0)).astype(np.float64)
+
+
+@dataclass
+class NamedMatch:
+    """The stored measurements: references (corrections of named vectors) and envelopes by name."""
+
+    references: list = field(default_factory=list)  # list[audiosym.timbre_ref.TimbreReference]
+    envelopes: dict[str, NoteEnvelope] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+
+# -------------------------------------------------------------------------- measuring
+def measure_envelopes(preset, names: list[str] | None = None, *, soundfont: str | None = None,
+                      progress: bool = False) -> dict[str, NoteEnvelope]:
+    """Note envelopes of the named timbres' programs on the training soundfont (see module doc)."""
+    from .errors import ParameterError
+    from .pitch import midi_to_hz
+    from .plans import instrument_range
+    from .soundfonts import find_soundfont, render_note
+
+    sf_name = soundfont or preset.metadata.get("calibration", {}).get("soundfont")
+    if not sf_name:
+        raise ParameterError("the preset does not record its training soundfont; pass soundfont=NAME")
+    sf_path = find_soundfont(sf_name)
+    sr = preset.features.sample_rate
+    hop = int(round(ENV_HOP_S * sr))
+    k = int(round(ENV_SECONDS / ENV_HOP_S))
+    lo, hi = preset.midi_range
+    out = {}
+    names = list(names or preset.timbre_names)
+    it = names
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(names, desc="note envelopes", unit="timbre", leave=False)
+    for name in it:
+        program = int(preset.metadata["timbres"][name]["program"])
+        if program < 0:
+            continue
+        ilo, ihi = instrument_range(program)
+        a, b = max(lo, ilo), min(hi, ihi)
+        if a > b:
+            continue
+        grid = np.unique(np.r_[np.arange(a, b + 1, ENV_STEP_SEMITONES), b]).astype(np.float64)
+        rows = []
+        for p in grid:
+            y = render_note(sf_path, program, int(p), velocity=ENV_VELOCITY, note_seconds=ENV_SECONDS + ENV_HOP_S,
+                            sample_rate=sr).astype(np.float64)
+            # RMS over a centred window of at least 2.5 periods (a 10 ms window ripples on low notes)
+            half = max(hop, int(2.5 * sr / midi_to_hz(p))) // 2
+            c = np.concatenate([[0.0], np.cumsum(y ** 2)])
+            centre = np.arange(k) * hop + hop // 2
+            a0, a1 = np.clip(centre - half, 0, len(y)), np.clip(centre + half, 0, len(y))
+            rms = np.sqrt((c[a1] - c[a0]) / np.maximum(a1 - a0, 1)) + 1e-12
+            db = np.maximum(20 * np.log10(rms / rms.max()), ENV_FLOOR_DB)
+            rows.append(_smooth_tail(db))
+        out[name] = NoteEnvelope(grid, np.asarray(rows, dtype=np.float32), ENV_HOP_S)
+    return out
+
+
+def _smooth_tail(db: np.ndarray) -> np.ndarray:
+    """The attack (first ``ENV_ATTACK_S``) as measured; later, a ``ENV_SMOOTH_S`` moving average
+    in dB: chorus and tremolo beating belongs to one rendered note, not to the timbre."""
+    a = int(round(ENV_ATTACK_S / ENV_HOP_S))
+    w = max(int(round(ENV_SMOOTH_S / ENV_HOP_S)) // 2, 1)
+    out = db.astype(np.float64).copy()
+    c = np.concatenate([[0.0], np.cumsum(db, dtype=np.float64)])
+    idx = np.arange(a, len(db))
+    lo, hi = np.maximum(idx - w, a), np.minimum(idx + w + 1, len(db))
+    out[a:] = (c[hi] - c[lo]) / (hi - lo)
+    return out - out.max()  # 0 dB at the (smoothed) peak
+
+
+def measure_named(preset, names: list[str] | None = None, *, soundfont: str | None = None,
+                  progress: bool = False) -> NamedMatch:
+    """Match corrections and note envelopes of the preset's named timbres (programs >= 0)."""
+    from .timbre_ref import named_corrections
+
+    names = [n for n in (names or preset.timbre_names) if int(preset.metadata["timbres"][n]["program"]) >= 0]
+    it = names
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(names, desc="match corrections", unit="timbre", leave=False)
+    refs = [named_corrections(preset, [n], soundfont=soundfont)[0] for n in it]
+    envelopes = measure_envelopes(preset, names, soundfont=soundfont, progress=progress)
+    sf_name = soundfont or preset.metadata.get("calibration", {}).get("soundfont")
+    info = {"soundfont": str(sf_name), "timbres": names, "envelope_seconds": ENV_SECONDS,
+            "envelope_hop_s": ENV_HOP_S, "envelope_step_semitones": ENV_STEP_SEMITONES,
+            "envelope_velocity": ENV_VELOCITY}
+    return NamedMatch(refs, envelopes, info)
+
+
+# -------------------------------------------------------------------------- storing
+def to_bytes(match: NamedMatch) -> bytes:
+    """``match.npz`` bytes (corrections float16: they are capped at +-4.6 natural-log units)."""
+    refs = match.references
+    arrays: dict[str, np.ndarray] = {
+        "ref_names": np.array([r.name for r in refs], dtype=str),
+        "ref_vectors": np.stack([r.vector for r in refs]).astype(np.float32) if refs else np.zeros((0, 0), np.float32),
+        "ref_grid_start": np.array([r.pitch_grid[0] for r in refs], dtype=np.float64),
+        "ref_grid_len": np.array([len(r.pitch_grid) for r in refs], dtype=np.int64),
+        "ref_relative": (np.concatenate([r.relative for r in refs]).astype(np.float16) if refs
+                         else np.zeros((0, 0), np.float16)),
+        "ref_absolute": (np.stack([r.absolute for r in refs]).astype(np.float16) if refs
+                         else np.zeros((0, 0), np.float16)),
+        "ref_frames": np.array([r.frames for r in refs], dtype=np.int64),
+        "ref_midi_range": np.array([r.midi_range for r in refs], dtype=np.float64).reshape(-1, 2),
+        "ref_sources": np.array([r.source for r in refs], dtype=str),
+    }
+    for i, (name, env) in enumerate(sorted(match.envelopes.items())):
+        arrays[f"env{i}_name"] = np.array(name)
+        arrays[f"env{i}_grid"] = env.pitch_grid.astype(np.float64)
+        arrays[f"env{i}_db"] = env.db.astype(np.float16)
+        arrays[f"env{i}_hop"] = np.array(env.hop_s)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # (numpy stubs type **kwds as allow_pickle)
+    return buf.getvalue()
+
+
+def from_bytes(blob: bytes, *, where: str = MEMBER) -> NamedMatch:
+    from .timbre_ref import TimbreReference
+
+    try:
+        z = np.load(io.BytesIO(blob), allow_pickle=False)
+        refs = []
+        rel = z["ref_relative"].astype(np.float32)
+        start = 0
+        for i, name in enumerate(z["ref_names"]):
+            g = int(z["ref_grid_len"][i])
+            refs.append(TimbreReference(
+                name=str(name), vector=z["ref_vectors"][i].astype(np.float32),
+                pitch_grid=float(z["ref_grid_start"][i]) + np.arange(g, dtype=np.float64),
+                relative=rel[start:start + g], absolute=z["ref_absolute"][i].astype(np.float32),
+                frames=int(z["ref_frames"][i]),
+                midi_range=(float(z["ref_midi_range"][i][0]), float(z["ref_midi_range"][i][1])),
+                source=str(z["ref_sources"][i])))
+            start += g
+        envelopes = {}
+        i = 0
+        while f"env{i}_name" in z:
+            envelopes[str(z[f"env{i}_name"])] = NoteEnvelope(z[f"env{i}_grid"].astype(np.float64),
+                                                              z[f"env{i}_db"].astype(np.float32),
+                                                              float(z[f"env{i}_hop"]))
+            i += 1
+    except (KeyError, ValueError, OSError, IndexError) as exc:
+        raise PresetError(f"{where} cannot be read ({exc}); re-export the preset") from None
+    return NamedMatch(refs, envelopes)
+
+
+# -------------------------------------------------------------------------- applying
+class MatchTable:
+    """Corrections of several references applied to decoded frames in one pass.
+
+    ``apply(out [N, T, n_bins], timbre [N, T, D], midi [N, T])`` adds, to each row, each
+    reference's correction weighted by ``w = max(0, 1 - |v - v_ref| / scale_ref)``
+    (see :class:`audiosym.timbre_ref.ReferencePreset`). The relative table of each reference is
+    resampled onto one common semitone grid (clamped at its ends, linear between its rows, as
+    ``timbre_ref._row`` reads it), so a row's correction is two gathers and a blend.
+    """
+
+    def __init__(self, references: list, scales, midi_to_bin):
+        self.vectors = np.stack([r.vector for r in references]).astype(np.float32)  # [R, D]
+        self.scales = np.asarray(scales, dtype=np.float32)
+        self.midi_to_bin = midi_to_bin
+        g0 = min(float(r.pitch_grid[0]) for r in references)
+        g1 = max(float(r.pitch_grid[-1]) for r in references)
+        self.g0 = g0
+        grid = np.arange(g0, g1 + 1.0)
+        from .timbre_ref import _row
+
+        self.table = np.stack([np.stack([_row(r.relative, r.pitch_grid, g) for g in grid])
+                               for r in references]).astype(np.float32)  # [R, G, 2 n_bins - 1]
+        self.absolute = np.stack([r.absolute for r in references]).astype(np.float32)  # [R, n_bins]
+
+    def weights(self, timbre: np.ndarray) -> np.ndarray:
+        d = np.linalg.norm(timbre[..., None, :] - self.vectors, axis=-1)  # [N, T, R]
+        return np.clip(1.0 - d / self.scales, 0.0, 1.0)
+
+    def apply(self, out: np.ndarray, timbre: np.ndarray, midi: np.ndarray) -> np.ndarray:
+        w = self.weights(np.asarray(timbre, dtype=np.float32))
+        ii, jj, rr = np.nonzero(w > 0)
+        if len(ii) == 0:
+            return out
+        out = np.array(out, dtype=np.float32, copy=True)
+        n_bins = out.shape[-1]
+        m = np.asarray(midi, dtype=np.float64)[ii, jj]
+        m = np.where(np.isfinite(m), m, 60.0)
+        n_grid = self.table.shape[1]
+        x = np.clip(m - self.g0, 0.0, n_grid - 1.0)
+        gi = np.minimum(np.floor(x).astype(np.int64), max(n_grid - 2, 0))
+        gf = (x - gi)[:, None] if n_grid > 1 else np.zeros((len(x), 1))
+        gj = np.minimum(gi + 1, n_grid - 1)
+        rows = self.table[rr, gi] * (1.0 - gf) + self.table[rr, gj] * gf  # [P, 2 n_bins - 1]
+        # correction at bin b = rows[b - pitch_bin + n_bins - 1] (linear between entries)
+        pos = (n_bins - 1) - self.midi_to_bin(m)  # [P] float, in [0, n_bins - 1] inside the axis
+        k = np.floor(pos).astype(np.int64)
+        f = (pos - k)[:, None]
+        width = rows.shape[1]
+        idx = k[:, None] + np.arange(n_bins)
+        lo = np.take_along_axis(rows, np.clip(idx, 0, width - 1), axis=1)
+        hi = np.take_along_axis(rows, np.clip(idx + 1, 0, width - 1), axis=1)
+        corr = lo * (1.0 - f) + hi * f + self.absolute[rr]
+        np.add.at(out, (ii, jj), (w[ii, jj, rr][:, None] * corr).astype(np.float32))
+        return out
+
+
+def with_stored_match(preset):
+    """``preset`` whose named timbres carry their stored match corrections (a
+    :class:`audiosym.timbre_ref.ReferencePreset`), or ``preset`` itself when it stores none or
+    already applies them."""
+    stored = getattr(preset, "match", None)
+    if stored is None or not stored.references or getattr(preset, "applies_stored_match", False):
+        return preset
+    from .timbre_ref import ReferencePreset
+
+    out = ReferencePreset(preset, stored.references, replace_named=True)
+    out.applies_stored_match = True
+    return out
