@@ -326,7 +326,7 @@ class ReferencePreset:
         self._pitch, self._timbre = PITCH_LATENT[kind], TIMBRE_LATENT[kind]
         from .match import MatchTable
 
-        self._table = (MatchTable(self.references, self._scale, preset.features.midi_to_bin)
+        self._table = (MatchTable(self.references, self._scale, preset.features)
                        if self.references else None)
 
     def __getattr__(self, name):

@@ -55,7 +55,7 @@ def test_match_table_equals_the_per_row_definition(rng):
     cfg = FeatureConfig()
     refs = _refs(rng)
     scales = [1.5, 2.0, 0.7]
-    table = MatchTable(refs, scales, cfg.midi_to_bin)
+    table = MatchTable(refs, scales, cfg)
     n, t = 40, 3
     # rows on a reference, between two (morphs), far from all, at pitches inside, outside and NaN
     timbre = rng.normal(size=(n, t, 4)).astype(np.float32) * 3
@@ -69,6 +69,9 @@ def test_match_table_equals_the_per_row_definition(rng):
     got = table.apply(out, timbre, midi)
     assert np.abs(got - out).max() > 0.1  # it corrected something
     np.testing.assert_allclose(got, want, atol=2e-5)
+    for i in range(0, n, 7):  # one row at a time, as the engine asks
+        np.testing.assert_allclose(table.apply(out[i:i + 1, :1], timbre[i:i + 1, :1], midi[i:i + 1, :1]),
+                                   want[i:i + 1, :1], atol=2e-5)
     far = rng.normal(size=(2, 1, 4)).astype(np.float32) + 100.0
     assert table.apply(out[:2, :1], far, midi[:2, :1]) is out[:2, :1] or np.array_equal(
         table.apply(out[:2, :1], far, midi[:2, :1]), out[:2, :1])

@@ -67,6 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=50, help="optimisation steps timed (train; default 50)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="training device (train; default cpu)")
     p.add_argument("--pitch-step", type=int, default=2, help="semitones between the notes pitch-checked (default 2)")
+    p.add_argument("--no-match", dest="match", action="store_false",
+                   help="engine: without the preset's stored match corrections (default: with, as `live` plays)")
+    p.add_argument("--dynamics", choices=["timbre", "input"], default="timbre", help="engine: transfer-mode dynamics")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -96,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         result = bench_resynth(args.preset, timbre=args.timbre, seconds=args.seconds or 30.0, repeats=args.repeats)
     else:
         result = bench_engine(args.preset, timbre=args.timbre, sample_rate=args.sample_rate,
-                              block_size=args.block, seconds=args.seconds or 8.0, pitch_step=args.pitch_step)
+                              block_size=args.block, seconds=args.seconds or 8.0, pitch_step=args.pitch_step,
+                              match=args.match, dynamics=args.dynamics)
     if args.json:
         print_json(result)
     else:
@@ -122,20 +126,27 @@ def _half_rise(y: np.ndarray, start: int, window: int, sample_rate: int) -> int:
 
 
 def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: int = 48000,
-                 block_size: int = 128, seconds: float = 8.0, pitch_step: int = 2) -> dict:
+                 block_size: int = 128, seconds: float = 8.0, pitch_step: int = 2, match: bool = True,
+                 dynamics: str = "timbre") -> dict:
+    """What `audiosym live` runs by default: the stored match corrections (``match``) and
+    ``dynamics="timbre"``."""
     from ..engine import Engine
     from ..midi import control_change, note_off, note_on, pitch_bend
     from ..preset import load_preset
     from ..soundfonts import find_soundfont, render_note
 
+    from ..match import with_stored_match
+
     preset = load_preset(preset_name, device="cpu", intra_op_threads=1)
+    if match:
+        preset = with_stored_match(preset)
     timbre = timbre or preset.default_timbre
     lo, hi = preset.midi_range
     sr, block = sample_rate, block_size
     sf = find_soundfont("TimGM6mb")
 
     def make(mode: str) -> Engine:
-        return Engine(preset, timbre=timbre, sample_rate=sr, block_size=block, mode=mode,
+        return Engine(preset, timbre=timbre, sample_rate=sr, block_size=block, mode=mode, dynamics=dynamics,
                       morph_timbre=preset.timbre_names[0] if preset.timbre_names[0] != timbre else preset.timbre_names[-1])
 
     # -- per-block compute: a melody (transfer: rendered input + MIDI; synth: MIDI only) ------
@@ -222,6 +233,7 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip(),
         "load_average": [round(v, 2) for v in os.getloadavg()],
         "preset": preset.name, "kind": preset.kind, "timbre": timbre, "midi_range": [lo, hi],
+        "match_corrections": bool(getattr(preset, "applies_stored_match", False)), "dynamics": dynamics,
         "sample_rate": sr, "block_size": block, "block_ms": round(block_ms, 4), "ort_threads": 1,
         "block_compute_p50_ms": round(float(np.percentile(tw, 50)), 4),
         "block_compute_p99_ms": round(float(np.percentile(tw, 99)), 4),

@@ -72,7 +72,9 @@ def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float
     from ..resynth import make_engine, render_signal, resynthesize
     from ..soundfonts import find_soundfont, render_melody
 
-    preset = load_preset(preset_name, device="cpu", intra_op_threads=1)
+    from ..match import with_stored_match
+
+    preset = with_stored_match(load_preset(preset_name, device="cpu", intra_op_threads=1))  # as `resynth` plays
     timbre = timbre or preset.default_timbre
     sf = find_soundfont("TimGM6mb")
     notes = _melody(seconds, seed)
