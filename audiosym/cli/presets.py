@@ -119,6 +119,10 @@ def run_inspect(args: argparse.Namespace) -> int:
         ("trained by", (meta.get("source") or {}).get("train_command", "unknown")),
     ]
     rows += [(f"graph {g}", f"{v['bytes'] / 1e3:.0f} kB  sha256 {v['sha256'][:16]}…") for g, v in meta["graphs"].items()]
+    match = meta.get("match")
+    rows.append(("match data", (f"{match['member']} {match['bytes'] / 1e3:.0f} kB: corrections and note envelopes of "
+                                f"{len(match['timbres'])} timbres, measured on {match['soundfont']}") if match
+                 else "none (re-export to add: audiosym export RUN --out P.asym)"))
     if meta.get("description"):
         rows.insert(1, ("description", meta["description"]))
     width = max(len(k) for k, _ in rows)
