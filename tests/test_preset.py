@@ -212,7 +212,7 @@ def test_presets_list_and_inspect(presets, monkeypatch, capsys):
     lo, hi = read_metadata("fx-sps")["midi_range"]
     assert "linear: z_pitch" in text and "latency" in text and "samples" in text
     assert "flute" in text and "clarinet" in text and f"MIDI {lo} .. {hi}" in text
-    assert "match data" in text and "corrections and note envelopes of 3 timbres, measured on TimGM6mb" in text
+    assert "match data" in text and "corrections and note envelopes of 2 timbres, measured on TimGM6mb" in text
     assert cli_main(["presets", "inspect", "fx-v3", "--json"]) == 0
     meta = json.loads(capsys.readouterr().out)
     assert meta["pitch_control"]["type"] == "codebook" and meta["bytes"] > 0
