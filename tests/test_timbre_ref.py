@@ -172,10 +172,9 @@ def test_cli_timbre_from_writes_the_reference_timbre(sps, clarinet_ref, tmp_path
     assert rate == SR and np.sqrt(np.mean(got**2)) > 0.01
     # the same file through the Python API
     from audiosym.audio_io import read_audio
+    from audiosym.match import with_stored_match
     from audiosym.resynth import resynthesize
     from audiosym.timbre_ref import ReferencePreset, reference_from_file
-
-    from audiosym.match import with_stored_match
 
     base = with_stored_match(sps)  # the named timbres' stored corrections stay under the reference
     wrapped = ReferencePreset(base, [reference_from_file(base, clarinet_ref[0], name="clar")])

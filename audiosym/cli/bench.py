@@ -131,11 +131,10 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
     """What `audiosym live` runs by default: the stored match corrections (``match``) and
     ``dynamics="timbre"``."""
     from ..engine import Engine
+    from ..match import with_stored_match
     from ..midi import control_change, note_off, note_on, pitch_bend
     from ..preset import load_preset
     from ..soundfonts import find_soundfont, render_note
-
-    from ..match import with_stored_match
 
     preset = load_preset(preset_name, device="cpu", intra_op_threads=1)
     if match:

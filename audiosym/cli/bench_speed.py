@@ -67,12 +67,11 @@ def _timed(fn, *args, **kwargs) -> tuple[float, float]:
 
 def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float = 30.0, repeats: int = 3,
                   rates: tuple[int, ...] = RATES, seed: int = 0) -> dict:
+    from ..match import with_stored_match
     from ..midifile import melody_events
     from ..preset import load_preset
     from ..resynth import make_engine, render_signal, resynthesize
     from ..soundfonts import find_soundfont, render_melody
-
-    from ..match import with_stored_match
 
     preset = with_stored_match(load_preset(preset_name, device="cpu", intra_op_threads=1))  # as `resynth` plays
     timbre = timbre or preset.default_timbre

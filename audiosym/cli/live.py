@@ -72,9 +72,8 @@ def run(args: argparse.Namespace) -> int:
     import sounddevice as sd
 
     from ..engine import Engine
-    from ..preset import load_preset
-
     from ..match import with_stored_match
+    from ..preset import load_preset
 
     preset = load_preset(args.preset, device="cpu", intra_op_threads=1)
     if args.match:
