@@ -489,8 +489,8 @@ class Engine:
         out[:] = np.minimum(level, ceiling)
         quiet = np.flatnonzero((ceiling <= 0.0) & (level <= st.off_gain * GATE))
         if len(quiet):  # faded out and the input is quiet: from here on the input's level
-            i = int(quiet[0])
-            out[i:] = level[i:]
+            first = int(quiet[0])
+            out[first:] = level[first:]
             return None
         return st
 
