@@ -6,7 +6,7 @@ Signal paths (DESIGN.md "Latency budget"):
   (``hold_ms`` window, ``envelope_ms`` one-pole smoothing); with ``dynamics="timbre"`` a held
   MIDI note instead sounds at the input's peak level since its note-on times the timbre's own
   note envelope (stored in the preset, audiosym.match: a piano decays, an organ holds) and
-  releases over the ADSR release; *synth* mode: ADSR x velocity;
+  releases over the ADSR release (audiosym.dynamics); *synth* mode: ADSR x velocity;
 - pitch: the held MIDI note (+ bend) through the preset's calibration, applied at once; with no
   note held (transfer mode) the input's own pitch latent from the encoder passes through;
 - timbre: the preset's named timbre (program change switches it, CC1 morphs to ``morph_timbre``);
@@ -32,7 +32,6 @@ whole signal as one block, batching all encoder and decoder calls.
 
 from __future__ import annotations
 
-import functools
 import gc
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -40,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .dynamics import NoteEnvState, envelope_kernel, note_gain, note_gate
 from .errors import ParameterError
 from .features import features_step, init_state
 from .midi import Adsr, AdsrState, ControlState, adsr_gate, adsr_run, apply_message, as_events
@@ -50,37 +50,6 @@ MODES = ("transfer", "synth")
 DYNAMICS = ("input", "timbre")
 LATENT_NAMES = {"sps": ("z_pitch", "z_timbre"), "v3": ("content_q", "style")}
 MAX_BLOCK_HINT = 8192
-GATE = 10 ** (-40 / 20)  # dynamics="timbre": after a note's release the input must fall this far (-40 dB)
-
-
-@functools.lru_cache(maxsize=1)
-def _envelope_kernel():
-    """``(level [n], z)``: causal sliding max of ``buf`` over ``hold`` samples (a monotonic
-    queue, O(len(buf))) for the last ``n = len(buf) - hold + 1`` positions, then the one-pole
-    ``y = (1 - a) peak + z, z = a y`` (lfilter's arithmetic), compiled with numba."""
-    import numba
-
-    @numba.njit(cache=True, nogil=True)
-    def envelope(buf, hold, a, z):  # pragma: no cover - compiled
-        n = buf.shape[0] - hold + 1
-        out = np.empty(n)
-        queue = np.empty(buf.shape[0], np.int64)
-        head, tail = 0, 0
-        for j in range(buf.shape[0]):
-            while tail > head and buf[queue[tail - 1]] <= buf[j]:
-                tail -= 1
-            queue[tail] = j
-            tail += 1
-            if queue[head] <= j - hold:
-                head += 1
-            i = j - hold + 1
-            if i >= 0:
-                y = (1.0 - a) * buf[queue[head]] + z
-                z = a * y
-                out[i] = y
-        return out, z
-
-    return envelope
 
 
 @dataclass(frozen=True)
@@ -104,21 +73,6 @@ class EngineState:
     decodes: int = 0
     frames: int = 0
     note_env: NoteEnvState | None = None  # dynamics="timbre": the sounding note's envelope
-
-
-@dataclass(frozen=True)
-class NoteEnvState:
-    """``dynamics="timbre"``: the note's envelope ``curve [K]`` (linear, ``hop`` samples apart)
-    from absolute sample ``onset``; ``peak``: input peak level since the note-on; after the
-    note-off (``off`` >= 0) the output falls linearly from ``off_gain`` over the release and
-    stays silent (input ignored) until the input falls ``GATE`` (-40 dB) below ``off_gain``."""
-
-    onset: int
-    curve: np.ndarray
-    hop: float
-    peak: float = 0.0
-    off: int = -1
-    off_gain: float = 0.0
 
 
 class Engine:
@@ -172,6 +126,7 @@ class Engine:
         self.bend_range_semitones = float(bend_range_semitones)
         self.timbre, self.morph_timbre = timbre, morph_timbre
         self.adsr, self.synth_level = adsr or Adsr(), float(synth_level)
+        self.release_samples = max(self.adsr.release_s * self.sample_rate, 1.0)  # dynamics="timbre" note-off
         self.hold = max(int(round(hold_ms * sample_rate / 1000)), 1)
         self.env_alpha = float(np.exp(-1.0 / max(envelope_ms * sample_rate / 1000, 1e-9)))
         self.control_period = max(int(round(control_ms * sample_rate / 1000)), 1)
@@ -186,7 +141,7 @@ class Engine:
         self.synth = HarmonicNoiseSynth(self.cfg, sample_rate=self.sample_rate, ramp_samples=self.control_period,
                                         n_harmonics=n_harmonics, n_bands=noise_bands)
         self._timbre_cache: dict[str, np.ndarray] = {}
-        _envelope_kernel()(np.zeros(self.hold), self.hold, 0.5, 0.0)  # compile now, not in a callback
+        envelope_kernel()(np.zeros(self.hold), self.hold, 0.5, 0.0)  # compile now, not in a callback
         self._state = self.init_state()
 
     # ------------------------------------------------------------------ public API
@@ -311,7 +266,7 @@ class Engine:
         """Per-sample input level (peak / sqrt 2, i.e. the RMS of a sine) at the device rate:
         the max of |x| over the last ``hold`` samples, smoothed by a one-pole filter."""
         buf = np.concatenate([state.env_history, np.abs(x)])
-        level, zi = _envelope_kernel()(buf, self.hold, self.env_alpha, float(state.env_zi[0]))
+        level, zi = envelope_kernel()(buf, self.hold, self.env_alpha, float(state.env_zi[0]))
         changes["env_zi"] = np.array([zi])
         changes["env_history"] = buf[len(buf) - (self.hold - 1):].copy() if self.hold > 1 else buf[:0]
         return level / np.sqrt(2.0)
@@ -404,7 +359,8 @@ class Engine:
                 gain[prev:p] = level[prev:p]
             else:
                 assert level is not None
-                note_env = self._note_gain(note_env, level[prev:p], state.n_samples + prev, gain[prev:p])
+                note_env = note_gain(note_env, level[prev:p], state.n_samples + prev, gain[prev:p],
+                                     self.release_samples)
             if p == n:
                 break
             gain_before = gain[p - 1] if p > 0 else state.last_gain
@@ -452,12 +408,8 @@ class Engine:
     def _note_gate(self, st: NoteEnvState | None, gate: str, cs: ControlState, at: int,
                    gain_before: float) -> NoteEnvState | None:
         """``dynamics="timbre"``: the envelope state after a gate change at absolute sample ``at``."""
-        if gate == "on" or (gate == "legato" and (st is None or st.off >= 0)):
-            found = self._note_curve(cs.timbre, cs.note)
-            return None if found is None else NoteEnvState(onset=at, curve=found[0], hop=found[1])
-        if gate in ("off", "panic") and st is not None and st.off < 0:
-            return replace(st, off=at, off_gain=float(gain_before))
-        return st
+        starts = gate == "on" or (gate == "legato" and (st is None or st.off >= 0))
+        return note_gate(st, gate, self._note_curve(cs.timbre, cs.note) if starts else None, at, gain_before)
 
     def _note_curve(self, timbre: str, note: int | None) -> tuple[np.ndarray, float] | None:
         """The timbre's stored note envelope at ``note``: (linear gains, hop in samples), cached."""
@@ -468,31 +420,6 @@ class Engine:
             self._envelopes[key] = None if env is None or note is None else (
                 env.curve(float(note)), env.hop_s * self.sample_rate)
         return self._envelopes[key]
-
-    def _note_gain(self, st: NoteEnvState, level: np.ndarray, start: int, out: np.ndarray) -> NoteEnvState | None:
-        """Fill ``out`` (the gain of samples ``start ...``) from the note envelope; -> new state
-        (None once the note has faded and the input is quiet: the input's level takes over)."""
-        n = len(level)
-        if n == 0:
-            return st
-        t = start + np.arange(n)
-        if st.off < 0:
-            peak = np.maximum.accumulate(np.maximum(level, st.peak))
-            pos = (t - st.onset) / st.hop
-            i = np.minimum(pos.astype(np.int64), len(st.curve) - 2)  # pos >= 0: linear, held at the end
-            fr = np.minimum(pos - i, 1.0)
-            out[:] = peak * (st.curve[i] + fr * (st.curve[i + 1] - st.curve[i]))
-            # a plain constructor: dataclasses.replace costs ~5 us per call on this path
-            return NoteEnvState(st.onset, st.curve, st.hop, float(peak[-1]), st.off, st.off_gain)
-        release = max(self.adsr.release_s * self.sample_rate, 1.0)
-        ceiling = st.off_gain * np.clip(1.0 - (t - st.off) / release, 0.0, 1.0)
-        out[:] = np.minimum(level, ceiling)
-        quiet = np.flatnonzero((ceiling <= 0.0) & (level <= st.off_gain * GATE))
-        if len(quiet):  # faded out and the input is quiet: from here on the input's level
-            first = int(quiet[0])
-            out[first:] = level[first:]
-            return None
-        return st
 
     def _request(self, offset: int, cs: ControlState, note: int | None, latent_in, f0_midi: float,
                  jump: bool) -> dict:
