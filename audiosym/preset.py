@@ -31,7 +31,7 @@ import numpy as np
 from .errors import ParameterError, PresetError
 from .features import FeatureConfig
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 (2026-11-30): optional match.npz; version-1 files (no match data) still load
 SUFFIX = ".asym"
 GRAPHS = ("encoder.onnx", "decoder.onnx")
 OPTIONAL_MEMBERS = ("match.npz",)  # audiosym.match.MEMBER; its sha256 is in metadata["match"]

@@ -108,10 +108,24 @@ def test_missing_member_is_named(presets, tmp_path):
 
 
 def test_future_format_version_asks_to_upgrade(presets, tmp_path):
-    edit = _edit_meta(lambda m: m.update(format_version=2, new_field={"x": 1}))
+    edit = _edit_meta(lambda m: m.update(format_version=3, new_field={"x": 1}))
     bad = _rewrite(presets["sps"], tmp_path / "future.asym", replace={"metadata.json": edit})
     with pytest.raises(PresetError, match="newer audiosym; upgrade"):
         load_preset(bad)
+
+
+def test_format_version_1_presets_without_match_data_still_load(presets, tmp_path, monkeypatch):
+    import export.save as save_module
+
+    p = load_preset(presets["sps"])
+    with zipfile.ZipFile(presets["sps"]) as zf:
+        enc, dec = zf.read("encoder.onnx"), zf.read("decoder.onnx")
+    meta = {k: v for k, v in p.metadata.items() if k not in ("graphs", "format_version", "match")}
+    monkeypatch.setattr(save_module, "FORMAT_VERSION", 1)  # what audiosym wrote before 2026-11-30
+    save_module.save_preset(tmp_path / "v1.asym", meta, encoder_onnx=enc, decoder_onnx=dec)
+    old = load_preset(tmp_path / "v1.asym")
+    assert old.metadata["format_version"] == 1 and old.match is None and old.envelope("flute") is None
+    assert p.metadata["format_version"] == 2 and p.match is not None
 
 
 @pytest.mark.parametrize(
