@@ -140,12 +140,20 @@ def measure_named(preset, names: list[str] | None = None, *, soundfont: str | No
         from tqdm import tqdm
 
         it = tqdm(names, desc="match corrections", unit="timbre", leave=False)
-    refs = [named_corrections(preset, [n], soundfont=soundfont)[0] for n in it]
+    from .errors import AudiosymError
+
+    refs, skipped = [], {}
+    for name in it:
+        try:
+            refs.append(named_corrections(preset, [name], soundfont=soundfont)[0])
+        except AudiosymError as exc:  # e.g. no note of the program inside the preset's range
+            skipped[name] = " ".join(str(exc).split())
+    names = [r.name for r in refs]
     envelopes = measure_envelopes(preset, names, soundfont=soundfont, progress=progress)
     sf_name = soundfont or preset.metadata.get("calibration", {}).get("soundfont")
     info = {"soundfont": str(sf_name), "timbres": names, "envelope_seconds": ENV_SECONDS,
             "envelope_hop_s": ENV_HOP_S, "envelope_step_semitones": ENV_STEP_SEMITONES,
-            "envelope_velocity": ENV_VELOCITY}
+            "envelope_velocity": ENV_VELOCITY, **({"skipped": skipped} if skipped else {})}
     return NamedMatch(refs, envelopes, info)
 
 

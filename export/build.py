@@ -174,6 +174,8 @@ def measure_match(meta: dict[str, Any], enc: bytes, dec: bytes, *, progress: boo
     probe = Preset(path=Path("<export>"), metadata=meta, encoder=make_session(enc, device="cpu"),
                    decoder=make_session(dec, device="cpu"))
     named = measure_named(probe, progress=progress)
+    for name, why in named.info.get("skipped", {}).items():
+        print(f"match: timbre {name!r} has no match data ({why}); it plays uncorrected", file=sys.stderr)
     blob = to_bytes(named)
     info = {"member": MATCH_MEMBER, "sha256": sha256_hex(blob), "bytes": len(blob),
             "soundfont": soundfont_label(str(named.info["soundfont"])), "timbres": list(named.info["timbres"]),

@@ -236,3 +236,26 @@ def test_shipped_presets_store_match_data_for_every_named_timbre(name):
            tkey: np.repeat(preset.timbre_vector(timbre)[None, None], len(midi), axis=0)}
     diff = wrapped.decode(**lat) - preset.decode(**lat)
     assert np.abs(diff).max() > 0.1  # the correction is applied to the named timbre
+
+
+def test_a_timbre_that_cannot_be_measured_is_skipped_not_fatal():
+    """A named timbre whose program has no note inside the preset's range gets no match data
+    (and says why); the others are measured."""
+    from audiosym.match import measure_named
+    from audiosym.preset import load_preset
+
+    preset = load_preset(REPO / "presets" / "v3-default.asym", device="cpu")
+    names = [preset.default_timbre]
+    real = preset.metadata["timbres"]
+    meta = dict(preset.metadata)
+    # an acoustic bass (GM 32, playable 36..60) in a preset that plays 61..83: no note to measure
+    meta["timbres"] = {**real, "acoustic_bass": {**real[names[0]], "program": 32}}
+    meta["midi_range"] = [61, 83]
+    saved = preset.metadata
+    preset.metadata = meta
+    try:
+        named = measure_named(preset, names + ["acoustic_bass"])
+    finally:
+        preset.metadata = saved
+    assert [r.name for r in named.references] == names and sorted(named.envelopes) == names
+    assert "acoustic_bass" in named.info["skipped"] and named.info["timbres"] == names
