@@ -10,6 +10,8 @@ Signal paths (DESIGN.md "Latency budget"):
 - pitch: the held MIDI note (+ bend) through the preset's calibration, applied at once; with no
   note held (transfer mode) the input's own pitch latent from the encoder passes through;
 - timbre: the preset's named timbre (program change switches it, CC1 morphs to ``morph_timbre``);
+  a timbre the preset marks as sub-harmonic (an organ's 16' stop) is played on the f0 / 2
+  partial series;
 - the decoder turns (pitch latent, timbre) into a magnitude frame, the harmonic-plus-noise
   vocoder (audiosym.vocoder) turns it into audio at ``f0 = MIDI pitch``.
 
@@ -141,6 +143,7 @@ class Engine:
         self.synth = HarmonicNoiseSynth(self.cfg, sample_rate=self.sample_rate, ramp_samples=self.control_period,
                                         n_harmonics=n_harmonics, n_bands=noise_bands)
         self._timbre_cache: dict[str, np.ndarray] = {}
+        self._shift_cache: dict[str, float] = {}
         envelope_kernel()(np.zeros(self.hold), self.hold, 0.5, 0.0)  # compile now, not in a callback
         self._state = self.init_state()
 
@@ -350,7 +353,7 @@ class Engine:
         while True:
             event_p = points[pi] if pi < len(points) else n
             p = min(event_p, tick)
-            f0[prev:p] = f0_cur
+            f0[prev:p] = f0_cur - self._basis_shift(cs)
             if synth:
                 env, adsr = adsr_run(adsr, p - prev, self.adsr, self.sample_rate)
                 gain[prev:p] = env * self.synth_level
@@ -432,7 +435,18 @@ class Engine:
         else:  # transfer mode before any note or encoder frame: nothing to sound yet
             pitch, scale = self.preset.midi_to_latent(float(np.clip(f0_midi, self.midi_lo, self.midi_hi))), 0.0
         return {"offset": offset, "pitch": np.asarray(pitch, np.float32).reshape(-1),
-                "timbre": self._timbre_vector(cs), "f0": f0_midi, "scale": scale, "jump": jump}
+                "timbre": self._timbre_vector(cs), "f0": f0_midi - self._basis_shift(cs), "scale": scale,
+                "jump": jump}
+
+    def _basis_shift(self, cs: ControlState) -> float:
+        """12 (semitones) when the sounding timbre's partials are the harmonics of f0 / 2 (the
+        preset says so: an organ's 16' stop), else 0: oscillators and spectrum reader then work
+        on the f0 / 2 series, which holds both the note's harmonics and the sub-octave ones."""
+        name = self.morph_timbre if self.morph_timbre is not None and cs.mod > 0.5 else cs.timbre
+        if name not in self._shift_cache:
+            test = getattr(self.preset, "subharmonic", None)
+            self._shift_cache[name] = 12.0 if test is not None and test(name) else 0.0
+        return self._shift_cache[name]
 
     def _decode(self, requests: list) -> list[Update]:
         if not requests:

@@ -32,6 +32,8 @@ ENV_SECONDS = 2.0  # envelope length; later times hold the last value
 ENV_STEP_SEMITONES = 4  # envelope registers
 ENV_FLOOR_DB = -60.0
 ENV_VELOCITY = 100
+SUBHARMONIC_RATIO = 0.5  # a timbre whose half-harmonics carry this share of its harmonics' energy
+#                          sounds an octave-below partial series (an organ's 16' stop): f0 / 2 basis
 ENV_ATTACK_S = 0.1  # envelope before this is kept as measured ...
 ENV_SMOOTH_S = 0.25  # ... and smoothed over this after it
 
@@ -64,6 +66,7 @@ class NamedMatch:
 
     references: list = field(default_factory=list)  # list[audiosym.timbre_ref.TimbreReference]
     envelopes: dict[str, NoteEnvelope] = field(default_factory=dict)
+    subharmonic: dict[str, float] = field(default_factory=dict)  # half-harmonic / harmonic energy
     info: dict = field(default_factory=dict)
 
 
@@ -116,6 +119,40 @@ def measure_envelopes(preset, names: list[str] | None = None, *, soundfont: str 
     return out
 
 
+def measure_subharmonic(preset, names: list[str], *, soundfont: str | None = None) -> dict[str, float]:
+    """Per named timbre: the energy of its program's spectrum at the half-harmonics (0.5, 1.5,
+    2.5, 3.5) f0 over that at the harmonics (1 .. 4) f0, median over notes every
+    ``ENV_STEP_SEMITONES`` of its range (features of 0.5 s renders, 160..448 ms into the note).
+    About 0.001-0.05 for most GM programs, 1.2-1.7 for FluidR3's drawbar organ (a 16' stop: its
+    partials are the harmonics of f0 / 2)."""
+    from .features import features
+    from .plans import instrument_range
+    from .soundfonts import find_soundfont, render_note
+
+    sf_path = find_soundfont(soundfont or preset.metadata.get("calibration", {}).get("soundfont"))
+    cfg = preset.features
+    lo, hi = preset.midi_range
+    bins = np.arange(cfg.n_bins)
+    out = {}
+    for name in names:
+        program = int(preset.metadata["timbres"][name]["program"])
+        ilo, ihi = instrument_range(program)
+        ratios = []
+        for p in range(max(lo, ilo), min(hi, ihi) + 1, ENV_STEP_SEMITONES):
+            y = render_note(sf_path, program, p, note_seconds=0.5, sample_rate=cfg.sample_rate)
+            mag = np.maximum(np.exp(features(y, cfg)[10:28].astype(np.float64)) - cfg.eps, 0.0).mean(axis=0)
+
+            def at(mult: float, p: int = p, mag: np.ndarray = mag) -> float:
+                return float(np.interp(cfg.midi_to_bin(p + 12 * np.log2(mult)), bins, mag, left=0.0, right=0.0))
+
+            harm = sum(at(k) for k in (1, 2, 3, 4))
+            if harm > 0:
+                ratios.append(sum(at(k + 0.5) for k in (0, 1, 2, 3)) / harm)
+        if ratios:
+            out[name] = float(np.median(ratios))
+    return out
+
+
 def _smooth_tail(db: np.ndarray) -> np.ndarray:
     """The attack (first ``ENV_ATTACK_S``) as measured; later, a ``ENV_SMOOTH_S`` moving average
     in dB: chorus and tremolo beating belongs to one rendered note, not to the timbre."""
@@ -150,11 +187,13 @@ def measure_named(preset, names: list[str] | None = None, *, soundfont: str | No
             skipped[name] = " ".join(str(exc).split())
     names = [r.name for r in refs]
     envelopes = measure_envelopes(preset, names, soundfont=soundfont, progress=progress)
+    subharmonic = measure_subharmonic(preset, names, soundfont=soundfont)
     sf_name = soundfont or preset.metadata.get("calibration", {}).get("soundfont")
     info = {"soundfont": str(sf_name), "timbres": names, "envelope_seconds": ENV_SECONDS,
             "envelope_hop_s": ENV_HOP_S, "envelope_step_semitones": ENV_STEP_SEMITONES,
             "envelope_velocity": ENV_VELOCITY, **({"skipped": skipped} if skipped else {})}
-    return NamedMatch(refs, envelopes, info)
+    info["subharmonic_timbres"] = sorted(n for n, r in subharmonic.items() if r >= SUBHARMONIC_RATIO)
+    return NamedMatch(refs, envelopes, subharmonic, info)
 
 
 # -------------------------------------------------------------------------- storing
@@ -179,6 +218,8 @@ def to_bytes(match: NamedMatch) -> bytes:
         arrays[f"env{i}_grid"] = env.pitch_grid.astype(np.float64)
         arrays[f"env{i}_db"] = env.db.astype(np.float16)
         arrays[f"env{i}_hop"] = np.array(env.hop_s)
+    arrays["sub_names"] = np.array(sorted(match.subharmonic), dtype=str)
+    arrays["sub_ratio"] = np.array([match.subharmonic[n] for n in sorted(match.subharmonic)], dtype=np.float64)
     buf = io.BytesIO()
     np.savez(buf, **arrays)  # type: ignore[arg-type]  # (numpy stubs type **kwds as allow_pickle)
     return buf.getvalue()
@@ -209,9 +250,11 @@ def from_bytes(blob: bytes, *, where: str = MEMBER) -> NamedMatch:
                                                               z[f"env{i}_db"].astype(np.float32),
                                                               float(z[f"env{i}_hop"]))
             i += 1
+        subharmonic = ({str(n): float(r) for n, r in zip(z["sub_names"], z["sub_ratio"])}
+                       if "sub_names" in z else {})
     except (KeyError, ValueError, OSError, IndexError) as exc:
         raise PresetError(f"{where} cannot be read ({exc}); re-export the preset") from None
-    return NamedMatch(refs, envelopes)
+    return NamedMatch(refs, envelopes, subharmonic)
 
 
 # -------------------------------------------------------------------------- applying

@@ -307,6 +307,14 @@ class Preset:
         """The stored note envelope (:class:`audiosym.match.NoteEnvelope`) of a named timbre, or None."""
         return None if self.match is None or name is None else self.match.envelopes.get(name)
 
+    def subharmonic(self, name: str | None) -> bool:
+        """Whether the named timbre's partials are the harmonics of f0 / 2 (an organ's 16' stop),
+        by the measurement stored at export (``audiosym.match.measure_subharmonic``)."""
+        from .match import SUBHARMONIC_RATIO
+
+        return self.match is not None and name is not None and \
+            self.match.subharmonic.get(name, 0.0) >= SUBHARMONIC_RATIO
+
     def _codebook(self) -> tuple[np.ndarray, np.ndarray]:
         pc = self.metadata["pitch_control"]
         return np.asarray(pc["atom_midi"], dtype=np.int64), np.asarray(pc["codebook"], dtype=np.float32)

@@ -259,3 +259,57 @@ def test_a_timbre_that_cannot_be_measured_is_skipped_not_fatal():
         preset.metadata = saved
     assert [r.name for r in named.references] == names and sorted(named.envelopes) == names
     assert "acoustic_bass" in named.info["skipped"] and named.info["timbres"] == names
+
+
+def test_subharmonic_measurement_flags_only_the_16_foot_organ():
+    from audiosym.match import SUBHARMONIC_RATIO, measure_subharmonic
+
+    fake = FakePreset()
+    fake.metadata["timbres"] = {n: {"program": p, "vector": [0, 0, 0, 0]}
+                                for n, p in (("drawbar_organ", 16), ("flute", 73), ("acoustic_grand_piano", 0),
+                                             ("violin", 40))}
+    fake.metadata["calibration"] = {"soundfont": "FluidR3_GM"}
+    ratio = measure_subharmonic(fake, sorted(fake.metadata["timbres"]))
+    assert ratio["drawbar_organ"] > 2 * SUBHARMONIC_RATIO
+    assert max(ratio[n] for n in ("flute", "acoustic_grand_piano", "violin")) < 0.1 * SUBHARMONIC_RATIO
+
+
+class SubOctavePreset(FakePreset):
+    """The fake preset whose 'violin' has a sub-octave partial series (half-harmonics as strong
+    as its harmonics, like a 16' organ stop) and says so; 'flute' has the same spectrum but does not."""
+
+    def subharmonic(self, name):
+        return name == "violin"
+
+    def decode(self, **latents):
+        cfg = self.features
+        out = np.exp(super().decode(**latents).astype(np.float64))
+        midi = self.latent_to_midi(latents["z_pitch"])
+        k = np.arange(cfg.n_bins, dtype=np.float64)
+        for half in (0.5, 1.5, 2.5, 3.5):
+            b = cfg.midi_to_bin(midi + 12 * np.log2(half))
+            out += 0.5 * np.exp(-0.5 * ((k - b[..., None]) / 0.6) ** 2)
+        return np.log(out).astype(np.float32)
+
+
+def test_a_subharmonic_timbre_plays_its_sub_octave_as_partials_not_noise():
+    sr = 48000
+    preset = SubOctavePreset()
+    events = [note_on(0, 60, 127)]
+    f0 = 261.63
+    spectra = {}
+    for timbre in ("violin", "flute"):
+        y = Engine(preset, timbre=timbre, sample_rate=sr, mode="synth").render(sr // 2, events)[sr // 10:]
+        spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+        freqs = np.fft.rfftfreq(len(y), 1 / sr)
+
+        def level(hz, spec=spec, freqs=freqs):
+            return float(spec[np.abs(freqs - hz) < 3].max())
+
+        near = (np.abs(freqs - f0 / 2) > 5) & (np.abs(freqs - f0 / 2) < 40)  # around f0 / 2, off the peak
+        spectra[timbre] = (level(f0 / 2), level(f0), level(1.5 * f0), float(np.median(spec[near])))
+    sub, fund, three_halves, around = spectra["violin"]
+    assert sub > 0.2 * fund and three_halves > 0.2 * fund  # sub-octave partials at full strength ...
+    assert sub > 100 * around  # ... and tonal: a line, not a noise band
+    sub, fund, three_halves, around = spectra["flute"]
+    assert sub < 20 * around  # on the f0 series the same energy can only be band noise there
