@@ -71,10 +71,20 @@ class NamedMatch:
 
 
 # -------------------------------------------------------------------------- measuring
-def measure_envelopes(preset, names: list[str] | None = None, *, soundfont: str | None = None,
-                      progress: bool = False) -> dict[str, NoteEnvelope]:
-    """Note envelopes of the named timbres' programs on the training soundfont (see module doc)."""
+def measure_notes(preset, names: list[str] | None = None, *, soundfont: str | None = None,
+                  progress: bool = False) -> tuple[dict[str, NoteEnvelope], dict[str, float]]:
+    """``(envelopes, subharmonic)`` of the named timbres' programs on the training soundfont,
+    from one held note (velocity 100, ``ENV_SECONDS``) every ``ENV_STEP_SEMITONES`` of each
+    program's range within the preset's:
+
+    - the note envelope (see the module docstring);
+    - the sub-harmonic ratio: energy at the half-harmonics (0.5, 1.5, 2.5, 3.5) f0 over that at
+      the harmonics (1 .. 4) f0 in the note's features 160..448 ms in, median over the notes.
+      About 0.001-0.05 for most GM programs, 1.2-1.7 for FluidR3's drawbar organ (a 16' stop:
+      its partials are the harmonics of f0 / 2).
+    """
     from .errors import ParameterError
+    from .features import features
     from .pitch import midi_to_hz
     from .plans import instrument_range
     from .soundfonts import find_soundfont, render_note
@@ -83,11 +93,13 @@ def measure_envelopes(preset, names: list[str] | None = None, *, soundfont: str 
     if not sf_name:
         raise ParameterError("the preset does not record its training soundfont; pass soundfont=NAME")
     sf_path = find_soundfont(sf_name)
-    sr = preset.features.sample_rate
+    cfg = preset.features
+    sr = cfg.sample_rate
     hop = int(round(ENV_HOP_S * sr))
     k = int(round(ENV_SECONDS / ENV_HOP_S))
+    bins = np.arange(cfg.n_bins)
     lo, hi = preset.midi_range
-    out = {}
+    envelopes, subharmonic = {}, {}
     names = list(names or preset.timbre_names)
     it = names
     if progress:
@@ -103,7 +115,7 @@ def measure_envelopes(preset, names: list[str] | None = None, *, soundfont: str 
         if a > b:
             continue
         grid = np.unique(np.r_[np.arange(a, b + 1, ENV_STEP_SEMITONES), b]).astype(np.float64)
-        rows = []
+        rows, ratios = [], []
         for p in grid:
             y = render_note(sf_path, program, int(p), velocity=ENV_VELOCITY, note_seconds=ENV_SECONDS + ENV_HOP_S,
                             sample_rate=sr).astype(np.float64)
@@ -115,42 +127,16 @@ def measure_envelopes(preset, names: list[str] | None = None, *, soundfont: str 
             rms = np.sqrt((c[a1] - c[a0]) / np.maximum(a1 - a0, 1)) + 1e-12
             db = np.maximum(20 * np.log10(rms / rms.max()), ENV_FLOOR_DB)
             rows.append(_smooth_tail(db))
-        out[name] = NoteEnvelope(grid, np.asarray(rows, dtype=np.float32), ENV_HOP_S)
-    return out
-
-
-def measure_subharmonic(preset, names: list[str], *, soundfont: str | None = None) -> dict[str, float]:
-    """Per named timbre: the energy of its program's spectrum at the half-harmonics (0.5, 1.5,
-    2.5, 3.5) f0 over that at the harmonics (1 .. 4) f0, median over notes every
-    ``ENV_STEP_SEMITONES`` of its range (features of 0.5 s renders, 160..448 ms into the note).
-    About 0.001-0.05 for most GM programs, 1.2-1.7 for FluidR3's drawbar organ (a 16' stop: its
-    partials are the harmonics of f0 / 2)."""
-    from .features import features
-    from .plans import instrument_range
-    from .soundfonts import find_soundfont, render_note
-
-    sf_path = find_soundfont(soundfont or preset.metadata.get("calibration", {}).get("soundfont"))
-    cfg = preset.features
-    lo, hi = preset.midi_range
-    bins = np.arange(cfg.n_bins)
-    out = {}
-    for name in names:
-        program = int(preset.metadata["timbres"][name]["program"])
-        ilo, ihi = instrument_range(program)
-        ratios = []
-        for p in range(max(lo, ilo), min(hi, ihi) + 1, ENV_STEP_SEMITONES):
-            y = render_note(sf_path, program, p, note_seconds=0.5, sample_rate=cfg.sample_rate)
-            mag = np.maximum(np.exp(features(y, cfg)[10:28].astype(np.float64)) - cfg.eps, 0.0).mean(axis=0)
-
-            def at(mult: float, p: int = p, mag: np.ndarray = mag) -> float:
-                return float(np.interp(cfg.midi_to_bin(p + 12 * np.log2(mult)), bins, mag, left=0.0, right=0.0))
-
-            harm = sum(at(k) for k in (1, 2, 3, 4))
-            if harm > 0:
-                ratios.append(sum(at(k + 0.5) for k in (0, 1, 2, 3)) / harm)
+            frames = features(y[: sr // 2].astype(np.float32), cfg)[10:28].astype(np.float64)
+            mag = np.maximum(np.exp(frames) - cfg.eps, 0.0).mean(axis=0)
+            at = [np.interp(cfg.midi_to_bin(p + 12 * np.log2(m)), bins, mag, left=0.0, right=0.0)
+                  for m in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)]
+            if sum(at[1::2]) > 0:
+                ratios.append(sum(at[0::2]) / sum(at[1::2]))
+        envelopes[name] = NoteEnvelope(grid, np.asarray(rows, dtype=np.float32), ENV_HOP_S)
         if ratios:
-            out[name] = float(np.median(ratios))
-    return out
+            subharmonic[name] = float(np.median(ratios))
+    return envelopes, subharmonic
 
 
 def _smooth_tail(db: np.ndarray) -> np.ndarray:
@@ -186,8 +172,7 @@ def measure_named(preset, names: list[str] | None = None, *, soundfont: str | No
         except AudiosymError as exc:  # e.g. no note of the program inside the preset's range
             skipped[name] = " ".join(str(exc).split())
     names = [r.name for r in refs]
-    envelopes = measure_envelopes(preset, names, soundfont=soundfont, progress=progress)
-    subharmonic = measure_subharmonic(preset, names, soundfont=soundfont)
+    envelopes, subharmonic = measure_notes(preset, names, soundfont=soundfont, progress=progress)
     sf_name = soundfont or preset.metadata.get("calibration", {}).get("soundfont")
     info = {"soundfont": str(sf_name), "timbres": names, "envelope_seconds": ENV_SECONDS,
             "envelope_hop_s": ENV_HOP_S, "envelope_step_semitones": ENV_STEP_SEMITONES,

@@ -309,7 +309,7 @@ class Preset:
 
     def subharmonic(self, name: str | None) -> bool:
         """Whether the named timbre's partials are the harmonics of f0 / 2 (an organ's 16' stop),
-        by the measurement stored at export (``audiosym.match.measure_subharmonic``)."""
+        by the measurement stored at export (``audiosym.match.measure_notes``)."""
         from .match import SUBHARMONIC_RATIO
 
         return self.match is not None and name is not None and \

@@ -106,13 +106,13 @@ def test_note_envelope_curve_interpolates_registers_and_clamps():
 def test_measured_envelopes_decay_for_piano_and_hold_for_an_organ():
     """FluidR3 (the shipped presets' training soundfont): after 1.5 s a piano note has lost far
     more than an organ note (whose slight sag and chorus beating FluidR3 does have)."""
-    from audiosym.match import measure_envelopes
+    from audiosym.match import measure_notes
 
     fake = FakePreset()
     fake.metadata["timbres"] = {"acoustic_grand_piano": {"program": 0, "vector": [0, 0, 0, 0]},
                                 "drawbar_organ": {"program": 16, "vector": [1, 0, 0, 0]}}
     fake.metadata["calibration"] = {"soundfont": "FluidR3_GM"}
-    env = measure_envelopes(fake, ["acoustic_grand_piano", "drawbar_organ"])
+    env, _ = measure_notes(fake, ["acoustic_grand_piano", "drawbar_organ"])
     k = int(1.5 / env["drawbar_organ"].hop_s)
     piano, organ = env["acoustic_grand_piano"], env["drawbar_organ"]
     assert len(piano.pitch_grid) >= 3 and piano.db.shape == (len(piano.pitch_grid), 200)
@@ -262,14 +262,14 @@ def test_a_timbre_that_cannot_be_measured_is_skipped_not_fatal():
 
 
 def test_subharmonic_measurement_flags_only_the_16_foot_organ():
-    from audiosym.match import SUBHARMONIC_RATIO, measure_subharmonic
+    from audiosym.match import SUBHARMONIC_RATIO, measure_notes
 
     fake = FakePreset()
     fake.metadata["timbres"] = {n: {"program": p, "vector": [0, 0, 0, 0]}
                                 for n, p in (("drawbar_organ", 16), ("flute", 73), ("acoustic_grand_piano", 0),
                                              ("violin", 40))}
     fake.metadata["calibration"] = {"soundfont": "FluidR3_GM"}
-    ratio = measure_subharmonic(fake, sorted(fake.metadata["timbres"]))
+    _, ratio = measure_notes(fake, sorted(fake.metadata["timbres"]))
     assert ratio["drawbar_organ"] > 2 * SUBHARMONIC_RATIO
     assert max(ratio[n] for n in ("flute", "acoustic_grand_piano", "violin")) < 0.1 * SUBHARMONIC_RATIO
 

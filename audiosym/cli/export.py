@@ -24,7 +24,8 @@ program sounds like next to what the decoder makes of it: a spectral match corre
 register and the level envelope of a held note (a piano decays, an organ holds). Both are
 stored in the preset (match.npz) and used by `audiosym resynth`, `live` and `demo`
 (--no-match there turns the correction off; --dynamics input ignores the envelopes).
---no-match here skips the measurement (about a second per timbre).
+A timbre measured as a sub-octave series (an organ's 16' stop) is played on the f0/2
+partials. --no-match here skips the measurement (a few seconds for a whole preset).
 """
 
 

@@ -27,10 +27,10 @@ is kept as a correction (like a match EQ). Best with a few seconds of single sus
 covering the range you will play. Named timbres get the same kind of correction, measured when
 the preset was exported on the instrument the timbre came from (stored in the preset; --no-match
 turns it off; --match-named measures it now instead, for a preset exported without it, on the
-preset's training soundfont, which must be installed: about 1 s per timbre).
+preset's training soundfont, which must be installed: a fraction of a second per timbre).
 
-Dynamics (with --midi): each note sounds at the input's level at its start, shaped by the
-timbre's own note envelope stored in the preset: a piano or a plucked timbre decays, an organ
+Dynamics (with --midi): each note sounds at the input's level (its peak since the note began),
+shaped by the timbre's own note envelope stored in the preset: a piano or a plucked timbre decays, an organ
 holds (--dynamics timbre, the default). --dynamics input makes the output follow the input's
 level throughout instead. Where no note is held the output always follows the input.
 
