@@ -33,7 +33,9 @@ class ResynthSettings:
     """What every file of a batch gets.
 
     ``timbre_from``: a reference recording whose measured timbre (audiosym.timbre_ref) is used
-    instead of a named one; it is added to the preset as ``timbre`` (default ``ref:<file stem>``).
+    instead of a named one; it is added to the preset as ``timbre`` (default ``ref:<file stem>``);
+    ``timbre_from_midi``: that recording's melody as a MIDI file (its pitch then comes from the
+    notes, not from pyin: no octave errors).
     ``match``: named timbres get the match corrections stored in the preset (audiosym.match);
     ``match_named``: measure the named ``timbre``'s correction now on the preset's training
     soundfont instead (:func:`audiosym.timbre_ref.named_corrections`; for presets exported
@@ -48,6 +50,7 @@ class ResynthSettings:
     preset: str
     timbre: str | None
     timbre_from: str | None = None
+    timbre_from_midi: str | None = None
     match_named: bool = False
     match: bool = True
     dynamics: str = "timbre"
@@ -63,6 +66,9 @@ class ResynthSettings:
     def __post_init__(self) -> None:
         if self.timbre is None and self.timbre_from is None:
             raise ParameterError("no timbre: give --timbre NAME (a timbre of the preset) or --timbre-from REF.wav")
+        if self.timbre_from_midi is not None and self.timbre_from is None:
+            raise ParameterError(f"--timbre-from-midi {self.timbre_from_midi} labels a --timbre-from recording; "
+                                 "give the recording with --timbre-from REF.wav")
         if self.match_named and (self.timbre is None or self.timbre_from is not None):
             raise ParameterError("--match-named corrects a named --timbre; it does not apply to --timbre-from")
         if self.dynamics not in ("input", "timbre"):
@@ -332,7 +338,8 @@ def load_for_batch(settings: ResynthSettings, *, references=None):
         from .timbre_ref import ReferencePreset, reference_from_file
 
         try:
-            reference = reference_from_file(preset, settings.timbre_from, name=settings.timbre_name)
+            ref_notes = load_track_notes(settings.timbre_from_midi) if settings.timbre_from_midi else None
+            reference = reference_from_file(preset, settings.timbre_from, name=settings.timbre_name, notes=ref_notes)
         except AudiosymError as exc:
             raise ParameterError(f"--timbre-from {settings.timbre_from}: {exc}") from None
         preset = ReferencePreset(preset, [reference])

@@ -278,13 +278,14 @@ def _smooth(x: np.ndarray, width_bins: float) -> np.ndarray:
 
 
 def reference_from_file(preset, path: str | os.PathLike, *, name: str | None = None,
-                        correct: bool = True) -> TimbreReference:
-    """:func:`reference_from_audio` of an audio file (any format/rate audiosym reads; mono downmix)."""
+                        correct: bool = True, notes=None) -> TimbreReference:
+    """:func:`reference_from_audio` of an audio file (any format/rate audiosym reads; mono downmix);
+    ``notes``: the recording's melody, if known (then no pyin)."""
     from .audio_io import read_audio
 
     y, info = read_audio(path, max_seconds=600.0)
     return reference_from_audio(preset, y, sample_rate=info.sample_rate, name=name or reference_name(path),
-                                source=str(path), correct=correct)
+                                source=str(path), correct=correct, notes=notes)
 
 
 class ReferencePreset:

@@ -33,6 +33,9 @@ the input's level: the default before presets stored match data), ``named_match_
 recording of B (audiosym.timbre_ref, what ``audiosym resynth --timbre-from`` does): B rendered
 from the held-out soundfont playing two other seeded melodies (16 notes, 8.8 s; checked to
 differ from every test melody), its pitch found by pyin (the reference's notes are not given).
+``reference_timbre_with_notes``: the same recording measured with its melody given
+(``reference_from_audio(notes=...)``, ``audiosym resynth --timbre-from REF.wav --timbre-from-midi
+REF.mid``): no pyin, so no octave errors.
 ``reference_timbre_vector_only``: the reference's timbre vector without the match correction.
 ``oracle_spectrum`` (ceiling of the engine + vocoder, no model): A driven by B's TRUE per-note
 mean spectrum (ground-truth features of the test item itself) in place of the decoder output.
@@ -250,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # reference recordings of each timbre: held-out soundfont, their own seeded melodies
     rng = np.random.default_rng(args.seed + REFERENCE_SEED_OFFSET)
-    references, ref_melodies, ref_info = {}, [], {}
+    references, labelled, ref_melodies, ref_info = {}, {}, [], {}
     if args.reference:
         from dataclasses import replace
 
@@ -263,17 +266,21 @@ def main(argv: list[str] | None = None) -> int:
             ref = reference_from_audio(preset, render(sf_path, program[n], notes, sr), sample_rate=sr, name=f"ref:{n}",
                                        source=f"{os.path.basename(sf_path)} program {program[n]}")
             references[n] = ref
+            y_ref = render(sf_path, program[n], notes, sr)  # the same recording, its melody given
+            labelled[n] = reference_from_audio(preset, y_ref, sample_rate=sr, name=f"ref:{n}", notes=notes,
+                                               source=f"{os.path.basename(sf_path)} program {program[n]}")
             ref_info[n] = {"frames": ref.frames, "midi_range_found": list(ref.midi_range),
                            "midi_range_played": [min(x.pitch for x in notes), max(x.pitch for x in notes)],
                            "seconds_to_measure": round(time.perf_counter() - start, 2)}
             log(f"reference {n}: {ref.frames} frames, pitch {ref.midi_range[0]:.1f}..{ref.midi_range[1]:.1f} found, "
                 f"{ref_info[n]['midi_range_played']} played")
         with_ref = ReferencePreset(preset, list(references.values()))
+        with_labelled = ReferencePreset(preset, list(labelled.values()))
         vector_only = ReferencePreset(preset, [replace(r, relative=np.zeros_like(r.relative),
                                                        absolute=np.zeros_like(r.absolute)) for r in references.values()])
 
     modes = [m for m in args.modes.split(",") if m]
-    extra_modes = ["reference", "reference_vector_only"] if args.reference else []
+    extra_modes = ["reference", "reference_with_notes", "reference_vector_only"] if args.reference else []
     extra_modes += ["oracle_spectrum"] if args.oracle else []
     if args.ablations:
         extra_modes += ["named_no_match_input_dynamics", "named_match_input_dynamics", "named_no_match"]
@@ -306,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs = [(m, preset, b, notes if m == "midi" else None, "timbre") for m in modes]
                 if args.reference:
                     runs += [("reference", with_ref, f"ref:{b}", notes, "timbre"),
+                             ("reference_with_notes", with_labelled, f"ref:{b}", notes, "timbre"),
                              ("reference_vector_only", vector_only, f"ref:{b}", notes, "timbre")]
                 if args.oracle:
                     runs += [("oracle_spectrum", OracleSpectrumPreset(bare, note_spectra(yb, notes, preset.features)),
@@ -368,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         "timbre_accuracy_self_resynthesis": float(np.mean([r["pred_self"] == r["target"] for r in reference])),
         "pitch_error_cents_median_ground_truth": float(np.nanmedian([r["gt_cents"] for r in reference])),
         "modes": by_mode,
-        **({"reference_timbre": extra["reference"], "reference_timbre_vector_only": extra["reference_vector_only"]}
+        **({"reference_timbre": extra["reference"], "reference_timbre_with_notes": extra["reference_with_notes"],
+            "reference_timbre_vector_only": extra["reference_vector_only"]}
            if args.reference else {}),
         **({"oracle_spectrum": extra["oracle_spectrum"]} if args.oracle else {}),
         "named_timbre_source_render": extra["named_timbre_source_render"],

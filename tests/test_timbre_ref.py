@@ -271,3 +271,38 @@ def test_worker_processes_reuse_the_parent_measurement(sps, clarinet_ref, tmp_pa
         outs[workers] = [sf.read(r.output, dtype="float32")[0] for r in results]
     for a, b in zip(outs[1], outs[2]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_cli_timbre_from_midi_labels_the_reference(sps, clarinet_ref, tmp_path, capsys):
+    """--timbre-from-midi: the reference's pitch comes from its melody (what
+    reference_from_file(notes=...) measures), not from pyin; without --timbre-from it is an error."""
+    import pretty_midi
+
+    from audiosym.match import with_stored_match
+    from audiosym.midifile import load_track_notes
+    from audiosym.resynth import resynthesize
+    from audiosym.timbre_ref import ReferencePreset, reference_from_file
+
+    path, notes = clarinet_ref
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(program=71, name="ref")
+    inst.notes += [pretty_midi.Note(velocity=n.velocity, pitch=n.pitch, start=n.onset_s, end=n.offset_s) for n in notes]
+    pm.instruments.append(inst)
+    mid = tmp_path / "ref.mid"
+    pm.write(str(mid))
+    src = tmp_path / "in" / "take.wav"
+    src.parent.mkdir()
+    sf.write(src, _render(0, _melody([62, 64])), SR)
+    preset = str(REPO / "presets" / "sps-default.asym")
+    assert _cli(src, "--out", tmp_path / "out", "--preset", preset, "--timbre-from", path,
+                "--timbre-from-midi", mid) == 0
+    got = sf.read(tmp_path / "out" / "take.wav", dtype="float32")[0]
+    base = with_stored_match(sps)
+    labelled = reference_from_file(base, path, name="ref:my_clarinet", notes=load_track_notes(mid))
+    assert labelled.midi_range == (60.0, 67.0)  # the played notes exactly
+    want, _ = resynthesize(ReferencePreset(base, [labelled]), sf.read(src, dtype="float32")[0], sample_rate=SR,
+                           timbre="ref:my_clarinet")
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+    capsys.readouterr()
+    assert _cli(src, "--out", tmp_path / "o2", "--preset", preset, "--timbre", "clarinet", "--timbre-from-midi", mid) == 2
+    assert "--timbre-from-midi" in capsys.readouterr().err and not (tmp_path / "o2").exists()

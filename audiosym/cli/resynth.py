@@ -24,7 +24,8 @@ soundfont); --timbre-from REF.wav plays the timbre measured from a recording ins
 sound like this file"): the preset's encoder reads the recording's timbre vector over its steady
 pitched frames (pyin), and the decoder's remaining spectral error on those frames, per register,
 is kept as a correction (like a match EQ). Best with a few seconds of single sustained notes
-covering the range you will play. Named timbres get the same kind of correction, measured when
+covering the range you will play; --timbre-from-midi REF.mid gives its melody, so the pitch of
+each frame is known instead of estimated. Named timbres get the same kind of correction, measured when
 the preset was exported on the instrument the timbre came from (stored in the preset; --no-match
 turns it off; --match-named measures it now instead, for a preset exported without it, on the
 preset's training soundfont, which must be installed: a fraction of a second per timbre).
@@ -61,6 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timbre-from", default=None, metavar="REF.wav",
                    help="use the timbre measured from this recording (a melody of single notes, >= 1 s "
                         "of steady notes) instead of a named one: make the output sound like this file")
+    p.add_argument("--timbre-from-midi", default=None, metavar="REF.mid",
+                   help="the --timbre-from recording's melody (time 0 = the recording's start): its pitch is then "
+                        "read from the notes instead of pyin, which can mistake the octave (organs, pianos)")
     p.add_argument("--match-named", action="store_true",
                    help="measure the named --timbre's match correction now, on the preset's training soundfont "
                         "(needs it installed), instead of using the one stored in the preset")
@@ -134,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     if args.track is not None and args.midi is None:
         raise ParameterError(f"--track {args.track} only applies with --midi FILE.mid")
     settings = ResynthSettings(
-        preset=args.preset, timbre=args.timbre, timbre_from=args.timbre_from, match_named=args.match_named,
+        preset=args.preset, timbre=args.timbre, timbre_from=args.timbre_from, timbre_from_midi=args.timbre_from_midi,
+        match_named=args.match_named,
         match=args.match, dynamics=args.dynamics,
         transpose_semitones=args.transpose, midi_path=args.midi,
         midi_track=args.track, sample_rate=args.sample_rate, max_seconds=args.max_seconds,
