@@ -2,7 +2,7 @@
 note envelopes, measured at export from the training soundfont (``match.npz`` in the preset).
 
 A named timbre is the mean timbre vector of one GM program of the preset's training soundfont.
-Two things about that program are measured once, torch-free, from the exported graphs:
+Three things about that program are measured once, torch-free, from the exported graphs:
 
 - a spectral **match correction** (:func:`audiosym.timbre_ref.named_corrections`): what the
   decoder, fed the program's notes' pitch and the named vector, still gets wrong, averaged per
@@ -10,10 +10,12 @@ Two things about that program are measured once, torch-free, from the exported g
 - a **note envelope**: the level of a held note (velocity 100) against time since its note-on,
   in dB below the note's peak, per register (every ``ENV_STEP_SEMITONES``) for
   ``ENV_SECONDS``; a piano decays, an organ holds. The engine plays it in transfer mode with
-  ``dynamics="timbre"``: the input sets how loud a note is, the timbre how it evolves.
+  ``dynamics="timbre"``: the input sets how loud a note is, the timbre how it evolves;
+- a **sub-harmonic ratio** (half-harmonic over harmonic energy): at ``SUBHARMONIC_RATIO`` or
+  more (an organ's 16' stop) the engine plays the timbre on the f0 / 2 partial series.
 
-:class:`MatchTable` applies many corrections to a batch of decoded frames in a few array
-operations (no per-row Python loop), for the engine's decode path.
+:class:`MatchTable` applies the corrections to decoded frames in one compiled pass, for the
+engine's decode path.
 """
 
 from __future__ import annotations
@@ -49,15 +51,10 @@ class NoteEnvelope:
 
     def curve(self, midi: float) -> np.ndarray:
         """``[K]`` linear gain of a note at ``midi`` (linear between registers, clamped)."""
-        g = self.pitch_grid
-        x = float(np.clip(midi if np.isfinite(midi) else g[0], g[0], g[-1]))
-        i = min(int(np.searchsorted(g, x, side="right")) - 1, len(g) - 1)
-        if i >= len(g) - 1:
-            db = self.db[-1]
-        else:
-            fr = (x - g[i]) / (g[i + 1] - g[i])
-            db = self.db[i] * (1.0 - fr) + self.db[i + 1] * fr
-        return (10.0 ** (db.astype(np.float64) / 20.0)).astype(np.float64)
+        from .timbre_ref import _row
+
+        db = _row(self.db, self.pitch_grid, midi if np.isfinite(midi) else float(self.pitch_grid[0]))
+        return 10.0 ** (np.asarray(db, dtype=np.float64) / 20.0)
 
 
 @dataclass

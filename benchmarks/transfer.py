@@ -263,15 +263,16 @@ def main(argv: list[str] | None = None) -> int:
             notes = first + [MelodyNote(x.onset_s + shift, x.offset_s + shift, x.pitch, x.velocity) for x in second]
             ref_melodies += [[x.pitch for x in first], [x.pitch for x in second]]
             start = time.perf_counter()
-            ref = reference_from_audio(preset, render(sf_path, program[n], notes, sr), sample_rate=sr, name=f"ref:{n}",
+            y_ref = render(sf_path, program[n], notes, sr)
+            ref = reference_from_audio(preset, y_ref, sample_rate=sr, name=f"ref:{n}",
                                        source=f"{os.path.basename(sf_path)} program {program[n]}")
+            seconds = time.perf_counter() - start
             references[n] = ref
-            y_ref = render(sf_path, program[n], notes, sr)  # the same recording, its melody given
             labelled[n] = reference_from_audio(preset, y_ref, sample_rate=sr, name=f"ref:{n}", notes=notes,
                                                source=f"{os.path.basename(sf_path)} program {program[n]}")
             ref_info[n] = {"frames": ref.frames, "midi_range_found": list(ref.midi_range),
                            "midi_range_played": [min(x.pitch for x in notes), max(x.pitch for x in notes)],
-                           "seconds_to_measure": round(time.perf_counter() - start, 2)}
+                           "seconds_to_measure": round(seconds, 2)}
             log(f"reference {n}: {ref.frames} frames, pitch {ref.midi_range[0]:.1f}..{ref.midi_range[1]:.1f} found, "
                 f"{ref_info[n]['midi_range_played']} played")
         with_ref = ReferencePreset(preset, list(references.values()))
