@@ -94,7 +94,6 @@ def measure_notes(preset, names: list[str] | None = None, *, soundfont: str | No
     sr = cfg.sample_rate
     hop = int(round(ENV_HOP_S * sr))
     k = int(round(ENV_SECONDS / ENV_HOP_S))
-    bins = np.arange(cfg.n_bins)
     lo, hi = preset.midi_range
     envelopes, subharmonic = {}, {}
     names = list(names or preset.timbre_names)
@@ -124,16 +123,29 @@ def measure_notes(preset, names: list[str] | None = None, *, soundfont: str | No
             rms = np.sqrt((c[a1] - c[a0]) / np.maximum(a1 - a0, 1)) + 1e-12
             db = np.maximum(20 * np.log10(rms / rms.max()), ENV_FLOOR_DB)
             rows.append(_smooth_tail(db))
-            frames = features(y[: sr // 2].astype(np.float32), cfg)[10:28].astype(np.float64)
-            mag = np.maximum(np.exp(frames) - cfg.eps, 0.0).mean(axis=0)
-            at = [np.interp(cfg.midi_to_bin(p + 12 * np.log2(m)), bins, mag, left=0.0, right=0.0)
-                  for m in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)]
-            if sum(at[1::2]) > 0:
-                ratios.append(sum(at[0::2]) / sum(at[1::2]))
+            ratio = subharmonic_ratio(features(y[: sr // 2].astype(np.float32), cfg)[10:28], float(p), cfg)
+            if np.isfinite(ratio):
+                ratios.append(ratio)
         envelopes[name] = NoteEnvelope(grid, np.asarray(rows, dtype=np.float32), ENV_HOP_S)
         if ratios:
             subharmonic[name] = float(np.median(ratios))
     return envelopes, subharmonic
+
+
+def subharmonic_ratio(logmag: np.ndarray, midi, cfg) -> float:
+    """Energy at the half-harmonics (0.5, 1.5, 2.5, 3.5) f0 over that at the harmonics (1 .. 4) f0
+    of the mean magnitude of feature frames ``logmag [T, n_bins]`` at pitch ``midi`` (a number,
+    or ``[T]`` one per frame: each frame is then read at its own pitch). NaN without harmonics."""
+    frames = np.atleast_2d(np.asarray(logmag, dtype=np.float64))
+    mag = np.maximum(np.exp(frames) - cfg.eps, 0.0)
+    pitch = np.broadcast_to(np.asarray(midi, dtype=np.float64), (len(mag),))
+    bins = np.arange(cfg.n_bins)
+    at = np.zeros(8)
+    for m, row in zip(pitch, mag):
+        at += [np.interp(cfg.midi_to_bin(m + 12 * np.log2(k)), bins, row, left=0.0, right=0.0)
+               for k in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)]
+    harm = at[1::2].sum()
+    return float(at[0::2].sum() / harm) if harm > 0 else float("nan")
 
 
 def _smooth_tail(db: np.ndarray) -> np.ndarray:

@@ -48,7 +48,9 @@ class TimbreReference:
 
     ``vector [D]`` float32; ``relative [2 n_bins - 1]`` log-magnitude correction indexed by
     ``bin - pitch_bin + n_bins - 1``; ``absolute [n_bins]``; ``frames``: frames measured;
-    ``midi_range``: (lowest, highest) pitch played in the measured frames.
+    ``midi_range``: (lowest, highest) pitch played in the measured frames; ``subharmonic``:
+    half-harmonic over harmonic energy of the measured frames (:func:`audiosym.match.subharmonic_ratio`;
+    NaN: not measured).
     """
 
     name: str
@@ -60,6 +62,7 @@ class TimbreReference:
     midi_range: tuple[float, float]
     source: str = ""
     info: dict = field(default_factory=dict)
+    subharmonic: float = float("nan")
 
 
 def reference_name(path: str | os.PathLike) -> str:
@@ -219,10 +222,13 @@ def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str =
         absolute = _smooth((residual - own).mean(axis=0), ABS_SMOOTH_SEMITONES * cfg.bins_per_semitone)
         relative = np.clip(relative, -MAX_CORRECTION, MAX_CORRECTION)
         absolute = np.clip(absolute, -MAX_CORRECTION, MAX_CORRECTION)
+    from .match import subharmonic_ratio
+
     return TimbreReference(
         name=name, vector=vector, pitch_grid=grid, relative=relative.astype(np.float32),
         absolute=absolute.astype(np.float32),
         frames=int(len(idx)), midi_range=(float(midi.min()), float(midi.max())), source=source,
+        subharmonic=subharmonic_ratio(logmag[idx], midi, cfg),
     )
 
 
@@ -342,6 +348,16 @@ class ReferencePreset:
             if name == ref.name:
                 return ref.vector.astype(np.float32)
         return self._preset.timbre_vector(name)
+
+    def subharmonic(self, name: str | None) -> bool:
+        """A reference added here: by its own measurement; named timbres: as the preset says."""
+        from .match import SUBHARMONIC_RATIO
+
+        for ref in self.references:
+            if name == ref.name and not (self.replace_named and np.isnan(ref.subharmonic)):
+                return bool(ref.subharmonic >= SUBHARMONIC_RATIO)
+        test = getattr(self._preset, "subharmonic", None)
+        return bool(test(name)) if test is not None else False
 
     def decode(self, **latents: np.ndarray) -> np.ndarray:
         out = np.asarray(self._preset.decode(**latents))

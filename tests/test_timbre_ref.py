@@ -306,3 +306,20 @@ def test_cli_timbre_from_midi_labels_the_reference(sps, clarinet_ref, tmp_path, 
     capsys.readouterr()
     assert _cli(src, "--out", tmp_path / "o2", "--preset", preset, "--timbre", "clarinet", "--timbre-from-midi", mid) == 2
     assert "--timbre-from-midi" in capsys.readouterr().err and not (tmp_path / "o2").exists()
+
+
+def test_a_reference_of_a_16_foot_organ_is_played_on_the_sub_octave_series(sps, reference):
+    """A reference recording is tested for sub-harmonics like a named timbre at export: an organ
+    with a 16' stop (FluidR3's drawbar organ, its melody given) is flagged, the clarinet is not."""
+    from audiosym.engine import Engine
+    from audiosym.timbre_ref import ReferencePreset, reference_from_audio
+
+    notes = _melody([55, 57, 59, 60, 62, 64, 65, 67])
+    organ = reference_from_audio(sps, _render(16, notes, soundfont="FluidR3_GM"), sample_rate=SR, name="ref:organ",
+                                 notes=notes)
+    assert organ.subharmonic > 1.0 and reference.subharmonic < 0.1
+    wrapped = ReferencePreset(sps, [organ, reference])
+    assert wrapped.subharmonic("ref:organ") and not wrapped.subharmonic(reference.name)
+    assert wrapped.subharmonic("drawbar_organ") == sps.subharmonic("drawbar_organ")  # named: the preset's
+    engine = Engine(wrapped, timbre="ref:organ", sample_rate=48000, mode="synth")
+    assert engine._basis_shift(engine.state.control) == 12.0
