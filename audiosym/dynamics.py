@@ -64,12 +64,18 @@ class NoteEnvState:
     off_gain: float = 0.0
 
 
+def starts_note(st: NoteEnvState | None, gate: str) -> bool:
+    """Whether ``gate`` begins a new note envelope: 'on', or 'legato' after a released (or no)
+    note; a legato change while a note is held continues that note's envelope."""
+    return gate == "on" or (gate == "legato" and (st is None or st.off >= 0))
+
+
 def note_gate(st: NoteEnvState | None, gate: str, curve: tuple[np.ndarray, float] | None, at: int,
               gain_before: float) -> NoteEnvState | None:
     """The state after a gate change at absolute sample ``at``. ``curve``: (linear gains, hop in
-    samples) of the note that starts (``gate`` 'on', or 'legato' after a released note), None
-    when none starts or its timbre has no envelope (then the input's level is followed)."""
-    if gate == "on" or (gate == "legato" and (st is None or st.off >= 0)):
+    samples) of the note that starts (:func:`starts_note`), None when none starts or its timbre
+    has no envelope (then the input's level is followed)."""
+    if starts_note(st, gate):
         return None if curve is None else NoteEnvState(onset=at, curve=curve[0], hop=curve[1])
     if gate in ("off", "panic") and st is not None and st.off < 0:
         return replace(st, off=at, off_gain=float(gain_before))

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .dynamics import NoteEnvState, envelope_kernel, note_gain, note_gate
+from .dynamics import NoteEnvState, envelope_kernel, note_gain, note_gate, starts_note
 from .errors import ParameterError
 from .features import features_step, init_state
 from .midi import Adsr, AdsrState, ControlState, adsr_gate, adsr_run, apply_message, as_events
@@ -411,8 +411,8 @@ class Engine:
     def _note_gate(self, st: NoteEnvState | None, gate: str, cs: ControlState, at: int,
                    gain_before: float) -> NoteEnvState | None:
         """``dynamics="timbre"``: the envelope state after a gate change at absolute sample ``at``."""
-        starts = gate == "on" or (gate == "legato" and (st is None or st.off >= 0))
-        return note_gate(st, gate, self._note_curve(cs.timbre, cs.note) if starts else None, at, gain_before)
+        curve = self._note_curve(cs.timbre, cs.note) if starts_note(st, gate) else None
+        return note_gate(st, gate, curve, at, gain_before)
 
     def _note_curve(self, timbre: str, note: int | None) -> tuple[np.ndarray, float] | None:
         """The timbre's stored note envelope at ``note``: (linear gains, hop in samples), cached."""

@@ -80,16 +80,13 @@ def measure_notes(preset, names: list[str] | None = None, *, soundfont: str | No
       About 0.001-0.05 for most GM programs, 1.2-1.7 for FluidR3's drawbar organ (a 16' stop:
       its partials are the harmonics of f0 / 2).
     """
-    from .errors import ParameterError
     from .features import features
     from .pitch import midi_to_hz
     from .plans import instrument_range
     from .soundfonts import find_soundfont, render_note
+    from .timbre_ref import training_soundfont
 
-    sf_name = soundfont or preset.metadata.get("calibration", {}).get("soundfont")
-    if not sf_name:
-        raise ParameterError("the preset does not record its training soundfont; pass soundfont=NAME")
-    sf_path = find_soundfont(sf_name)
+    sf_path = find_soundfont(training_soundfont(preset, soundfont))
     cfg = preset.features
     sr = cfg.sample_rate
     hop = int(round(ENV_HOP_S * sr))
@@ -164,26 +161,25 @@ def _smooth_tail(db: np.ndarray) -> np.ndarray:
 def measure_named(preset, names: list[str] | None = None, *, soundfont: str | None = None,
                   progress: bool = False) -> NamedMatch:
     """Match corrections and note envelopes of the preset's named timbres (programs >= 0)."""
-    from .timbre_ref import named_corrections
+    from .errors import AudiosymError
+    from .timbre_ref import named_corrections, training_soundfont
 
+    sf_name = training_soundfont(preset, soundfont)
     names = [n for n in (names or preset.timbre_names) if int(preset.metadata["timbres"][n]["program"]) >= 0]
     it = names
     if progress:
         from tqdm import tqdm
 
         it = tqdm(names, desc="match corrections", unit="timbre", leave=False)
-    from .errors import AudiosymError
-
     refs, skipped = [], {}
     for name in it:
         try:
-            refs.append(named_corrections(preset, [name], soundfont=soundfont)[0])
+            refs.append(named_corrections(preset, [name], soundfont=sf_name)[0])
         except AudiosymError as exc:  # e.g. no note of the program inside the preset's range
             skipped[name] = " ".join(str(exc).split())
     names = [r.name for r in refs]
-    envelopes, subharmonic = measure_notes(preset, names, soundfont=soundfont, progress=progress)
-    sf_name = soundfont or preset.metadata.get("calibration", {}).get("soundfont")
-    info = {"soundfont": str(sf_name), "timbres": names, "envelope_seconds": ENV_SECONDS,
+    envelopes, subharmonic = measure_notes(preset, names, soundfont=sf_name, progress=progress)
+    info = {"soundfont": sf_name, "timbres": names, "envelope_seconds": ENV_SECONDS,
             "envelope_hop_s": ENV_HOP_S, "envelope_step_semitones": ENV_STEP_SEMITONES,
             "envelope_velocity": ENV_VELOCITY, **({"skipped": skipped} if skipped else {})}
     info["subharmonic_timbres"] = sorted(n for n, r in subharmonic.items() if r >= SUBHARMONIC_RATIO)

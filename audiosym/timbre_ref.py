@@ -369,6 +369,15 @@ class ReferencePreset:
         return self._table.apply(out, timbre, midi)
 
 
+def training_soundfont(preset, soundfont: str | None = None) -> str:
+    """``soundfont``, else the soundfont the preset's named timbres came from
+    (``metadata.calibration.soundfont``); ParameterError when neither is known."""
+    name = soundfont or preset.metadata.get("calibration", {}).get("soundfont")
+    if not name:
+        raise ParameterError("the preset does not record its training soundfont; pass soundfont=NAME")
+    return str(name)
+
+
 def named_corrections(preset, names: list[str] | None = None, *, soundfont: str | None = None,
                       step_semitones: int = 2, note_seconds: float = 0.5) -> list[TimbreReference]:
     """Match corrections for the preset's NAMED timbres, measured where their vectors came from.
@@ -382,9 +391,7 @@ def named_corrections(preset, names: list[str] | None = None, *, soundfont: str 
     from .plans import instrument_range
     from .soundfonts import find_soundfont, render_melody
 
-    sf_name = soundfont or preset.metadata.get("calibration", {}).get("soundfont")
-    if not sf_name:
-        raise ParameterError("the preset does not record its training soundfont; pass soundfont=NAME")
+    sf_name = training_soundfont(preset, soundfont)
     sf_path = find_soundfont(sf_name)
     sr = preset.features.sample_rate
     lo, hi = preset.midi_range
