@@ -42,13 +42,16 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def contrasting_timbres(preset, count: int) -> list[str]:
+def contrasting_timbres(preset, count: int, *, exclude=()) -> list[str]:
     """Up to ``count`` timbre names far apart: the default timbre, then farthest-point picks
     (each next name maximises its distance to those already chosen), so the demo covers the
-    preset's timbre space instead of near-duplicates."""
-    names = list(preset.timbre_names)
+    preset's timbre space instead of near-duplicates. Names in ``exclude`` are never chosen
+    (the first remaining name stands in for an excluded default)."""
+    names = [n for n in preset.timbre_names if n not in set(exclude)]
+    if not names:
+        return []
     vectors = {n: preset.timbre_vector(n).astype(np.float64) for n in names}
-    chosen = [preset.default_timbre]
+    chosen = [preset.default_timbre if preset.default_timbre in names else names[0]]
     while len(chosen) < min(count, len(names)):
         rest = [n for n in names if n not in chosen]
         chosen.append(max(rest, key=lambda n: (min(np.linalg.norm(vectors[n] - vectors[c]) for c in chosen), n)))

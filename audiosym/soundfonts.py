@@ -231,3 +231,36 @@ def render_melody(
     synth.generate(64)
     stereo = np.concatenate(out).reshape(-1, 2) if out else np.zeros((0, 2), np.float32)
     return stereo.mean(axis=1).astype(np.float32)
+
+
+BROKEN_RENDER_DB = 20.0  # a program this far under its soundfont's median program is a broken render
+
+
+def program_levels(path: str, programs=range(128), *, velocity: int = 100, sample_rate: int = 16000) -> dict[int, float]:
+    """Each program's median RMS level in dBFS over three 0.5 s notes at the quartiles of its GM
+    range (``audiosym.plans.instrument_range``), all at one ``velocity``."""
+    from .plans import instrument_range
+
+    levels = {}
+    for program in programs:
+        lo, hi = instrument_range(int(program), limits=None)
+        pitches = (round(lo + (hi - lo) * q) for q in (0.25, 0.5, 0.75))
+        db = [20 * np.log10(np.sqrt(np.mean(render_note(path, program, p, velocity=velocity,
+                                                          sample_rate=sample_rate) ** 2)) + 1e-12) for p in pitches]
+        levels[int(program)] = float(np.median(db))
+    return levels
+
+
+def broken_renders(path: str, *, threshold_db: float = BROKEN_RENDER_DB) -> dict[int, float]:
+    """Programs of the soundfont at ``path`` that render ``threshold_db`` or more under its median
+    program, as ``{program: dB under the median}`` (levels from :func:`program_levels`).
+
+    Instruments differ by up to about 15 dB at one velocity. A program 20 dB or more under the
+    median is a broken sample or modulator as tinysoundfont plays it, or has no samples over much
+    of the range audiosym plays it in: MuseScore_General_Lite's pianos (programs 0, 1 and 3) are
+    ~39 dB under and have hardly any harmonics; FluidR3_GM's contrabass (43) is silent above
+    MIDI 59. Such a render is no ground truth for its instrument, so the transfer benchmark leaves
+    these programs out of its timbre set."""
+    levels = program_levels(path)
+    median = float(np.median(list(levels.values())))
+    return {p: round(median - v, 1) for p, v in levels.items() if median - v >= threshold_db}

@@ -14,6 +14,12 @@ the ground-truth rendering of B:
   ground-truth renders of other melodies names B for the output (target >= 0.8);
 - ``realtime_factor_cpu``: seconds of audio per second of compute, one thread, 44.1 kHz.
 
+Timbre set: the preset's default timbre and the farthest-apart others
+(``audiosym.demo.contrasting_timbres``), leaving out programs whose held-out render is broken
+(``audiosym.soundfonts.broken_renders``: 20 dB or more under the soundfont's median program;
+MuseScore_General_Lite's pianos, programs 0, 1 and 3, render ~39 dB under with hardly any
+harmonics, see FINDINGS.md). ``--no-render-check`` keeps them (the set before 2026-11-30 evening).
+
 Context keys: the classifier's accuracy on held-out ground truth (is the classifier able at
 all?), how often it names B for the untransformed input (chance level), and the same metrics
 for B re-timbred as B with its own melody (``*_self_resynthesis``: the floor set by the
@@ -70,7 +76,7 @@ from audiosym.pitch import midi_to_hz  # noqa: E402
 from audiosym.plans import instrument_range  # noqa: E402
 from audiosym.preset import load_preset  # noqa: E402
 from audiosym.resynth import resynthesize  # noqa: E402
-from audiosym.soundfonts import find_soundfont, render_melody  # noqa: E402
+from audiosym.soundfonts import BROKEN_RENDER_DB, broken_renders, find_soundfont, render_melody  # noqa: E402
 from audiosym.timbre_ref import ReferencePreset, reference_from_audio  # noqa: E402
 
 REFERENCE_SEED_OFFSET = 5000  # reference melodies: their own seed, disjoint from the test melodies
@@ -226,13 +232,24 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the rows without the stored match correction and/or note envelopes")
     ap.add_argument("--no-oracle", dest="oracle", action="store_false",
                     help="skip the oracle-spectrum ceiling rows")
+    ap.add_argument("--no-render-check", dest="render_check", action="store_false",
+                    help="keep timbres whose held-out render is broken (audiosym.soundfonts.broken_renders: "
+                         "20 dB or more under the soundfont's median program; MuseScore_General_Lite's pianos)")
     args = ap.parse_args(argv)
 
     bare = load_preset(args.preset, device="cpu", intra_op_threads=1)
     preset = with_stored_match(bare)  # what `audiosym resynth` plays by default
     sf_path = find_soundfont(args.soundfont)
     sr = args.sample_rate
-    names = contrasting_timbres(preset, args.instruments)
+    excluded = {}
+    if args.render_check:  # a broken held-out render is no ground truth (FINDINGS.md)
+        broken = broken_renders(sf_path)
+        excluded = {n: {"program": int(t["program"]), "db_under_median_program": broken[int(t["program"])]}
+                    for n, t in preset.metadata["timbres"].items() if int(t["program"]) in broken}
+        if excluded:
+            log(f"render check: {os.path.basename(sf_path)} renders {sorted(excluded)} {BROKEN_RENDER_DB:.0f} dB or "
+                "more under its median program; left out of the timbre set")
+    names = contrasting_timbres(preset, args.instruments, exclude=excluded)
     program = {n: int(preset.metadata["timbres"][n]["program"]) for n in names}
     plo, phi = preset.midi_range
     span = {}
@@ -368,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     main_mode = by_mode.get("midi") or next(iter(by_mode.values()))
     result = {
         "preset": preset.name, "kind": preset.kind, "soundfont": os.path.basename(sf_path),
-        "timbres": names, "pairs": len(rows[modes[0]]), "sample_rate": sr,
+        "timbres": names, "timbres_excluded_broken_render": excluded, "pairs": len(rows[modes[0]]),
+        "sample_rate": sr,
         **{k: main_mode[k] for k in ("mrstft_ratio_vs_input", "pitch_error_cents_median", "timbre_accuracy")},
         "realtime_factor_cpu": rtf44, "realtime_factor_cpu_16k": rtf16,
         "timbre_accuracy_ground_truth": float(np.mean([r["pred_truth"] == r["target"] for r in reference])),

@@ -57,3 +57,17 @@ def test_note_cache_is_keyed_by_parameters():
     assert b.frames.shape[1] == a.frames.shape[1] // 2  # a changed parameter is never served stale
     c = load_notes(spec, progress=False)
     np.testing.assert_array_equal(a.frames, c.frames)
+
+
+def test_broken_renders_flags_the_held_out_soundfonts_pianos_only():
+    """MuseScore_General_Lite's pianos render ~39 dB under its other programs (FINDINGS.md); the
+    check finds them, and nothing the transfer benchmark's timbre sets otherwise use."""
+    from audiosym.soundfonts import broken_renders, program_levels
+
+    held_out = broken_renders(find_soundfont("MuseScore_General"))
+    assert set(held_out) == {0, 1, 3}, held_out
+    assert all(db > 30 for db in held_out.values())
+    training = broken_renders(find_soundfont("FluidR3_GM"))
+    assert 0 not in training and 43 in training  # FluidR3's contrabass is silent above MIDI 59
+    levels = program_levels(find_soundfont("MuseScore_General"), [0, 2, 4])
+    assert levels[2] - levels[0] > 25 and levels[4] - levels[0] > 25  # its electric pianos are fine
