@@ -35,6 +35,9 @@ class _Timbres:
 def test_contrasting_timbres_are_spread_out():
     assert contrasting_timbres(_Timbres(), 3) == ["a", "c", "d"]  # "b" is a near-duplicate of "a"
     assert contrasting_timbres(_Timbres(), 10) == ["a", "c", "d", "b"]
+    assert contrasting_timbres(_Timbres(), 3, exclude={"c"}) == ["a", "d", "b"]
+    assert contrasting_timbres(_Timbres(), 2, exclude={"a"}) == ["b", "c"]  # "b" stands in for the default
+    assert contrasting_timbres(_Timbres(), 2, exclude={"a", "b", "c", "d"}) == []
 
 
 def _check_demo_output(result, n_outputs):
