@@ -109,7 +109,7 @@ def run_demo(
     from .audio_io import write_wav
     from .midifile import MelodyNote, melody_events
     from .preset import load_preset
-    from .resynth import render_signal
+    from .render import render_signal
     from .soundfonts import find_soundfont, render_melody
 
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""audiosym.resynth / audiosym.midifile / `audiosym resynth`: discovery, sharding, robustness, parity."""
+"""audiosym.resynth / audiosym.render / audiosym.midifile / `audiosym resynth`: discovery, sharding, robustness, parity."""
 
 import os
 from pathlib import Path
@@ -252,7 +252,7 @@ def test_file_output_equals_streaming_engine_process(tmp_path, preset_path, pres
     assert np.max(np.abs(want)) > 1e-3  # the engine made sound
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)  # float32 oscillator rounding (-80 dBFS)
     # long files go through the engine in chunks, with events split across them: same output
-    from audiosym.resynth import render_signal
+    from audiosym.render import render_signal
 
     unmoved = [MidiEvent(e.offset - lat, e.data) for e in events]
     chunked = render_signal(engine, y, unmoved, block_samples=7919)
@@ -358,7 +358,7 @@ def test_plain_errors_before_any_file_is_touched(tmp_path, preset_path, preset, 
 def test_transpose_shifts_the_input_pitch(kind):
     from _fake_preset import FakePreset
 
-    from audiosym.resynth import make_engine, render_signal
+    from audiosym.render import make_engine, render_signal
 
     fake = FakePreset(kind)
     sample_rate = 16000
@@ -378,7 +378,7 @@ def test_transpose_shifts_the_input_pitch(kind):
 
 
 def test_transposed_preset_shifts_only_the_pitch_latent(preset, rng):
-    from audiosym.resynth import TransposedPreset
+    from audiosym.render import TransposedPreset
 
     frames = rng.normal(-6, 2, size=(2, preset.context_frames + 4, preset.features.n_bins)).astype(np.float32)
     plain, moved = preset.encode(frames), TransposedPreset(preset, 2.5).encode(frames)

@@ -3,7 +3,7 @@
 ``bench_resynth``: offline resynthesis speed (issue #6 target: >= 100x real time per CPU core).
 A seeded soundfont melody (TimGM6mb clarinet, always installed) is re-timbred at 44.1 kHz and at
 16 kHz (the model rate) through the code ``audiosym resynth`` runs: ``engine`` times
-``audiosym.resynth.render_signal`` on a warmed engine (the engine's offline pass), ``resynth``
+``audiosym.render.render_signal`` on a warmed engine (the engine's offline pass), ``resynth``
 times ``audiosym.resynth.resynthesize`` end to end (engine construction, latency alignment,
 output resampling). Two pitch sources: ``midi`` (the melody's notes drive the pitch) and
 ``passthrough`` (no MIDI: the input's own pitch latent, so the encoder runs on every frame).
@@ -70,7 +70,8 @@ def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float
     from ..match import with_stored_match
     from ..midifile import melody_events
     from ..preset import load_preset
-    from ..resynth import make_engine, render_signal, resynthesize
+    from ..render import make_engine, render_signal
+    from ..resynth import resynthesize
     from ..soundfonts import find_soundfont, render_melody
 
     preset = with_stored_match(load_preset(preset_name, device="cpu", intra_op_threads=1))  # as `resynth` plays
