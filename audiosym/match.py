@@ -26,35 +26,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .envelope import (
+    ENV_HOP_S,
+    ENV_SECONDS,
+    ENV_STEP_SEMITONES,
+    ENV_VELOCITY,
+    NoteEnvelope,
+    held_note_db,
+)
 from .errors import PresetError
 
 MEMBER = "match.npz"
-ENV_HOP_S = 0.01  # envelope time step
-ENV_SECONDS = 2.0  # envelope length; later times hold the last value
-ENV_STEP_SEMITONES = 4  # envelope registers
-ENV_FLOOR_DB = -60.0
-ENV_VELOCITY = 100
 SUBHARMONIC_RATIO = 0.5  # a timbre whose half-harmonics carry this share of its harmonics' energy
 #                          sounds an octave-below partial series (an organ's 16' stop): f0 / 2 basis
-ENV_ATTACK_S = 0.1  # envelope before this is kept as measured ...
-ENV_SMOOTH_S = 0.25  # ... and smoothed over this after it
-
-
-@dataclass(frozen=True)
-class NoteEnvelope:
-    """``db [G, K]``: level (dB re the note's peak) at times ``k * hop_s`` after note-on, for
-    pitches ``pitch_grid [G]`` (MIDI)."""
-
-    pitch_grid: np.ndarray
-    db: np.ndarray
-    hop_s: float = ENV_HOP_S
-
-    def curve(self, midi: float) -> np.ndarray:
-        """``[K]`` linear gain of a note at ``midi`` (linear between registers, clamped)."""
-        from .timbre_ref import _row
-
-        db = _row(self.db, self.pitch_grid, midi if np.isfinite(midi) else float(self.pitch_grid[0]))
-        return 10.0 ** (np.asarray(db, dtype=np.float64) / 20.0)
 
 
 @dataclass
@@ -81,7 +65,6 @@ def measure_notes(preset, names: list[str] | None = None, *, soundfont: str | No
       its partials are the harmonics of f0 / 2).
     """
     from .features import features
-    from .pitch import midi_to_hz
     from .plans import instrument_range
     from .soundfonts import find_soundfont, render_note
     from .timbre_ref import training_soundfont
@@ -89,8 +72,6 @@ def measure_notes(preset, names: list[str] | None = None, *, soundfont: str | No
     sf_path = find_soundfont(training_soundfont(preset, soundfont))
     cfg = preset.features
     sr = cfg.sample_rate
-    hop = int(round(ENV_HOP_S * sr))
-    k = int(round(ENV_SECONDS / ENV_HOP_S))
     lo, hi = preset.midi_range
     envelopes, subharmonic = {}, {}
     names = list(names or preset.timbre_names)
@@ -112,14 +93,7 @@ def measure_notes(preset, names: list[str] | None = None, *, soundfont: str | No
         for p in grid:
             y = render_note(sf_path, program, int(p), velocity=ENV_VELOCITY, note_seconds=ENV_SECONDS + ENV_HOP_S,
                             sample_rate=sr).astype(np.float64)
-            # RMS over a centred window of at least 2.5 periods (a 10 ms window ripples on low notes)
-            half = max(hop, int(2.5 * sr / midi_to_hz(p))) // 2
-            c = np.concatenate([[0.0], np.cumsum(y ** 2)])
-            centre = np.arange(k) * hop + hop // 2
-            a0, a1 = np.clip(centre - half, 0, len(y)), np.clip(centre + half, 0, len(y))
-            rms = np.sqrt((c[a1] - c[a0]) / np.maximum(a1 - a0, 1)) + 1e-12
-            db = np.maximum(20 * np.log10(rms / rms.max()), ENV_FLOOR_DB)
-            rows.append(_smooth_tail(db))
+            rows.append(held_note_db(y, sr, float(p)))
             ratio = subharmonic_ratio(features(y[: sr // 2].astype(np.float32), cfg)[10:28], float(p), cfg)
             if np.isfinite(ratio):
                 ratios.append(ratio)
@@ -143,19 +117,6 @@ def subharmonic_ratio(logmag: np.ndarray, midi, cfg) -> float:
                for k in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)]
     harm = at[1::2].sum()
     return float(at[0::2].sum() / harm) if harm > 0 else float("nan")
-
-
-def _smooth_tail(db: np.ndarray) -> np.ndarray:
-    """The attack (first ``ENV_ATTACK_S``) as measured; later, a ``ENV_SMOOTH_S`` moving average
-    in dB: chorus and tremolo beating belongs to one rendered note, not to the timbre."""
-    a = int(round(ENV_ATTACK_S / ENV_HOP_S))
-    w = max(int(round(ENV_SMOOTH_S / ENV_HOP_S)) // 2, 1)
-    out = db.astype(np.float64).copy()
-    c = np.concatenate([[0.0], np.cumsum(db, dtype=np.float64)])
-    idx = np.arange(a, len(db))
-    lo, hi = np.maximum(idx - w, a), np.minimum(idx + w + 1, len(db))
-    out[a:] = (c[hi] - c[lo]) / (hi - lo)
-    return out - out.max()  # 0 dB at the (smoothed) peak
 
 
 def measure_named(preset, names: list[str] | None = None, *, soundfont: str | None = None,

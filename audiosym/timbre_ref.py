@@ -25,10 +25,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ParameterError
+
+if TYPE_CHECKING:
+    from .envelope import NoteEnvelope
 
 PITCH_LATENT = {"sps": "z_pitch", "v3": "content_q"}
 TIMBRE_LATENT = {"sps": "z_timbre", "v3": "style"}
@@ -50,7 +54,8 @@ class TimbreReference:
     ``bin - pitch_bin + n_bins - 1``; ``absolute [n_bins]``; ``frames``: frames measured;
     ``midi_range``: (lowest, highest) pitch played in the measured frames; ``subharmonic``:
     half-harmonic over harmonic energy of the measured frames (:func:`audiosym.match.subharmonic_ratio`;
-    NaN: not measured).
+    NaN: not measured); ``envelope``: the recording's note envelope
+    (:func:`audiosym.envelope.recording_envelope`; None: not measured).
     """
 
     name: str
@@ -63,6 +68,7 @@ class TimbreReference:
     source: str = ""
     info: dict = field(default_factory=dict)
     subharmonic: float = float("nan")
+    envelope: NoteEnvelope | None = None
 
 
 def reference_name(path: str | os.PathLike) -> str:
@@ -222,13 +228,17 @@ def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str =
         absolute = _smooth((residual - own).mean(axis=0), ABS_SMOOTH_SEMITONES * cfg.bins_per_semitone)
         relative = np.clip(relative, -MAX_CORRECTION, MAX_CORRECTION)
         absolute = np.clip(absolute, -MAX_CORRECTION, MAX_CORRECTION)
+    from .envelope import recording_envelope, recording_notes
     from .match import subharmonic_ratio
 
+    if notes is None:  # the notes pyin heard, for the envelope
+        notes = recording_notes(y16, cfg.sample_rate, idx, midi, hop_length=cfg.hop_length, n_fft=cfg.n_fft)
     return TimbreReference(
         name=name, vector=vector, pitch_grid=grid, relative=relative.astype(np.float32),
         absolute=absolute.astype(np.float32),
         frames=int(len(idx)), midi_range=(float(midi.min()), float(midi.max())), source=source,
         subharmonic=subharmonic_ratio(logmag[idx], midi, cfg),
+        envelope=recording_envelope(y16, cfg.sample_rate, notes),
     )
 
 
@@ -358,6 +368,16 @@ class ReferencePreset:
                 return bool(ref.subharmonic >= SUBHARMONIC_RATIO)
         test = getattr(self._preset, "subharmonic", None)
         return bool(test(name)) if test is not None else False
+
+    def envelope(self, name: str | None):
+        """The note envelope (:class:`audiosym.envelope.NoteEnvelope`) of a timbre, or None: the
+        preset's stored one where it has one (named timbres), else the one measured on the
+        reference's recording."""
+        env_of = getattr(self._preset, "envelope", None)
+        stored = env_of(name) if env_of is not None else None
+        if stored is not None:
+            return stored
+        return next((ref.envelope for ref in self.references if ref.name == name), None)
 
     def decode(self, **latents: np.ndarray) -> np.ndarray:
         out = np.asarray(self._preset.decode(**latents))

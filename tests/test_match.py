@@ -13,9 +13,10 @@ import pytest
 from _fake_preset import FakePreset
 
 from audiosym.engine import Engine
+from audiosym.envelope import NoteEnvelope
 from audiosym.errors import ParameterError
 from audiosym.features import FeatureConfig
-from audiosym.match import MatchTable, NamedMatch, NoteEnvelope, from_bytes, to_bytes
+from audiosym.match import MatchTable, NamedMatch, from_bytes, to_bytes
 from audiosym.midi import MidiEvent, note_off, note_on
 from audiosym.timbre_ref import TimbreReference, _row
 
@@ -120,6 +121,60 @@ def test_measured_envelopes_decay_for_piano_and_hold_for_an_organ():
     assert np.all(piano.db[:, k] < organ.db[:, k] - 5.0)  # in every register
     assert np.all(organ.db[:, 10:] > -9.0)  # the organ holds: no register fades
     assert np.all(piano.db.max(axis=1) == 0.0)  # relative to each note's peak
+
+
+@pytest.mark.parametrize("note_s", [0.5, 1.2])
+def test_a_recordings_envelope_matches_the_stored_measurement(note_s):
+    """A melody of short notes gives the envelope that 2 s single notes give (FluidR3): within
+    the notes as measured, beyond them continued at the rate they were falling."""
+    from audiosym.envelope import recording_envelope
+    from audiosym.match import measure_notes
+    from audiosym.soundfonts import find_soundfont, render_melody
+
+    fake = FakePreset()
+    fake.metadata["timbres"] = {"acoustic_grand_piano": {"program": 0, "vector": [0, 0, 0, 0]},
+                                "clarinet": {"program": 71, "vector": [1, 0, 0, 0]}}
+    fake.metadata["calibration"] = {"soundfont": "FluidR3_GM"}
+    stored, _ = measure_notes(fake, list(fake.metadata["timbres"]))
+    notes = [(i * (note_s + 0.1), i * (note_s + 0.1) + note_s, p) for i, p in enumerate([60, 64, 67, 72, 60, 62])]
+    for name, program in (("acoustic_grand_piano", 0), ("clarinet", 71)):
+        y = render_melody(find_soundfont("FluidR3_GM"), program, [(a, b - a, p, 100) for a, b, p in notes],
+                          sample_rate=16000)
+        env = recording_envelope(y, 16000, notes)
+        assert env is not None and env.pitch_grid[0] == 60 and env.pitch_grid[-1] == 72
+        got, want = 20 * np.log10(env.curve(64)), 20 * np.log10(stored[name].curve(64))
+        inside = int(note_s / 0.01) - 5
+        assert np.abs(got[10:inside] - want[10:inside]).max() < 2.0, name
+        assert abs(got[150] - want[150]) < 7.0, name  # 1.5 s: extrapolated (a piano decays ever slower)
+    assert 20 * np.log10(env.curve(64)[150]) > -3.0  # the clarinet (last) holds
+
+
+def test_a_recordings_envelope_needs_notes_long_enough():
+    from audiosym.envelope import recording_envelope
+
+    y = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+    assert recording_envelope(y, 16000, [(0.0, 0.1, 60), (0.5, 0.55, 62)]) is None
+    assert recording_envelope(y, 16000, []) is None
+    assert recording_envelope(y, 16000, [(0.0, 0.5, 60)]) is not None
+
+
+def test_notes_of_a_recording_without_a_melody():
+    """Runs of pitched frames become notes, each backed up to its attack: what the envelope
+    reads when a reference comes without its melody."""
+    from audiosym.envelope import recording_notes
+    from audiosym.features import FeatureConfig, features
+    from audiosym.soundfonts import find_soundfont, render_melody
+    from audiosym.timbre_ref import _steady_frames
+
+    played = [(0.2, 0.6, 60), (0.8, 1.3, 67), (1.5, 1.9, 64)]
+    y = render_melody(find_soundfont("FluidR3_GM"), 71, [(a, b - a, p, 100) for a, b, p in played],
+                      sample_rate=16000)
+    cfg = FeatureConfig()
+    idx, midi = _steady_frames(y, features(y, cfg), cfg, 36, 96)
+    notes = recording_notes(y, 16000, idx, midi, hop_length=cfg.hop_length, n_fft=cfg.n_fft)
+    assert [round(n[2]) for n in notes] == [60, 67, 64]
+    for (onset, offset, _), (a, b, _) in zip(notes, played):
+        assert abs(onset - a) < 0.04 and abs(offset - b) < 0.04, (notes, played)
 
 
 # ---------------------------------------------------------------------------- engine

@@ -139,6 +139,36 @@ def test_known_melody_labels_the_frames(sps, clarinet_ref):
     assert np.all(ref.relative == 0) and np.all(ref.absolute == 0)
 
 
+@pytest.mark.parametrize("with_melody", [True, False])
+def test_a_references_note_envelope_is_measured_and_played(sps, with_melody):
+    """A piano reference decays and a clarinet reference holds, with or without its melody; the
+    engine plays that envelope in transfer mode with dynamics="timbre" (a held input stays
+    level under a clarinet reference, falls under a piano one)."""
+    from audiosym.resynth import resynthesize
+    from audiosym.timbre_ref import ReferencePreset, reference_from_audio
+
+    notes = _melody([60, 64, 67, 72, 67, 64], note_s=0.6)
+    refs = {}
+    for program, name in ((0, "my piano"), (71, "my clarinet")):
+        refs[name] = reference_from_audio(sps, _render(program, notes), sample_rate=SR, name=name,
+                                          notes=notes if with_melody else None)
+        assert refs[name].envelope is not None
+    at = int(0.5 / refs["my piano"].envelope.hop_s)
+    piano, clarinet = (20 * np.log10(refs[n].envelope.curve(66)[at]) for n in ("my piano", "my clarinet"))
+    assert piano < -6.0 and clarinet > -3.0, (piano, clarinet)
+    wrapped = ReferencePreset(sps, list(refs.values()))
+    assert wrapped.envelope("my piano") is refs["my piano"].envelope
+    assert wrapped.envelope(sps.default_timbre) is sps.envelope(sps.default_timbre)  # named: as stored
+    held = [MelodyNote(0.0, 1.2, 66, 100)]
+    y = _render(71, held)  # a held clarinet note as the input
+    level = {}
+    for name in refs:
+        out, _ = resynthesize(wrapped, y, sample_rate=SR, timbre=name, notes=held, dynamics="timbre")
+        level[name] = [np.sqrt(np.mean(out[int(a * SR):int((a + 0.1) * SR)] ** 2)) for a in (0.2, 1.0)]
+    assert 20 * np.log10(level["my piano"][1] / level["my piano"][0]) < -6.0, level
+    assert abs(20 * np.log10(level["my clarinet"][1] / level["my clarinet"][0])) < 3.0, level
+
+
 def test_unusable_references_are_plain_errors(sps, tmp_path):
     from audiosym.timbre_ref import reference_from_audio, reference_from_file
 
