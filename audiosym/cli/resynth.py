@@ -31,8 +31,10 @@ turns it off; --match-named measures it now instead, for a preset exported witho
 preset's training soundfont, which must be installed: a fraction of a second per timbre).
 
 Dynamics (with --midi): each note sounds at the input's level (its peak since the note began),
-shaped by the timbre's own note envelope stored in the preset: a piano or a plucked timbre decays, an organ
-holds (--dynamics timbre, the default). --dynamics input makes the output follow the input's
+shaped by the timbre's own note envelope: a piano or a plucked timbre decays, an organ holds
+(--dynamics timbre, the default). Named timbres have theirs stored in the preset; a
+--timbre-from recording's is measured from its notes (continued at the rate they were falling,
+for notes longer than the recording's). --dynamics input makes the output follow the input's
 level throughout instead. Where no note is held the output always follows the input.
 
 Pitch: by default the input's own pitch passes through; --transpose N shifts it by N
@@ -71,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-match", dest="match", action="store_false",
                    help="play named timbres without the match correction stored in the preset")
     p.add_argument("--dynamics", choices=["timbre", "input"], default="timbre",
-                   help="with --midi: 'timbre' (default) shapes each note with the timbre's stored envelope at "
+                   help="with --midi: 'timbre' (default) shapes each note with the timbre's note envelope at "
                         "the input's level; 'input' follows the input's level throughout")
     pitch = p.add_mutually_exclusive_group()
     pitch.add_argument("--transpose", type=float, default=0.0, metavar="N", help="shift the input's pitch by N semitones")
