@@ -90,7 +90,7 @@ def _fit_melody(midi_range: tuple[int, int]) -> list[tuple[float, float, int, in
 
 def shipped_presets() -> list[Path]:
     """The shipped preset files (``presets/*.asym``), sorted by name."""
-    from .preset import preset_files
+    from .preset_format import preset_files
 
     return [path for _, path, where in preset_files() if where == "shipped"]
 

@@ -1,9 +1,10 @@
 """The engine's loudness paths: the input's envelope follower and the timbre's note envelope.
 
-- :func:`envelope_kernel`: the transfer-mode level of the input (peak hold + one pole);
+- :func:`input_level` (:func:`envelope_kernel`): the transfer-mode level of the input (peak
+  hold + one pole);
 - :func:`note_gate` / :func:`note_gain` (``dynamics="timbre"``): while a MIDI note is held the
   output sounds at the input's peak level since note-on times the timbre's stored note envelope
-  (audiosym.match.NoteEnvelope); after the note-off it falls linearly over the release and stays
+  (audiosym.envelope.NoteEnvelope); after the note-off it falls linearly over the release and stays
   silent until the input itself has gone quiet (``GATE``), then the input's level takes over.
 
 Pure functions of an immutable state, like the engine's step: ``state = note_gain(state, ...)``.
@@ -47,6 +48,18 @@ def envelope_kernel():
         return out, z
 
     return envelope
+
+
+def input_level(x: np.ndarray, history: np.ndarray, zi: np.ndarray, hold: int,
+                alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Transfer-mode level of the input block ``x [n]`` at the device rate (peak / sqrt 2, i.e.
+    the RMS of a sine): the max of |x| over the last ``hold`` samples (``history [hold - 1]``:
+    the |x| before the block), smoothed by the one pole ``alpha`` (state ``zi [1]``)
+    -> ``(level [n], history, zi)``, the state as new arrays."""
+    buf = np.concatenate([history, np.abs(x)])
+    level, z = envelope_kernel()(buf, hold, alpha, float(zi[0]))
+    tail = buf[len(buf) - (hold - 1):].copy() if hold > 1 else buf[:0]
+    return level / np.sqrt(2.0), tail, np.array([z])
 
 
 @dataclass(frozen=True)

@@ -26,55 +26,27 @@ audiosym.midi). ``latency_samples`` is the measured-by-test delay of the fast pa
 or note-on to half the output level); ``pitch_latency_samples`` that of the input-pitch
 pass-through, which waits for the analysis window.
 
-Everything the engine remembers is one immutable :class:`EngineState`; ``out, state =
-engine.step(block, events, state)`` is the pure form, ``process`` keeps the state for you.
-Output is identical (to float rounding) for any blocking, and :meth:`Engine.render` processes a
-whole signal as one block, batching all encoder and decoder calls.
+Everything the engine remembers is one immutable :class:`audiosym.engine_state.EngineState`;
+``out, state = engine.step(block, events, state)`` is the pure form, ``process`` keeps the state
+for you. Output is identical (to float rounding) for any blocking, and :meth:`Engine.render`
+processes a whole signal as one block, batching all encoder and decoder calls.
 """
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from .dynamics import NoteEnvState, envelope_kernel, note_gain, note_gate, starts_note
-from .errors import ParameterError
+from .dynamics import NoteEnvState, envelope_kernel, input_level, note_gain, note_gate, starts_note
+from .engine_state import LATENT_NAMES, EngineState, as_block, check_arguments
 from .features import features_step, init_state
 from .midi import Adsr, AdsrState, ControlState, adsr_gate, adsr_run, apply_message, as_events
-from .resample import ResamplerState, StreamResampler
-from .vocoder import HarmonicNoiseSynth, SpectrumReader, SynthState, Update
-
-MODES = ("transfer", "synth")
-DYNAMICS = ("input", "timbre")
-LATENT_NAMES = {"sps": ("z_pitch", "z_timbre"), "v3": ("content_q", "style")}
-MAX_BLOCK_HINT = 8192
-
-
-@dataclass(frozen=True)
-class EngineState:
-    """All engine memory. Arrays are never modified in place, so a state is a snapshot."""
-
-    n_samples: int  # device samples processed so far
-    control: ControlState
-    adsr: AdsrState
-    env_history: np.ndarray  # last hold-1 |x| samples
-    env_zi: np.ndarray  # one-pole smoother state
-    last_gain: float
-    resampler: ResamplerState
-    feature_state: np.ndarray
-    frame_history: np.ndarray  # [context_frames - 1, n_bins] previous feature frames
-    input_latent: np.ndarray | None  # newest encoder pitch latent (transfer mode)
-    input_midi: float | None
-    f0_midi: float
-    dirty: bool
-    synth: SynthState
-    decodes: int = 0
-    frames: int = 0
-    note_env: NoteEnvState | None = None  # dynamics="timbre": the sounding note's envelope
+from .resample import StreamResampler
+from .vocoder import HarmonicNoiseSynth, SpectrumReader, Update
 
 
 class Engine:
@@ -106,22 +78,8 @@ class Engine:
                  n_harmonics: int = 160, noise_bands: int = 16, dynamics: str = "input") -> None:
         self.preset = preset
         self.cfg = preset.features
-        if mode not in MODES:
-            raise ParameterError(f"mode={mode!r} is not one of {MODES}")
-        if dynamics not in DYNAMICS:
-            raise ParameterError(f"dynamics={dynamics!r} is not one of {DYNAMICS}")
-        if preset.kind not in LATENT_NAMES:
-            raise ParameterError(f"preset kind {preset.kind!r} is not one of {sorted(LATENT_NAMES)}")
-        names = list(preset.timbre_names)
-        for label, name in (("timbre", timbre), ("morph_timbre", morph_timbre)):
-            if name is not None and name not in names:
-                raise ParameterError(f"{label}={name!r} is not a timbre of this preset; choose one of {names}")
-        if not isinstance(sample_rate, int | np.integer) or sample_rate < self.cfg.sample_rate:
-            raise ParameterError(
-                f"sample_rate={sample_rate!r} must be an integer >= the model rate {self.cfg.sample_rate} Hz"
-            )
-        if block_size is not None and not 1 <= int(block_size) <= MAX_BLOCK_HINT * 2:
-            raise ParameterError(f"block_size={block_size!r} must be between 1 and {MAX_BLOCK_HINT * 2}")
+        check_arguments(preset, timbre=timbre, morph_timbre=morph_timbre, sample_rate=sample_rate,
+                        model_rate=self.cfg.sample_rate, block_size=block_size, mode=mode, dynamics=dynamics)
         self.sample_rate, self.block_size, self.mode = int(sample_rate), block_size, mode
         self.dynamics = dynamics
         self._envelopes: dict[tuple[str, int], tuple[np.ndarray, float] | None] = {}
@@ -236,13 +194,14 @@ class Engine:
 
     def _step(self, audio_block: np.ndarray | int, midi_events: Iterable, state: EngineState
               ) -> tuple[np.ndarray, EngineState]:
-        x = self._as_block(audio_block)
+        x = as_block(audio_block, self.mode)
         n = len(x)
         events = as_events(midi_events, block_length=n)
         changes: dict[str, Any] = {}
         level, encoded = None, []
         if self.mode == "transfer":
-            level = self._envelope(x, state, changes)
+            level, changes["env_history"], changes["env_zi"] = input_level(
+                x, state.env_history, state.env_zi, self.hold, self.env_alpha)
             offsets, windows = self._frames(x, state, changes)
             encoded = self._encode(offsets, windows, events, state.control)
         f0, gain, requests = self._control(n, level, events, encoded, state, changes)
@@ -250,29 +209,6 @@ class Engine:
         out, changes["synth"] = self.synth.run(f0, gain, updates, state.synth)
         state = replace(state, n_samples=state.n_samples + n, decodes=state.decodes + len(requests), **changes)
         return out.astype(np.float32), state
-
-    def _as_block(self, audio_block: np.ndarray | int) -> np.ndarray:
-        if isinstance(audio_block, int | np.integer):
-            if self.mode == "transfer":
-                raise ParameterError("transfer mode needs an audio block, not a sample count")
-            return np.zeros(int(audio_block))
-        x = np.asarray(audio_block)
-        if x.ndim == 2 and 1 in x.shape:
-            x = x.reshape(-1)
-        if x.ndim != 1 or not np.issubdtype(x.dtype, np.floating):
-            raise ParameterError(
-                f"audio_block has shape {x.shape} and dtype {x.dtype}; a mono 1-D float block is expected"
-            )
-        return x.astype(np.float64, copy=False)
-
-    def _envelope(self, x: np.ndarray, state: EngineState, changes: dict) -> np.ndarray:
-        """Per-sample input level (peak / sqrt 2, i.e. the RMS of a sine) at the device rate:
-        the max of |x| over the last ``hold`` samples, smoothed by a one-pole filter."""
-        buf = np.concatenate([state.env_history, np.abs(x)])
-        level, zi = envelope_kernel()(buf, self.hold, self.env_alpha, float(state.env_zi[0]))
-        changes["env_zi"] = np.array([zi])
-        changes["env_history"] = buf[len(buf) - (self.hold - 1):].copy() if self.hold > 1 else buf[:0]
-        return level / np.sqrt(2.0)
 
     def _frames(self, x: np.ndarray, state: EngineState, changes: dict) -> tuple[np.ndarray, np.ndarray]:
         """Resample and featurise -> (ready offsets [k], encoder windows [k, C, n_bins]) of the

@@ -20,7 +20,8 @@ import numpy as np
 import audiosym
 from audiosym.errors import PresetError
 from audiosym.match import MEMBER as MATCH_MEMBER
-from audiosym.preset import SUFFIX, Preset
+from audiosym.preset import Preset
+from audiosym.preset_format import SUFFIX
 from audiosym.soundfonts import soundfont_label
 
 from .calibrate import calibrate, parity_notes
@@ -169,7 +170,8 @@ def measure_match(meta: dict[str, Any], enc: bytes, dec: bytes, *, progress: boo
     """``(match.npz bytes, metadata["match"])`` measured on the exported graphs themselves
     (onnxruntime, CPU), so what is stored corrects what a musician's engine will decode."""
     from audiosym.match import measure_named, to_bytes
-    from audiosym.preset import make_session, sha256_hex
+    from audiosym.preset import make_session
+    from audiosym.preset_format import sha256_hex
 
     probe = Preset(path=Path("<export>"), metadata=meta, encoder=make_session(enc, device="cpu"),
                    decoder=make_session(dec, device="cpu"))

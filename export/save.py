@@ -1,7 +1,8 @@
 """Write a preset file: embed the metadata in the graphs, hash, validate, write atomically, re-check.
 
 Writing lives on the export side (it needs the ``onnx`` package of ``audiosym[train]``);
-reading, validation and running live in :mod:`audiosym.preset`, which stays torch-free.
+reading and validation live in :mod:`audiosym.preset_format`, running in :mod:`audiosym.preset`;
+both stay torch-free.
 """
 
 from __future__ import annotations
@@ -17,15 +18,13 @@ from typing import Any
 import numpy as np
 
 from audiosym.errors import ParameterError, PresetError
-from audiosym.preset import (
+from audiosym.preset import Preset, compare_models, load_preset
+from audiosym.preset_format import (
     FORMAT_VERSION,
     METADATA,
     ONNX_METADATA_KEY,
     SUFFIX,
-    Preset,
-    compare_models,
     embedded_metadata,
-    load_preset,
     sha256_hex,
     validate_metadata,
 )

@@ -228,7 +228,8 @@ def _real_preset(kind, tmp_path_factory):
     """A shipped preset of ``kind`` (presets/*.asym), else one exported from the torch fixture."""
     from pathlib import Path
 
-    from audiosym.preset import load_preset, read_metadata
+    from audiosym.preset import load_preset
+    from audiosym.preset_format import read_metadata
 
     shipped = sorted(Path(__file__).parent.parent.glob("presets/*.asym"))
     for path in sorted(shipped, key=lambda p: "provisional" in p.name):  # finished presets first

@@ -15,7 +15,8 @@ import pytest
 from audiosym.cli import main as cli_main
 from audiosym.errors import ParameterError, PresetError
 from audiosym.models import LatentModel, open_model
-from audiosym.preset import compare_models, load_preset, read_metadata
+from audiosym.preset import compare_models, load_preset
+from audiosym.preset_format import read_metadata
 
 pytest.importorskip("torch")
 from latent_fixtures import build_fixture_preset  # noqa: E402

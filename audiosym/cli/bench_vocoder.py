@@ -29,6 +29,7 @@ from .bench import _half_rise, _log
 def bench_vocoder(*, programs=(73, 40, 56, 71, 0), notes=(48, 60, 72), preset: str = "sps-default") -> dict:
     import librosa
 
+    from ..dynamics import input_level
     from ..engine import Engine
     from ..errors import ParameterError
     from ..features import FeatureConfig, features, log_frequency_matrix
@@ -77,7 +78,8 @@ def bench_vocoder(*, programs=(73, 40, 56, 71, 0), notes=(48, 60, 72), preset: s
             y = render_note(sf, program, note, note_seconds=0.8, release_seconds=0.2, sample_rate=sr).astype(np.float64)
             y *= 0.1 / max(np.sqrt(np.mean(y**2)), 1e-12)
             frames = features(y, cfg)
-            level = follower._envelope(y, follower.init_state(), {})
+            st = follower.init_state()
+            level = input_level(y, st.env_history, st.env_zi, follower.hold, follower.env_alpha)[0]
             f0 = np.full(len(frames), float(note))
             outs: dict[str, np.ndarray] = {}
             # Frame t applied from sample t * hop (one hop before it is complete; the numbers
