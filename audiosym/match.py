@@ -4,7 +4,7 @@ note envelopes, measured at export from the training soundfont (``match.npz`` in
 A named timbre is the mean timbre vector of one GM program of the preset's training soundfont.
 Three things about that program are measured once, torch-free, from the exported graphs:
 
-- a spectral **match correction** (:func:`audiosym.timbre_ref.named_corrections`): what the
+- a spectral **match correction** (:func:`named_corrections`): what the
   decoder, fed the program's notes' pitch and the named vector, still gets wrong, averaged per
   register; like a "match EQ" it moves the decoded spectrum towards the program's own;
 - a **note envelope**: the level of a held note (velocity 100) against time since its note-on,
@@ -34,7 +34,7 @@ from .envelope import (
     NoteEnvelope,
     held_note_db,
 )
-from .errors import PresetError
+from .errors import ParameterError, PresetError
 
 MEMBER = "match.npz"
 SUBHARMONIC_RATIO = 0.5  # a timbre whose half-harmonics carry this share of its harmonics' energy
@@ -67,8 +67,6 @@ def measure_notes(preset, names: list[str] | None = None, *, soundfont: str | No
     from .features import features
     from .plans import instrument_range
     from .soundfonts import find_soundfont, render_note
-    from .timbre_ref import training_soundfont
-
     sf_path = find_soundfont(training_soundfont(preset, soundfont))
     cfg = preset.features
     sr = cfg.sample_rate
@@ -119,12 +117,51 @@ def subharmonic_ratio(logmag: np.ndarray, midi, cfg) -> float:
     return float(at[0::2].sum() / harm) if harm > 0 else float("nan")
 
 
+def training_soundfont(preset, soundfont: str | None = None) -> str:
+    """``soundfont``, else the soundfont the preset's named timbres came from
+    (``metadata.calibration.soundfont``); ParameterError when neither is known."""
+    name = soundfont or preset.metadata.get("calibration", {}).get("soundfont")
+    if not name:
+        raise ParameterError("the preset does not record its training soundfont; pass soundfont=NAME")
+    return str(name)
+
+
+def named_corrections(preset, names: list[str] | None = None, *, soundfont: str | None = None,
+                      step_semitones: int = 2, note_seconds: float = 0.5) -> list:
+    """Match corrections for the preset's NAMED timbres, measured where their vectors came from.
+
+    Each named timbre is the mean timbre vector of one GM program of the preset's training
+    soundfont (``metadata.calibration.soundfont``, else ``soundfont``); this renders that program
+    playing every ``step_semitones`` of its range within the preset's, notes labelled (no pyin),
+    and measures the correction of the named vector (``reference_from_audio(vector=...)``).
+    Returns :class:`audiosym.timbre_ref.TimbreReference` objects; use as
+    ``ReferencePreset(preset, named_corrections(preset), replace_named=True)``.
+    """
+    from .plans import instrument_range
+    from .soundfonts import find_soundfont, render_melody
+    from .timbre_ref import reference_from_audio
+
+    sf_name = training_soundfont(preset, soundfont)
+    sf_path = find_soundfont(sf_name)
+    sr = preset.features.sample_rate
+    lo, hi = preset.midi_range
+    out = []
+    for name in names or preset.timbre_names:
+        program = int(preset.metadata["timbres"][name]["program"])
+        ilo, ihi = instrument_range(program)
+        pitches = list(range(max(lo, ilo), min(hi, ihi) + 1, step_semitones))
+        notes = [(i * note_seconds, (i + 1) * note_seconds - 0.05, p) for i, p in enumerate(pitches)]
+        y = render_melody(sf_path, program, [(a, b - a, p, 100) for a, b, p in notes], sample_rate=sr,
+                          tail_seconds=0.2)
+        out.append(reference_from_audio(preset, y, sample_rate=sr, name=name, notes=notes,
+                                        vector=preset.timbre_vector(name), source=f"{sf_name} program {program}"))
+    return out
+
+
 def measure_named(preset, names: list[str] | None = None, *, soundfont: str | None = None,
                   progress: bool = False) -> NamedMatch:
     """Match corrections and note envelopes of the preset's named timbres (programs >= 0)."""
     from .errors import AudiosymError
-    from .timbre_ref import named_corrections, training_soundfont
-
     sf_name = training_soundfont(preset, soundfont)
     names = [n for n in (names or preset.timbre_names) if int(preset.metadata["timbres"][n]["program"]) >= 0]
     it = names

@@ -39,7 +39,7 @@ class ResynthSettings:
     notes, not from pyin: no octave errors).
     ``match``: named timbres get the match corrections stored in the preset (audiosym.match);
     ``match_named``: measure the named ``timbre``'s correction now on the preset's training
-    soundfont instead (:func:`audiosym.timbre_ref.named_corrections`; for presets exported
+    soundfont instead (:func:`audiosym.match.named_corrections`; for presets exported
     without match data).
     ``dynamics``: ``"timbre"`` (a MIDI note gets the timbre's stored note envelope) or ``"input"``.
     ``transpose_semitones`` shifts the input's own pitch (transfer mode without MIDI);
@@ -247,17 +247,14 @@ def load_for_batch(settings: ResynthSettings, *, references=None):
         for refs, replace_named in references:
             preset = ReferencePreset(preset, refs, replace_named=replace_named)
     if settings.timbre_from is not None and references is None:  # measured once, before any input is touched
-        from .timbre_ref import ReferencePreset, reference_from_file
+        from .timbre_ref import with_reference
 
-        try:
-            ref_notes = load_track_notes(settings.timbre_from_midi) if settings.timbre_from_midi else None
-            reference = reference_from_file(preset, settings.timbre_from, name=settings.timbre_name, notes=ref_notes)
-        except AudiosymError as exc:
-            raise ParameterError(f"--timbre-from {settings.timbre_from}: {exc}") from None
-        preset = ReferencePreset(preset, [reference])
+        preset = with_reference(preset, settings.timbre_from, name=settings.timbre_name,
+                                midi_path=settings.timbre_from_midi)
     preset.timbre_vector(settings.timbre_name)  # unknown timbre -> ParameterError listing the names
     if settings.match_named and references is None:
-        from .timbre_ref import ReferencePreset, named_corrections
+        from .match import named_corrections
+        from .timbre_ref import ReferencePreset
 
         try:
             corrections = named_corrections(preset, [settings.timbre_name])

@@ -309,7 +309,7 @@ class ReferencePreset:
 
     Timbre names: the preset's plus each reference's ``name`` (which must be new, unless
     ``replace_named``: then a reference named like a timbre of the preset replaces it, as
-    :func:`named_corrections` does). ``decode``
+    :func:`audiosym.match.named_corrections` does). ``decode``
     adds a reference's correction to each row in proportion to ``w = max(0, 1 - |v - v_ref| /
     d)``, ``v`` the row's timbre vector and ``d`` the distance from ``v_ref`` to the nearest
     other timbre: 1 on the reference itself, 0 once a morph reaches another timbre.
@@ -389,40 +389,19 @@ class ReferencePreset:
         return self._table.apply(out, timbre, midi)
 
 
-def training_soundfont(preset, soundfont: str | None = None) -> str:
-    """``soundfont``, else the soundfont the preset's named timbres came from
-    (``metadata.calibration.soundfont``); ParameterError when neither is known."""
-    name = soundfont or preset.metadata.get("calibration", {}).get("soundfont")
-    if not name:
-        raise ParameterError("the preset does not record its training soundfont; pass soundfont=NAME")
-    return str(name)
+def with_reference(preset, path: str | os.PathLike, *, name: str | None = None,
+                   midi_path: str | os.PathLike | None = None) -> ReferencePreset:
+    """``preset`` plus the timbre measured from the recording at ``path`` (named ``name``, default
+    ``ref:<file stem>``); ``midi_path``: the recording's melody as a MIDI file (its pitch then
+    comes from the notes, not pyin). What ``--timbre-from`` / ``--timbre-from-midi`` do in
+    ``audiosym resynth`` and ``audiosym live``; a recording that cannot be measured is a
+    ParameterError naming it."""
+    from .errors import AudiosymError
+    from .midifile import load_track_notes
 
-
-def named_corrections(preset, names: list[str] | None = None, *, soundfont: str | None = None,
-                      step_semitones: int = 2, note_seconds: float = 0.5) -> list[TimbreReference]:
-    """Match corrections for the preset's NAMED timbres, measured where their vectors came from.
-
-    Each named timbre is the mean timbre vector of one GM program of the preset's training
-    soundfont (``metadata.calibration.soundfont``, else ``soundfont``); this renders that program
-    playing every ``step_semitones`` of its range within the preset's, notes labelled (no pyin),
-    and measures the correction of the named vector (``reference_from_audio(vector=...)``).
-    Use as ``ReferencePreset(preset, named_corrections(preset), replace_named=True)``.
-    """
-    from .plans import instrument_range
-    from .soundfonts import find_soundfont, render_melody
-
-    sf_name = training_soundfont(preset, soundfont)
-    sf_path = find_soundfont(sf_name)
-    sr = preset.features.sample_rate
-    lo, hi = preset.midi_range
-    out = []
-    for name in names or preset.timbre_names:
-        program = int(preset.metadata["timbres"][name]["program"])
-        ilo, ihi = instrument_range(program)
-        pitches = list(range(max(lo, ilo), min(hi, ihi) + 1, step_semitones))
-        notes = [(i * note_seconds, (i + 1) * note_seconds - 0.05, p) for i, p in enumerate(pitches)]
-        y = render_melody(sf_path, program, [(a, b - a, p, 100) for a, b, p in notes], sample_rate=sr,
-                          tail_seconds=0.2)
-        out.append(reference_from_audio(preset, y, sample_rate=sr, name=name, notes=notes,
-                                        vector=preset.timbre_vector(name), source=f"{sf_name} program {program}"))
-    return out
+    try:
+        notes = load_track_notes(midi_path) if midi_path else None
+        reference = reference_from_file(preset, path, name=name, notes=notes)
+    except AudiosymError as exc:
+        raise ParameterError(f"--timbre-from {path}: {exc}") from None
+    return ReferencePreset(preset, [reference])

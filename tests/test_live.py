@@ -210,3 +210,48 @@ def test_ctrl_c_stops_the_command_cleanly(jack_env):
     print(f"audiosym live counters: {stats}")
     assert stats["blocks"] > 100 and stats["callback_errors"] == 0
     assert "PortAudio:out_0" not in _jack_ports(jack_env)  # the stream was closed
+
+
+def test_live_command_plays_a_reference_timbre(jack_env, monkeypatch, tmp_path):
+    """`audiosym live --timbre-from REF.wav` (the real command, a shipped preset): the recording is
+    measured before the audio starts, and MIDI notes then sound in that timbre at their pitch."""
+    import soundfile as sf
+
+    from audiosym.soundfonts import find_soundfont, render_melody
+
+    preset = HERE.parent / "presets" / "sps-default.asym"
+    if not preset.exists():
+        pytest.skip("presets/sps-default.asym is not shipped")
+    ref = tmp_path / "my oboe.wav"
+    y = render_melody(find_soundfont("TimGM6mb"), 68, [(0.4 * i, 0.36, p, 100) for i, p in enumerate([62, 65, 69, 72, 69, 65])],
+                      sample_rate=22050)
+    sf.write(ref, y, 22050)
+    midi = _midi_out(jack_env, monkeypatch, "audiosym-keys-ref")
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "audiosym", "live", "--preset", str(preset), "--mode", "synth",
+                                 "--timbre-from", str(ref), "--midi-port", "audiosym-keys-ref", "--midi-api", "jack",
+                                 "--seconds", "5", "--json"], env=jack_env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        _wait_for(lambda: "PortAudio:out_0" in _jack_ports(jack_env) or proc.poll() is not None, 40, "audiosym live")
+        if proc.poll() is not None:
+            pytest.fail(f"audiosym live exited early: {proc.communicate()[1][-2000:]}")
+        rec = _record(jack_env, "PortAudio:out_0", tmp_path / "out.wav", 2.5)
+        time.sleep(0.3)
+        notes = [64, 71]
+        for note in notes:
+            midi.send_message([0x90, note, 110])
+            time.sleep(0.8)
+            midi.send_message([0x80, note, 0])
+            time.sleep(0.1)
+        rec.wait(timeout=15)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        midi.close_port()
+        midi.delete()
+    assert proc.returncode == 0, err[-2000:]
+    assert "measuring the timbre of" in err and "sps-default / ref:my_oboe" in err
+    stats = json.loads(out.strip().splitlines()[-1])
+    print(f"audiosym live --timbre-from counters: {stats}")
+    assert stats["callback_errors"] == 0 and stats["midi_messages"] == 2 * len(notes)
+    runs = _stable_pitches(tmp_path / "out.wav")
+    assert [r for r, _ in runs] == notes, runs

@@ -225,7 +225,8 @@ def test_cli_timbre_from_writes_the_reference_timbre(sps, clarinet_ref, tmp_path
 
 def test_named_corrections_generalise_to_unseen_pitches_of_the_training_soundfont(sps):
     from audiosym.features import features
-    from audiosym.timbre_ref import ReferencePreset, _normalise, named_corrections
+    from audiosym.match import named_corrections
+    from audiosym.timbre_ref import ReferencePreset, _normalise
 
     name = "clarinet"
     (ref,) = named_corrections(sps, [name])  # even steps from the bottom of the range
@@ -258,8 +259,9 @@ def test_cli_match_named(sps, tmp_path, capsys):
     assert _cli(src, "--out", tmp_path / "plain", "--preset", preset, "--timbre", timbre, "--no-match") == 0
     got = sf.read(tmp_path / "out" / "take.wav", dtype="float32")[0]
     plain = sf.read(tmp_path / "plain" / "take.wav", dtype="float32")[0]
+    from audiosym.match import named_corrections
     from audiosym.resynth import resynthesize
-    from audiosym.timbre_ref import ReferencePreset, named_corrections
+    from audiosym.timbre_ref import ReferencePreset
 
     y = sf.read(src, dtype="float32")[0]
     want, _ = resynthesize(ReferencePreset(sps, named_corrections(sps, [timbre]), replace_named=True), y,
@@ -353,3 +355,19 @@ def test_a_reference_of_a_16_foot_organ_is_played_on_the_sub_octave_series(sps, 
     assert wrapped.subharmonic("drawbar_organ") == sps.subharmonic("drawbar_organ")  # named: the preset's
     engine = Engine(wrapped, timbre="ref:organ", sample_rate=48000, mode="synth")
     assert engine._basis_shift(engine.state.control) == 12.0
+
+
+def test_live_timbre_from_errors_come_before_any_device(tmp_path, capsys):
+    """`audiosym live --timbre-from` with a recording that cannot be measured, or a melody without
+    its recording: a plain error naming the file, exit code 2, no audio device opened."""
+    from audiosym.cli import main
+
+    missing = tmp_path / "nothing here.wav"
+    assert main(["live", "--preset", "sps-default", "--timbre-from", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"--timbre-from {missing}" in err and "PortAudio" not in err
+    sf.write(tmp_path / "click.wav", np.zeros(800, np.float32), 16000)
+    assert main(["live", "--preset", "sps-default", "--timbre-from", str(tmp_path / "click.wav")]) == 2
+    assert "click.wav: silent" in capsys.readouterr().err
+    assert main(["live", "--preset", "sps-default", "--timbre-from-midi", "ref.mid"]) == 2
+    assert "labels a --timbre-from recording" in capsys.readouterr().err

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 HELP = """\
 Play a preset live. MIDI chooses the pitch (monophonic, last-note priority, pitch bend,
 velocity, CC1 morph to --morph-timbre, program change to the timbre with that GM program,
-CC120/123 panic), the preset chooses the timbre.
+CC120/123 panic), the preset chooses the timbre: one of its named timbres (--timbre), or one
+measured from a recording (--timbre-from REF.wav, optionally with its melody --timbre-from-midi
+REF.mid; CC1 can morph it towards a named --morph-timbre).
 
   --mode transfer   audio in -> out: the input's loudness drives the output, MIDI the pitch
                     (with no note held the input's own pitch passes through, re-timbred)
@@ -32,7 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("live", help="play a preset live from MIDI (and audio in)", description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", help="preset file or shipped name")
-    p.add_argument("--timbre", help="named timbre of the preset (default: the preset's default)")
+    p.add_argument("--timbre", help="named timbre of the preset (default: the preset's default); with "
+                   "--timbre-from: the name given to the reference's timbre (default ref:<file stem>)")
+    p.add_argument("--timbre-from", default=None, metavar="REF.wav",
+                   help="play the timbre measured from this recording (a few seconds of single notes covering "
+                        "the range you will play), measured once before the audio starts")
+    p.add_argument("--timbre-from-midi", default=None, metavar="REF.mid",
+                   help="the --timbre-from recording's melody (time 0 = the recording's start): its pitch is then "
+                        "known instead of estimated")
     p.add_argument("--morph-timbre", default=None, help="timbre that CC1 (mod wheel) morphs towards")
     p.add_argument("--midi-port", type=_port, default=None, help="MIDI input port: index or part of its name")
     p.add_argument("--midi-api", default=None, choices=["jack", "alsa", "coremidi", "winmm"],
@@ -75,10 +85,21 @@ def run(args: argparse.Namespace) -> int:
     from ..match import with_stored_match
     from ..preset import load_preset
 
-    preset = load_preset(args.preset, device="cpu", intra_op_threads=1)
+    if args.timbre_from_midi and not args.timbre_from:
+        raise ParameterError(f"--timbre-from-midi {args.timbre_from_midi} labels a --timbre-from recording; "
+                             "give the recording with --timbre-from REF.wav")
+    preset: Any = load_preset(args.preset, device="cpu", intra_op_threads=1)  # or a wrapper of it
     if args.match:
         preset = with_stored_match(preset)
-    timbre = args.timbre or preset.default_timbre
+    if args.timbre_from:  # measured before any device opens
+        from ..timbre_ref import reference_name, with_reference
+
+        name = args.timbre or reference_name(args.timbre_from)
+        print(f"measuring the timbre of {args.timbre_from} ...", file=sys.stderr, flush=True)
+        preset = with_reference(preset, args.timbre_from, name=name, midi_path=args.timbre_from_midi)
+        timbre = name
+    else:
+        timbre = args.timbre or preset.default_timbre
     rate = args.sample_rate
     if rate is None:
         try:
