@@ -1,4 +1,5 @@
-"""The engine run offline: a whole signal through ``Engine.process``, time-aligned, optionally transposed."""
+"""The engine run offline: a whole signal through ``Engine.process``, time-aligned, optionally
+transposed or driven by a melody or by the input's own notes (:func:`resynthesize`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from .errors import ParameterError
 #: 44.1 kHz, first render of a process: 2**20-sample blocks 90x real time (fresh pages for
 #: every large temporary), 2**17: 165x; later renders 182x vs 161x.
 RENDER_BLOCK_SAMPLES = 1 << 17
+INPUT_PITCH = ("notes", "stream")  # without MIDI: the input's pitch as notes (offline) or as streamed
 
 
 def render_signal(engine, y: np.ndarray, events=(), *, block_samples: int = RENDER_BLOCK_SAMPLES) -> np.ndarray:
@@ -93,3 +95,47 @@ def make_engine(preset, *, timbre: str, sample_rate: int, transpose_semitones: f
     if transpose_semitones:
         preset = TransposedPreset(preset, transpose_semitones)
     return Engine(preset, timbre=timbre, sample_rate=int(sample_rate), mode="transfer", dynamics=dynamics)
+
+
+def resynthesize(
+    preset, y: np.ndarray, *, sample_rate: int, timbre: str, notes=None,
+    transpose_semitones: float = 0.0, output_sample_rate: int | None = None, dynamics: str = "timbre",
+    input_pitch: str = "notes",
+) -> tuple[np.ndarray, int]:
+    """Re-timbre mono ``y [n]`` at ``sample_rate`` Hz -> ``(out [m], out_rate)``, time-aligned.
+
+    ``notes`` (:class:`audiosym.midifile.MelodyNote`, seconds from the start of ``y``) drive the
+    pitch; without them the input's own pitch does, shifted by ``transpose_semitones``:
+    ``input_pitch="notes"`` reads it over the whole signal and plays it as notes where the audio
+    has them (:mod:`audiosym.pitch_track`; each note gets the timbre's note envelope),
+    ``"stream"`` passes it through as the engine streams it live (each pitch arrives an analysis
+    window late; the input's level throughout).
+    The engine runs at the output rate (``output_sample_rate`` or ``sample_rate``), or at the
+    model rate when that is lower (the engine needs at least the model rate), in which case the
+    output is resampled down. ``dynamics="timbre"``: each MIDI note sounds at the input's level
+    with the timbre's own note envelope (when the preset stores one); ``"input"``: the output
+    follows the input's level throughout. ``preset`` is used as given: wrap it with
+    :func:`audiosym.match.with_stored_match` for the stored match corrections.
+    """
+    from .audio_io import resample
+    from .midifile import melody_events
+
+    out_rate = int(output_sample_rate or sample_rate)
+    engine_rate = max(out_rate, int(preset.features.sample_rate))
+    x = resample(y, orig_sample_rate=int(sample_rate), target_sample_rate=engine_rate)
+    if input_pitch not in INPUT_PITCH:
+        raise ParameterError(f"input_pitch={input_pitch!r} is not one of {INPUT_PITCH}")
+    engine = make_engine(preset, timbre=timbre, sample_rate=engine_rate, transpose_semitones=transpose_semitones,
+                         dynamics=dynamics)
+    if notes:
+        events = melody_events(notes, sample_rate=engine_rate, n_samples=len(x))
+    elif input_pitch == "notes":  # the input's own pitch, as notes placed where the audio has them
+        from .pitch_track import input_note_events
+
+        events = input_note_events(preset, y, int(sample_rate), engine_rate=engine_rate, n_samples=len(x),
+                                   bend_range_semitones=engine.bend_range_semitones,
+                                   transpose_semitones=transpose_semitones)
+    else:
+        events = []
+    out = render_signal(engine, x, events)
+    return resample(out, orig_sample_rate=engine_rate, target_sample_rate=out_rate), out_rate

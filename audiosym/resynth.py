@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .audio_io import InputSource, discover_inputs, read_audio, resample, write_wav
+from .audio_io import InputSource, discover_inputs, read_audio, write_wav
 from .errors import ParameterError
-from .render import TransposedPreset, make_engine, render_signal
+from .render import INPUT_PITCH, TransposedPreset, resynthesize
 
 STATUSES = ("ok", "skipped", "failed")
 
@@ -42,7 +42,8 @@ class ResynthSettings:
     soundfont instead (:func:`audiosym.match.named_corrections`; for presets exported
     without match data).
     ``dynamics``: ``"timbre"`` (a MIDI note gets the timbre's stored note envelope) or ``"input"``.
-    ``transpose_semitones`` shifts the input's own pitch (transfer mode without MIDI);
+    ``transpose_semitones`` shifts the input's own pitch (transfer mode without MIDI), which
+    ``input_pitch`` plays as notes (``"notes"``) or as the engine streams it (``"stream"``);
     ``midi_path``/``midi_track`` drive pitch from a MIDI melody instead (time 0 of the MIDI
     file = the first sample of each input). ``sample_rate`` is the output rate in Hz (None:
     the input's). Files longer than ``max_seconds`` fail instead of exhausting memory.
@@ -56,6 +57,7 @@ class ResynthSettings:
     match: bool = True
     dynamics: str = "timbre"
     transpose_semitones: float = 0.0
+    input_pitch: str = "notes"
     midi_path: str | None = None
     midi_track: int | str | None = None
     sample_rate: int | None = None
@@ -72,6 +74,8 @@ class ResynthSettings:
                                  "give the recording with --timbre-from REF.wav")
         if self.match_named and (self.timbre is None or self.timbre_from is not None):
             raise ParameterError("--match-named corrects a named --timbre; it does not apply to --timbre-from")
+        if self.input_pitch not in INPUT_PITCH:
+            raise ParameterError(f"--input-pitch {self.input_pitch!r} must be one of {INPUT_PITCH}")
         if self.dynamics not in ("input", "timbre"):
             raise ParameterError(f"--dynamics {self.dynamics!r} must be 'input' or 'timbre'")
         if self.match_named and not self.match:
@@ -189,33 +193,6 @@ def shard_jobs(jobs: list[Job], shard: tuple[int, int] | None) -> list[Job]:
 
 # ---------------------------------------------------------------- rendering
 
-def resynthesize(
-    preset, y: np.ndarray, *, sample_rate: int, timbre: str, notes=None,
-    transpose_semitones: float = 0.0, output_sample_rate: int | None = None, dynamics: str = "timbre",
-) -> tuple[np.ndarray, int]:
-    """Re-timbre mono ``y [n]`` at ``sample_rate`` Hz -> ``(out [m], out_rate)``, time-aligned.
-
-    ``notes`` (:class:`audiosym.midifile.MelodyNote`, seconds from the start of ``y``) drive the
-    pitch; without them the input's own pitch passes through, shifted by ``transpose_semitones``.
-    The engine runs at the output rate (``output_sample_rate`` or ``sample_rate``), or at the
-    model rate when that is lower (the engine needs at least the model rate), in which case the
-    output is resampled down. ``dynamics="timbre"``: each MIDI note sounds at the input's level
-    with the timbre's own note envelope (when the preset stores one); ``"input"``: the output
-    follows the input's level throughout. ``preset`` is used as given: wrap it with
-    :func:`audiosym.match.with_stored_match` for the stored match corrections.
-    """
-    from .midifile import melody_events
-
-    out_rate = int(output_sample_rate or sample_rate)
-    engine_rate = max(out_rate, int(preset.features.sample_rate))
-    x = resample(y, orig_sample_rate=int(sample_rate), target_sample_rate=engine_rate)
-    engine = make_engine(preset, timbre=timbre, sample_rate=engine_rate, transpose_semitones=transpose_semitones,
-                         dynamics=dynamics)
-    events = melody_events(notes, sample_rate=engine_rate, n_samples=len(x)) if notes else []
-    out = render_signal(engine, x, events)
-    return resample(out, orig_sample_rate=engine_rate, target_sample_rate=out_rate), out_rate
-
-
 def load_for_batch(settings: ResynthSettings, *, references=None):
     """``(preset, melody)`` checked once per batch: preset, timbre, device and MIDI file.
 
@@ -294,6 +271,7 @@ class _Worker:
             out, rate = resynthesize(
                 self.preset, y, sample_rate=info.sample_rate, timbre=s.timbre_name, notes=self.melody,
                 transpose_semitones=s.transpose_semitones, output_sample_rate=s.sample_rate, dynamics=s.dynamics,
+                input_pitch=s.input_pitch,
             )
             if not np.all(np.isfinite(out)):
                 raise ParameterError("the engine produced NaN/inf samples (please report this with the file)")

@@ -2,7 +2,7 @@
 
 Pairs of instruments A -> B play the same seeded melodies, rendered from a soundfont the
 preset never trained on (MuseScore_General). A's rendering is re-timbred to the preset's timbre
-B (through audiosym.resynth.resynthesize, the code `audiosym resynth` runs) and compared with
+B (through audiosym.render.resynthesize, the code `audiosym resynth` runs) and compared with
 the ground-truth rendering of B:
 
 - ``mrstft_ratio_vs_input``: mean over items of MRSTFT(output, B) / MRSTFT(A, B), where MRSTFT
@@ -31,7 +31,9 @@ for B re-timbred as B with its own melody (``*_self_resynthesis``: the floor set
 decoder + vocoder, independent of any timbre change).
 
 Modes: ``midi`` (the melody's notes drive pitch) and ``passthrough`` (no MIDI: the input's own
-pitch latent passes through). The top-level keys report the ``midi`` mode with the preset's
+pitch, as ``audiosym resynth`` plays it by default: read by the preset's encoder over the whole
+input and played as notes, audiosym.pitch_track); ``passthrough_stream`` (with ``passthrough``):
+the input's pitch latent streamed through as ``audiosym live`` does. The top-level keys report the ``midi`` mode with the preset's
 NAMED timbre B (an instrument of its training soundfont) on the default path of ``audiosym
 resynth --midi``: the match corrections stored in the preset (audiosym.match) and
 ``dynamics="timbre"`` (each note at the input's level, shaped by B's stored note envelope).
@@ -80,7 +82,7 @@ from audiosym.midifile import MelodyNote  # noqa: E402
 from audiosym.pitch import midi_to_hz  # noqa: E402
 from audiosym.plans import instrument_range  # noqa: E402
 from audiosym.preset import load_preset  # noqa: E402
-from audiosym.resynth import resynthesize  # noqa: E402
+from audiosym.render import resynthesize  # noqa: E402
 from audiosym.soundfonts import BROKEN_RENDER_DB, broken_renders, find_soundfont, render_melody  # noqa: E402
 from audiosym.timbre_ref import ReferencePreset, reference_from_audio  # noqa: E402
 
@@ -328,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.ablations:
         extra_modes += ["named_no_match_input_dynamics", "named_match_input_dynamics", "named_no_match"]
     extra_modes.append("named_timbre_source_render")
+    if "passthrough" in modes:
+        extra_modes.append("passthrough_stream")
     rows: dict[str, list[dict]] = {m: [] for m in modes + extra_modes}
     test_melodies = []
     reference = []
@@ -354,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
                                   "pred_truth": clf.predict(timbre_features(yb, sr)),
                                   "gt_cents": float(np.median(gt_err)) if len(gt_err) else float("nan")})
                 runs = [(m, preset, b, notes if m == "midi" else None, "timbre") for m in modes]
+                if "passthrough" in modes:
+                    runs += [("passthrough_stream", preset, b, None, "timbre")]
                 if args.reference:
                     runs += [("reference", with_ref, f"ref:{b}", notes, "timbre"),
                              ("reference_with_notes", with_labelled, f"ref:{b}", notes, "timbre"),
@@ -368,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
                 for mode, model, timbre, mode_notes, dynamics in runs + [("named_timbre_source_render", None, b, notes, "")]:
                     if model is None:  # the named timbre's source instrument itself (training soundfont)
                         out = render(train_sf_path, program[b], notes, sr)
+                    elif mode == "passthrough_stream":
+                        out, _ = resynthesize(model, ya, sample_rate=sr, timbre=timbre, input_pitch="stream")
                     else:
                         out, _ = resynthesize(model, ya, sample_rate=sr, timbre=timbre, notes=mode_notes,
                                               dynamics=dynamics)
@@ -426,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
            if args.reference else {}),
         **({"oracle_spectrum": extra["oracle_spectrum"]} if args.oracle else {}),
         "named_timbre_source_render": extra["named_timbre_source_render"],
+        **({"passthrough_stream": extra["passthrough_stream"]} if "passthrough" in modes else {}),
         **({k: extra[k] for k in ("named_no_match_input_dynamics", "named_match_input_dynamics", "named_no_match")}
            if args.ablations else {}),
         "stores_match": bare.match is not None,

@@ -222,30 +222,43 @@ def _stream(engine, y, events, sizes):
     return np.concatenate(out)
 
 
-@pytest.mark.parametrize("use_midi,bare", [(False, False), (True, False), (True, True)])
-def test_file_output_equals_streaming_engine_process(tmp_path, preset_path, preset, use_midi, bare):
+@pytest.mark.parametrize("use_midi,bare,input_pitch", [(False, False, None), (False, False, "stream"),
+                                                       (True, False, None), (True, True, None)])
+def test_file_output_equals_streaming_engine_process(tmp_path, preset_path, preset, use_midi, bare, input_pitch):
     """The CLI's file equals the engine streamed block by block; by default with the preset's
-    stored match corrections and dynamics="timbre", with --no-match --dynamics input without."""
+    stored match corrections and dynamics="timbre", with --no-match --dynamics input without;
+    without --midi the input's own notes (audiosym.pitch_track) are the engine's events, with
+    --input-pitch stream there are none."""
     from audiosym.engine import Engine
     from audiosym.match import with_stored_match
     from audiosym.midi import MidiEvent
     from audiosym.midifile import load_track_notes, melody_events
+    from audiosym.pitch_track import input_note_events
 
     sample_rate = 22050
     src = _write(tmp_path / "in" / "take.wav", seconds=1.2, sample_rate=sample_rate, hz=262.0, channels=2)
     midi = _melody_file(tmp_path, preset)
     timbre = preset.timbre_names[-1]
     extra = (["--midi", midi] if use_midi else []) + (["--no-match", "--dynamics", "input"] if bare else [])
+    extra += ["--input-pitch", input_pitch] if input_pitch else []
     assert _cli(src, "--out", tmp_path / "out", "--preset", preset_path, "--timbre", timbre, *extra) == 0
     got, sr = sf.read(tmp_path / "out" / "take.wav", dtype="float32")
     assert sr == sample_rate and got.shape == (int(1.2 * sample_rate),)
 
     y, _ = sf.read(src, dtype="float32")
     y = y.mean(axis=1)
-    engine = Engine(preset if bare else with_stored_match(preset), timbre=timbre, sample_rate=sample_rate,
-                    mode="transfer", dynamics="input" if bare else "timbre")
+    played = preset if bare else with_stored_match(preset)
+    engine = Engine(played, timbre=timbre, sample_rate=sample_rate, mode="transfer",
+                    dynamics="input" if bare else "timbre")
     lat = engine.latency_samples
-    events = melody_events(load_track_notes(midi), sample_rate=sample_rate, n_samples=len(y)) if use_midi else []
+    if use_midi:
+        events = melody_events(load_track_notes(midi), sample_rate=sample_rate, n_samples=len(y))
+    elif input_pitch == "stream":
+        events = []
+    else:
+        events = input_note_events(played, y, sample_rate, engine_rate=sample_rate, n_samples=len(y),
+                                   bend_range_semitones=engine.bend_range_semitones)
+        assert any(e.kind == 0x90 for e in events)  # the tone is a note
     events = [MidiEvent(e.offset + lat, e.data) for e in events]
     padded = np.concatenate([y, np.zeros(lat, np.float32)])
     want = _stream(engine, padded, events, sizes=[64, 65, 1, 128, 8193, 3000, 8192])[lat:lat + len(y)]
@@ -351,7 +364,39 @@ def test_plain_errors_before_any_file_is_touched(tmp_path, preset_path, preset, 
     assert _cli(src, "--out", tmp_path / "o", "--preset", preset_path, "--timbre", preset.default_timbre,
                 "--shard", "2/2") == 2
     assert "--shard" in capsys.readouterr().err
+    assert _cli(src, "--out", tmp_path / "o", "--preset", preset_path, "--timbre", preset.default_timbre,
+                "--midi", str(tmp_path / "m.mid"), "--input-pitch", "stream") == 2
+    assert "--input-pitch stream" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("transpose", [0.0, 2.0])
+def test_the_inputs_own_notes_start_at_their_pitch(preset, transpose):
+    """Without MIDI, resynth's default plays the input's notes from their onsets: 50 ms into the
+    second note of a clarinet melody the output already sounds its pitch. Streamed
+    (input_pitch="stream", what `audiosym live` does) it still sounds the first note's pitch:
+    the encoder's value comes an analysis window late. Both follow --transpose."""
+    import librosa
+
+    from audiosym.render import resynthesize
+    from audiosym.soundfonts import find_soundfont, render_melody
+
+    sr = 16000
+    y = render_melody(find_soundfont("TimGM6mb"), 71, [(0.1, 0.6, 60, 100), (0.7, 0.6, 67, 100)], sample_rate=sr)
+    y = (y * (0.1 / np.sqrt(np.mean(y.astype(np.float64) ** 2)))).astype(np.float32)
+
+    def pitch_at(out, t0, t1):
+        f0, voiced, _ = librosa.pyin(out[int(t0 * sr) - 512 : int(t1 * sr) + 512], fmin=200, fmax=700, sr=sr,
+                                     frame_length=1024, hop_length=128, center=False)
+        return float(np.nanmedian(librosa.hz_to_midi(f0[voiced])))
+
+    timbre = preset.default_timbre
+    notes, _ = resynthesize(preset, y, sample_rate=sr, timbre=timbre, transpose_semitones=transpose)
+    stream, _ = resynthesize(preset, y, sample_rate=sr, timbre=timbre, transpose_semitones=transpose,
+                             input_pitch="stream")
+    assert abs(pitch_at(notes, 0.3, 0.6) - (60 + transpose)) < 0.3 and abs(pitch_at(stream, 0.3, 0.6) - (60 + transpose)) < 0.3
+    assert abs(pitch_at(notes, 0.73, 0.76) - (67 + transpose)) < 0.5
+    assert abs(pitch_at(stream, 0.73, 0.76) - (60 + transpose)) < 1.0
 
 
 @pytest.mark.parametrize("kind", ["sps", "v3"])

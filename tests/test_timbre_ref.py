@@ -111,7 +111,7 @@ def test_reference_preset_adds_a_timbre_and_leaves_named_ones_alone(sps, referen
 
 
 def test_engine_plays_the_reference_timbre(sps, reference):
-    from audiosym.resynth import resynthesize
+    from audiosym.render import resynthesize
     from audiosym.timbre_ref import ReferencePreset
 
     notes = _melody([62, 65])
@@ -144,7 +144,7 @@ def test_a_references_note_envelope_is_measured_and_played(sps, with_melody):
     """A piano reference decays and a clarinet reference holds, with or without its melody; the
     engine plays that envelope in transfer mode with dynamics="timbre" (a held input stays
     level under a clarinet reference, falls under a piano one)."""
-    from audiosym.resynth import resynthesize
+    from audiosym.render import resynthesize
     from audiosym.timbre_ref import ReferencePreset, reference_from_audio
 
     notes = _melody([60, 64, 67, 72, 67, 64], note_s=0.6)
@@ -203,7 +203,7 @@ def test_cli_timbre_from_writes_the_reference_timbre(sps, clarinet_ref, tmp_path
     # the same file through the Python API
     from audiosym.audio_io import read_audio
     from audiosym.match import with_stored_match
-    from audiosym.resynth import resynthesize
+    from audiosym.render import resynthesize
     from audiosym.timbre_ref import ReferencePreset, reference_from_file
 
     base = with_stored_match(sps)  # the named timbres' stored corrections stay under the reference
@@ -260,7 +260,7 @@ def test_cli_match_named(sps, tmp_path, capsys):
     got = sf.read(tmp_path / "out" / "take.wav", dtype="float32")[0]
     plain = sf.read(tmp_path / "plain" / "take.wav", dtype="float32")[0]
     from audiosym.match import named_corrections
-    from audiosym.resynth import resynthesize
+    from audiosym.render import resynthesize
     from audiosym.timbre_ref import ReferencePreset
 
     y = sf.read(src, dtype="float32")[0]
@@ -312,7 +312,7 @@ def test_cli_timbre_from_midi_labels_the_reference(sps, clarinet_ref, tmp_path, 
 
     from audiosym.match import with_stored_match
     from audiosym.midifile import load_track_notes
-    from audiosym.resynth import resynthesize
+    from audiosym.render import resynthesize
     from audiosym.timbre_ref import ReferencePreset, reference_from_file
 
     path, notes = clarinet_ref

@@ -4,9 +4,12 @@
 A seeded soundfont melody (TimGM6mb clarinet, always installed) is re-timbred at 44.1 kHz and at
 16 kHz (the model rate) through the code ``audiosym resynth`` runs: ``engine`` times
 ``audiosym.render.render_signal`` on a warmed engine (the engine's offline pass), ``resynth``
-times ``audiosym.resynth.resynthesize`` end to end (engine construction, latency alignment,
-output resampling). Two pitch sources: ``midi`` (the melody's notes drive the pitch) and
-``passthrough`` (no MIDI: the input's own pitch latent, so the encoder runs on every frame).
+times ``audiosym.render.resynthesize`` end to end (engine construction, latency alignment,
+output resampling). Three pitch sources: ``midi`` (the melody's notes drive the pitch),
+``passthrough`` (no MIDI, resynth's default: the input's own pitch read over the whole file and
+played as notes, :mod:`audiosym.pitch_track`; ``engine`` times the engine with those notes,
+``resynth`` includes finding them) and ``passthrough_stream`` (the input's pitch latent streamed
+through as live). Without MIDI the encoder runs on every frame.
 Realtime factor = audio seconds / compute seconds, with compute measured both as process CPU
 time (``time.process_time``, what other jobs on a shared machine cannot inflate) and as wall
 time; the median of ``repeats`` runs. One onnxruntime thread; set ``OMP_NUM_THREADS=1``.
@@ -25,6 +28,7 @@ import statistics
 import sys
 import time
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 
@@ -69,9 +73,9 @@ def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float
                   rates: tuple[int, ...] = RATES, seed: int = 0) -> dict:
     from ..match import with_stored_match
     from ..midifile import melody_events
+    from ..pitch_track import input_note_events
     from ..preset import load_preset
-    from ..render import make_engine, render_signal
-    from ..resynth import resynthesize
+    from ..render import make_engine, render_signal, resynthesize
     from ..soundfonts import find_soundfont, render_melody
 
     preset = with_stored_match(load_preset(preset_name, device="cpu", intra_op_threads=1))  # as `resynth` plays
@@ -85,13 +89,20 @@ def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float
         x *= np.float32(0.1 / max(float(np.sqrt(np.mean(x.astype(np.float64) ** 2))), 1e-12))  # -20 dBFS RMS
         dur = len(x) / rate
         per_mode: dict[str, dict] = {}
-        for mode in ("midi", "passthrough"):
-            mode_notes = notes if mode == "midi" else None
-            events = melody_events(notes, sample_rate=rate, n_samples=len(x)) if mode == "midi" else []
+        for mode in ("midi", "passthrough", "passthrough_stream"):
             engine = make_engine(preset, timbre=timbre, sample_rate=rate)
+            kwargs: dict[str, Any]
+            if mode == "midi":
+                events, kwargs = melody_events(notes, sample_rate=rate, n_samples=len(x)), {"notes": notes}
+            elif mode == "passthrough":  # the input's own notes (resynth's default without --midi)
+                events = input_note_events(preset, x, rate, engine_rate=rate, n_samples=len(x),
+                                           bend_range_semitones=engine.bend_range_semitones)
+                kwargs = {"input_pitch": "notes"}
+            else:
+                events, kwargs = [], {"input_pitch": "stream"}
             render_signal(engine, x[:rate], events[:0])  # warm-up: first-call allocations, kernels
             eng = [_timed(render_signal, engine, x, events) for _ in range(repeats)]
-            res = [_timed(resynthesize, preset, x, sample_rate=rate, timbre=timbre, notes=mode_notes)
+            res = [_timed(resynthesize, preset, x, sample_rate=rate, timbre=timbre, **kwargs)
                    for _ in range(repeats)]
             row = {}
             for name, runs in (("engine", eng), ("resynth", res)):

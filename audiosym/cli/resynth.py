@@ -37,10 +37,15 @@ shaped by the timbre's own note envelope: a piano or a plucked timbre decays, an
 for notes longer than the recording's). --dynamics input makes the output follow the input's
 level throughout instead. Where no note is held the output always follows the input.
 
-Pitch: by default the input's own pitch passes through; --transpose N shifts it by N
-semitones; --midi FILE.mid plays that file's melody instead (its monophonic reduction with
-last-note priority; time 0 of the MIDI file is the start of every input; where no note is
-held, the input's own pitch passes through).
+Pitch: by default the input's own pitch: the preset's encoder reads it over the whole file
+and it is played as notes where the audio has them (a new note where the pitch moves to
+another semitone or the level attacks again; vibrato and glides within a note are pitch bend),
+so each note starts at its own pitch and gets the timbre's note envelope (--input-pitch notes,
+the default). --input-pitch stream passes it through as `audiosym live` does: each pitch arrives
+an analysis window (~90 ms) late, and the output follows the input's level. --transpose N shifts
+the input's pitch by N semitones; --midi FILE.mid plays that file's melody instead (its
+monophonic reduction with last-note priority; time 0 of the MIDI file is the start of every
+input; where no note is held, the input's own pitch passes through).
 
 A bad file never stops the batch: it gets one line on stderr and a row in the summary, and
 the exit status is 1 when any file failed. Outputs are written atomically and never over an
@@ -78,6 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     pitch = p.add_mutually_exclusive_group()
     pitch.add_argument("--transpose", type=float, default=0.0, metavar="N", help="shift the input's pitch by N semitones")
     pitch.add_argument("--midi", default=None, metavar="FILE.mid", help="drive pitch from this MIDI file's melody")
+    p.add_argument("--input-pitch", choices=["notes", "stream"], default=None,
+                   help="without --midi: play the input's own pitch as notes found over the whole file (default), "
+                        "or as streamed live (each pitch ~90 ms late, the input's level)")
     p.add_argument("--track", default=None, metavar="T", help="MIDI track index or name (default: the non-drum track with most notes)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1; use up to the number of CPU cores)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="onnxruntime device (cuda needs onnxruntime-gpu and a GPU)")
@@ -139,11 +147,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.track is not None and args.midi is None:
         raise ParameterError(f"--track {args.track} only applies with --midi FILE.mid")
+    if args.input_pitch is not None and args.midi is not None:
+        raise ParameterError(f"--input-pitch {args.input_pitch} is how the input's own pitch is played; "
+                             f"with --midi {args.midi} the MIDI melody sets the pitch: use one")
     settings = ResynthSettings(
         preset=args.preset, timbre=args.timbre, timbre_from=args.timbre_from, timbre_from_midi=args.timbre_from_midi,
         match_named=args.match_named,
         match=args.match, dynamics=args.dynamics,
-        transpose_semitones=args.transpose, midi_path=args.midi,
+        transpose_semitones=args.transpose, input_pitch=args.input_pitch or "notes", midi_path=args.midi,
         midi_track=args.track, sample_rate=args.sample_rate, max_seconds=args.max_seconds,
         device=args.device, overwrite=args.overwrite,
     )

@@ -1,0 +1,95 @@
+"""audiosym.pitch_track: the input's own pitch as notes and bends, offline."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audiosym.midi import NOTE_OFF, NOTE_ON, PITCH_BEND
+from audiosym.pitch_track import CHANGE_FRAMES, PitchTrack, note_events, pitch_track, track_notes
+
+REPO = Path(__file__).resolve().parents[1]
+HOP_S = 0.016
+
+
+def _track(midi, level=None):
+    midi = np.asarray(midi, dtype=np.float64)
+    level = np.full(len(midi), -20.0) if level is None else np.asarray(level, dtype=np.float64)
+    return PitchTrack(np.arange(len(midi)) * HOP_S, midi, level)
+
+
+def test_steps_become_notes_and_vibrato_becomes_bends():
+    vib = 60 + 0.4 * np.sin(np.arange(40) * 0.6)  # +-0.4 semitone vibrato: one note
+    notes = track_notes(_track(np.r_[vib, np.full(30, 64.2)]))
+    assert [n.pitch for n in notes] == [60, 64]
+    assert notes[0].offset_s == notes[1].onset_s == pytest.approx(40 * HOP_S)  # legato: no gap
+    bends = np.array([b for _, b in notes[0].bends])
+    np.testing.assert_allclose(bends, vib - 60, atol=1e-9)
+    assert all(b == pytest.approx(0.2) for _, b in notes[1].bends)
+
+
+def test_a_short_excursion_is_no_new_note():
+    midi = np.full(40, 62.0)
+    midi[20 : 20 + CHANGE_FRAMES - 1] = 67.0  # a glitch shorter than CHANGE_FRAMES
+    notes = track_notes(_track(midi))
+    assert [n.pitch for n in notes] == [62]
+
+
+def test_silence_ends_a_note_and_a_reattack_starts_one():
+    level = np.full(60, -20.0)
+    level[20:25] = -90.0  # silence: note 1 ends, note 2 starts after it
+    level[40:43] = -30.0  # a dip of 10 dB, then the level comes back: same pitch, new note
+    notes = track_notes(_track(np.full(60, 57.0), level))
+    assert [n.pitch for n in notes] == [57, 57, 57]
+    assert notes[0].offset_s == pytest.approx(19.5 * HOP_S) and notes[1].onset_s == pytest.approx(25 * HOP_S)
+    assert notes[2].onset_s == pytest.approx(43 * HOP_S)
+
+
+def test_a_release_ends_a_note_and_its_tail_starts_none():
+    level = np.r_[np.full(30, -20.0), np.linspace(-20, -45, 4), np.full(20, -45.0),  # released, tail held
+                  np.full(20, -22.0)]  # a new attack
+    decay = np.r_[np.full(5, -20.0), np.linspace(-20, -32, 60)]  # a piano-like decay: 2 dB per 100 ms
+    notes = track_notes(_track(np.full(len(level), 62.0), level))
+    assert [n.pitch for n in notes] == [62, 62]
+    assert notes[0].offset_s == pytest.approx(30 * HOP_S, abs=HOP_S)
+    assert notes[1].onset_s == pytest.approx(53 * HOP_S)  # the low point just before the attack
+    (held,) = track_notes(_track(np.full(len(decay), 62.0), decay))
+    assert held.offset_s == pytest.approx((len(decay) - 0.5) * HOP_S)
+
+
+def test_transpose_moves_notes_and_puts_the_fraction_in_the_bends():
+    notes = track_notes(_track(np.full(20, 60.0)), transpose_semitones=2.3)
+    assert [n.pitch for n in notes] == [62]
+    assert all(b == pytest.approx(0.3) for _, b in notes[0].bends)
+    assert track_notes(_track(np.full(2, 60.0))) == []  # shorter than a note
+    assert track_notes(PitchTrack(np.zeros(0), np.zeros(0), np.zeros(0))) == []
+
+
+def test_note_events_order_and_bend_scale():
+    (note,) = track_notes(_track(np.full(10, 60.5)))
+    events = note_events([note], sample_rate=1000, bend_range_semitones=2.0)
+    assert events[0].kind == PITCH_BEND and events[1].kind == NOTE_ON  # the bend is set before the note starts
+    assert events[-1].kind == NOTE_OFF and all(e.offset <= events[-1].offset for e in events)
+    value = (events[0].data[1] | (events[0].data[2] << 7)) - 8192
+    assert value == pytest.approx(0.25 * 8192, abs=1)  # +0.5 semitone of a 2-semitone wheel
+
+
+@pytest.mark.parametrize("name", ["sps-default", "v3-default"])
+def test_a_rendered_melody_is_found_where_it_is_played(name):
+    """The shipped presets' encoders read a soundfont melody's notes at their pitch, each within
+    60 ms of where it starts (the streaming pass-through is ~90 ms late on every note)."""
+    from audiosym.midifile import MelodyNote
+    from audiosym.preset import load_preset
+    from audiosym.soundfonts import find_soundfont, render_melody
+
+    path = REPO / "presets" / f"{name}.asym"
+    if not path.exists():
+        pytest.skip(f"presets/{name}.asym is not shipped")
+    preset = load_preset(path, device="cpu")
+    played = [MelodyNote(0.2 + 0.5 * i, 0.2 + 0.5 * i + 0.45, p, 100) for i, p in enumerate([60, 64, 62, 67, 65, 69])]
+    y = render_melody(find_soundfont("TimGM6mb"), 71, [(n.onset_s, n.duration_s, n.pitch, n.velocity) for n in played],
+                      sample_rate=22050)
+    found = track_notes(pitch_track(preset, y, 22050))
+    assert [n.pitch for n in found] == [n.pitch for n in played], [(n.onset_s, n.pitch) for n in found]
+    for f, p in zip(found, played):
+        assert abs(f.onset_s - p.onset_s) < 0.06 and abs(f.offset_s - p.offset_s) < 0.08, (f.onset_s, f.offset_s, p)
