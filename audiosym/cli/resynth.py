@@ -30,12 +30,13 @@ the preset was exported on the instrument the timbre came from (stored in the pr
 turns it off; --match-named measures it now instead, for a preset exported without it, on the
 preset's training soundfont, which must be installed: a fraction of a second per timbre).
 
-Dynamics (with --midi): each note sounds at the input's level (its peak since the note began),
-shaped by the timbre's own note envelope: a piano or a plucked timbre decays, an organ holds
-(--dynamics timbre, the default). Named timbres have theirs stored in the preset; a
---timbre-from recording's is measured from its notes (continued at the rate they were falling,
-for notes longer than the recording's). --dynamics input makes the output follow the input's
-level throughout instead. Where no note is held the output always follows the input.
+Dynamics: each note (of --midi, or of the input itself, see Pitch) sounds at the input's
+level (its peak since the note began), shaped by the timbre's own note envelope: a piano or a
+plucked timbre decays, an organ holds (--dynamics timbre, the default). Named timbres have
+theirs stored in the preset; a --timbre-from recording's is measured from its notes (continued
+at the rate they were falling, for notes longer than the recording's). --dynamics input makes
+the output follow the input's level throughout instead. Where no note is held (and with
+--input-pitch stream) the output follows the input.
 
 Pitch: by default the input's own pitch: the preset's encoder reads it over the whole file
 and it is played as notes where the audio has them (a new note where the pitch moves to
@@ -78,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-match", dest="match", action="store_false",
                    help="play named timbres without the match correction stored in the preset")
     p.add_argument("--dynamics", choices=["timbre", "input"], default="timbre",
-                   help="with --midi: 'timbre' (default) shapes each note with the timbre's note envelope at "
+                   help="'timbre' (default) shapes each note (MIDI or the input's own) with the timbre's note envelope at "
                         "the input's level; 'input' follows the input's level throughout")
     pitch = p.add_mutually_exclusive_group()
     pitch.add_argument("--transpose", type=float, default=0.0, metavar="N", help="shift the input's pitch by N semitones")
