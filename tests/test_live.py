@@ -107,18 +107,23 @@ def _midi_out(env, monkeypatch, name):
     return out
 
 
+def _play(midi, notes, *, held_s=0.8, gap_s=0.1):
+    """After 0.3 s, each note held for ``held_s`` then ``gap_s`` of silence, velocity 110."""
+    time.sleep(0.3)
+    for note in notes:
+        midi.send_message([0x90, note, 110])
+        time.sleep(held_s)
+        midi.send_message([0x80, note, 0])
+        time.sleep(gap_s)
+
+
 def test_synth_session_plays_the_notes_sent(jack_env, monkeypatch, tmp_path):
     midi = _midi_out(jack_env, monkeypatch, "audiosym-keys-a")
     try:
         proc = _start_session(jack_env, "--mode", "synth", "--midi-port", "audiosym-keys-a", "--seconds", "4.5")
         rec = _record(jack_env, "PortAudio:out_0", tmp_path / "out.wav", 3.0)
-        time.sleep(0.3)
         notes = [60, 67, 72]
-        for note in notes:
-            midi.send_message([0x90, note, 110])
-            time.sleep(0.8)
-            midi.send_message([0x80, note, 0])
-            time.sleep(0.1)
+        _play(midi, notes)
         rec.wait(timeout=15)
         stats = _finish(proc)
     finally:
@@ -236,13 +241,8 @@ def test_live_command_plays_a_reference_timbre(jack_env, monkeypatch, tmp_path):
         if proc.poll() is not None:
             pytest.fail(f"audiosym live exited early: {proc.communicate()[1][-2000:]}")
         rec = _record(jack_env, "PortAudio:out_0", tmp_path / "out.wav", 2.5)
-        time.sleep(0.3)
         notes = [64, 71]
-        for note in notes:
-            midi.send_message([0x90, note, 110])
-            time.sleep(0.8)
-            midi.send_message([0x80, note, 0])
-            time.sleep(0.1)
+        _play(midi, notes)
         rec.wait(timeout=15)
         out, err = proc.communicate(timeout=30)
     finally:

@@ -25,3 +25,14 @@ def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, sort_keys=False, default=float)
     sys.stdout.write("\n")
     sys.stdout.flush()
+
+
+def add_timbre_from_arguments(p, *, use: str) -> None:
+    """``--timbre-from REF.wav`` and ``--timbre-from-midi REF.mid`` (``audiosym resynth``,
+    ``audiosym live``); ``use``: what the measured timbre is for, in the first help line."""
+    p.add_argument("--timbre-from", default=None, metavar="REF.wav",
+                   help=f"{use} the timbre measured from this recording instead of a named one (a few seconds "
+                        "of single notes covering the range you will play): make it sound like this file")
+    p.add_argument("--timbre-from-midi", default=None, metavar="REF.mid",
+                   help="the --timbre-from recording's melody (time 0 = the recording's start): its pitch is then "
+                        "read from the notes instead of pyin, which can mistake the octave (organs, pianos)")

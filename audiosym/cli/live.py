@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from ._common import add_timbre_from_arguments
+
 HELP = """\
 Play a preset live. MIDI chooses the pitch (monophonic, last-note priority, pitch bend,
 velocity, CC1 morph to --morph-timbre, program change to the timbre with that GM program,
@@ -37,12 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", help="preset file or shipped name")
     p.add_argument("--timbre", help="named timbre of the preset (default: the preset's default); with "
                    "--timbre-from: the name given to the reference's timbre (default ref:<file stem>)")
-    p.add_argument("--timbre-from", default=None, metavar="REF.wav",
-                   help="play the timbre measured from this recording (a few seconds of single notes covering "
-                        "the range you will play), measured once before the audio starts")
-    p.add_argument("--timbre-from-midi", default=None, metavar="REF.mid",
-                   help="the --timbre-from recording's melody (time 0 = the recording's start): its pitch is then "
-                        "known instead of estimated")
+    add_timbre_from_arguments(p, use="play (measured once, before the audio starts)")
     p.add_argument("--morph-timbre", default=None, help="timbre that CC1 (mod wheel) morphs towards")
     p.add_argument("--midi-port", type=_port, default=None, help="MIDI input port: index or part of its name")
     p.add_argument("--midi-api", default=None, choices=["jack", "alsa", "coremidi", "winmm"],

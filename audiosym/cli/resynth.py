@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from ._common import print_json
+from ._common import add_timbre_from_arguments, print_json
 
 HELP = """\
 Re-timbre audio files with a preset, offline, through the same engine as `audiosym live`
@@ -67,12 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timbre", default=None,
                    help="named timbre of the preset (see `audiosym presets inspect P`); with --timbre-from: "
                         "the name given to the reference's timbre (default ref:<file stem>)")
-    p.add_argument("--timbre-from", default=None, metavar="REF.wav",
-                   help="use the timbre measured from this recording (a melody of single notes, >= 1 s "
-                        "of steady notes) instead of a named one: make the output sound like this file")
-    p.add_argument("--timbre-from-midi", default=None, metavar="REF.mid",
-                   help="the --timbre-from recording's melody (time 0 = the recording's start): its pitch is then "
-                        "read from the notes instead of pyin, which can mistake the octave (organs, pianos)")
+    add_timbre_from_arguments(p, use="use")
     p.add_argument("--match-named", action="store_true",
                    help="measure the named --timbre's match correction now, on the preset's training soundfont "
                         "(needs it installed), instead of using the one stored in the preset")
