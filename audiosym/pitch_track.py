@@ -195,9 +195,47 @@ def note_events(notes: list[TrackNote], *, sample_rate: int, bend_range_semitone
 
 
 def input_note_events(preset, y: np.ndarray, sample_rate: int, *, engine_rate: int, n_samples: int,
-                      bend_range_semitones: float, transpose_semitones: float = 0.0) -> list:
+                      bend_range_semitones: float, transpose_semitones: float = 0.0,
+                      notes: list[TrackNote] | None = None) -> list:
     """Engine events (at ``engine_rate``) that play mono ``y [n]`` (at ``sample_rate`` Hz)'s own
-    pitch as notes: :func:`pitch_track`, :func:`track_notes`, :func:`note_events`."""
-    notes = track_notes(pitch_track(preset, y, sample_rate), transpose_semitones=transpose_semitones)
+    pitch as notes: :func:`pitch_track`, :func:`track_notes`, :func:`note_events`; ``notes``:
+    those already found (``transpose_semitones`` included), so they are not searched again."""
+    if notes is None:
+        notes = track_notes(pitch_track(preset, y, sample_rate), transpose_semitones=transpose_semitones)
     return note_events(notes, sample_rate=engine_rate, bend_range_semitones=bend_range_semitones,
                        n_samples=n_samples)
+
+
+def write_notes_midi(notes: list[TrackNote], path, *, bend_range_semitones: float = 2.0) -> None:
+    """``notes`` as a standard MIDI file at ``path``, written atomically (temp + rename): one
+    track, velocity 100, the bends as pitch-bend messages for a ``bend_range_semitones`` wheel
+    (sent where they move by ``BEND_STEP_SEMITONES``, like the engine's). ``audiosym resynth
+    --midi`` reads its notes back; a DAW or notation program opens it as it is."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    track = pretty_midi.Instrument(program=0, name="audiosym: notes of the input")
+    for n in notes:
+        track.notes.append(pretty_midi.Note(velocity=100, pitch=int(n.pitch), start=n.onset_s, end=n.offset_s))
+        last = np.inf
+        for t, semitones in n.bends:
+            if abs(semitones - last) >= BEND_STEP_SEMITONES:
+                value = int(np.clip(round(semitones / bend_range_semitones * 8192), -8192, 8191))
+                track.pitch_bends.append(pretty_midi.PitchBend(pitch=value, time=float(max(t, n.onset_s))))
+                last = semitones
+    pm.instruments.append(track)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pm.write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -100,7 +100,7 @@ def make_engine(preset, *, timbre: str, sample_rate: int, transpose_semitones: f
 def resynthesize(
     preset, y: np.ndarray, *, sample_rate: int, timbre: str, notes=None,
     transpose_semitones: float = 0.0, output_sample_rate: int | None = None, dynamics: str = "timbre",
-    input_pitch: str = "notes",
+    input_pitch: str = "notes", input_notes: list | None = None,
 ) -> tuple[np.ndarray, int]:
     """Re-timbre mono ``y [n]`` at ``sample_rate`` Hz -> ``(out [m], out_rate)``, time-aligned.
 
@@ -109,7 +109,8 @@ def resynthesize(
     ``input_pitch="notes"`` reads it over the whole signal and plays it as notes where the audio
     has them (:mod:`audiosym.pitch_track`; each note gets the timbre's note envelope),
     ``"stream"`` passes it through as the engine streams it live (each pitch arrives an analysis
-    window late; the input's level throughout).
+    window late; the input's level throughout). ``input_notes``: the input's notes already found
+    (:func:`audiosym.pitch_track.track_notes`, transposition included), not searched again.
     The engine runs at the output rate (``output_sample_rate`` or ``sample_rate``), or at the
     model rate when that is lower (the engine needs at least the model rate), in which case the
     output is resampled down. ``dynamics="timbre"``: each MIDI note sounds at the input's level
@@ -134,7 +135,7 @@ def resynthesize(
 
         events = input_note_events(preset, y, int(sample_rate), engine_rate=engine_rate, n_samples=len(x),
                                    bend_range_semitones=engine.bend_range_semitones,
-                                   transpose_semitones=transpose_semitones)
+                                   transpose_semitones=transpose_semitones, notes=input_notes)
     else:
         events = []
     out = render_signal(engine, x, events)

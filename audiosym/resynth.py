@@ -44,6 +44,7 @@ class ResynthSettings:
     ``dynamics``: ``"timbre"`` (a MIDI note gets the timbre's stored note envelope) or ``"input"``.
     ``transpose_semitones`` shifts the input's own pitch (transfer mode without MIDI), which
     ``input_pitch`` plays as notes (``"notes"``) or as the engine streams it (``"stream"``);
+    ``save_notes`` also writes those notes beside each output (:func:`notes_path`);
     ``midi_path``/``midi_track`` drive pitch from a MIDI melody instead (time 0 of the MIDI
     file = the first sample of each input). ``sample_rate`` is the output rate in Hz (None:
     the input's). Files longer than ``max_seconds`` fail instead of exhausting memory.
@@ -58,6 +59,7 @@ class ResynthSettings:
     dynamics: str = "timbre"
     transpose_semitones: float = 0.0
     input_pitch: str = "notes"
+    save_notes: bool = False
     midi_path: str | None = None
     midi_track: int | str | None = None
     sample_rate: int | None = None
@@ -76,6 +78,9 @@ class ResynthSettings:
             raise ParameterError("--match-named corrects a named --timbre; it does not apply to --timbre-from")
         if self.input_pitch not in INPUT_PITCH:
             raise ParameterError(f"--input-pitch {self.input_pitch!r} must be one of {INPUT_PITCH}")
+        if self.save_notes and (self.midi_path is not None or self.input_pitch != "notes"):
+            raise ParameterError("--save-notes writes the notes found in each input; it needs the input's own "
+                                 "pitch as notes (no --midi, no --input-pitch stream)")
         if self.dynamics not in ("input", "timbre"):
             raise ParameterError(f"--dynamics {self.dynamics!r} must be 'input' or 'timbre'")
         if self.match_named and not self.match:
@@ -101,6 +106,11 @@ class ResynthSettings:
 
         assert self.timbre_from is not None  # __post_init__ requires one of them
         return reference_name(self.timbre_from)
+
+
+def notes_path(output: str | os.PathLike) -> Path:
+    """Where ``--save-notes`` writes an output's notes: ``take.wav`` -> ``take.notes.mid``."""
+    return Path(output).with_suffix(".notes.mid")
 
 
 @dataclass(frozen=True)
@@ -268,13 +278,21 @@ class _Worker:
         start = time.perf_counter()
         try:
             y, info = read_audio(job.input, max_seconds=s.max_seconds)
+            found = None
+            if s.save_notes:
+                from .pitch_track import pitch_track, track_notes, write_notes_midi
+
+                found = track_notes(pitch_track(self.preset, y, info.sample_rate),
+                                    transpose_semitones=s.transpose_semitones)
             out, rate = resynthesize(
                 self.preset, y, sample_rate=info.sample_rate, timbre=s.timbre_name, notes=self.melody,
                 transpose_semitones=s.transpose_semitones, output_sample_rate=s.sample_rate, dynamics=s.dynamics,
-                input_pitch=s.input_pitch,
+                input_pitch=s.input_pitch, input_notes=found,
             )
             if not np.all(np.isfinite(out)):
                 raise ParameterError("the engine produced NaN/inf samples (please report this with the file)")
+            if found is not None:
+                write_notes_midi(found, notes_path(job.output))
             write_wav(job.output, out, sample_rate=rate, subtype=s.subtype)
         except Exception as exc:  # noqa: BLE001 - one bad file must never stop the batch
             message = " ".join(str(exc).split()) or type(exc).__name__

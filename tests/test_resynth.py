@@ -439,3 +439,29 @@ def test_cuda_without_a_gpu_is_a_plain_error(tmp_path, preset_path, preset, caps
     src = _write(tmp_path / "a.wav", seconds=0.3)
     rc = _cli(src, "--out", tmp_path / "o", "--preset", preset_path, "--timbre", preset.default_timbre, "--device", "cuda")
     assert rc == 2 and "--device cuda" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_save_notes_writes_the_inputs_notes_as_midi(tmp_path, preset_path, preset, capsys):
+    """--save-notes: take.wav -> take.notes.mid beside the output, holding the notes the engine
+    played (read back by --midi); it needs the input's own notes."""
+    from audiosym.midifile import load_track_notes
+    from audiosym.soundfonts import find_soundfont, render_melody
+
+    sr = 22050
+    played = [(0.1 + 0.5 * i, 0.45, p, 100) for i, p in enumerate([60, 64, 67, 65])]
+    y = render_melody(find_soundfont("TimGM6mb"), 71, played, sample_rate=sr)
+    src = tmp_path / "in" / "take.wav"
+    src.parent.mkdir()
+    sf.write(src, y, sr)
+    timbre = preset.default_timbre
+    assert _cli(src, "--out", tmp_path / "out", "--preset", preset_path, "--timbre", timbre, "--save-notes") == 0
+    found = load_track_notes(tmp_path / "out" / "take.notes.mid")
+    assert [n.pitch for n in found] == [60, 64, 67, 65]
+    assert all(abs(n.onset_s - p[0]) < 0.06 for n, p in zip(found, played))
+    assert not [f for f in (tmp_path / "out").iterdir() if f.name.startswith(".")]  # no temp file left
+    # the notes file drives another input
+    assert _cli(src, "--out", tmp_path / "again", "--preset", preset_path, "--timbre", timbre,
+                "--midi", tmp_path / "out" / "take.notes.mid") == 0
+    assert _cli(src, "--out", tmp_path / "x", "--preset", preset_path, "--timbre", timbre, "--save-notes",
+                "--input-pitch", "stream") == 2
+    assert "--save-notes" in capsys.readouterr().err

@@ -46,7 +46,8 @@ the default). --input-pitch stream passes it through as `audiosym live` does: ea
 an analysis window (~90 ms) late, and the output follows the input's level. --transpose N shifts
 the input's pitch by N semitones; --midi FILE.mid plays that file's melody instead (its
 monophonic reduction with last-note priority; time 0 of the MIDI file is the start of every
-input; where no note is held, the input's own pitch passes through).
+input; where no note is held, the input's own pitch passes through). --save-notes writes the
+notes found in each input as take.notes.mid beside its output.
 
 A bad file never stops the batch: it gets one line on stderr and a row in the summary, and
 the exit status is 1 when any file failed. Outputs are written atomically and never over an
@@ -82,6 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input-pitch", choices=["notes", "stream"], default=None,
                    help="without --midi: play the input's own pitch as notes found over the whole file (default), "
                         "or as streamed live (each pitch ~90 ms late, the input's level)")
+    p.add_argument("--save-notes", action="store_true",
+                   help="also write the notes found in each input (and its pitch bends) as a MIDI file beside "
+                        "its output (take.wav -> take.notes.mid): edit it and play it back with --midi")
     p.add_argument("--track", default=None, metavar="T", help="MIDI track index or name (default: the non-drum track with most notes)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1; use up to the number of CPU cores)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="onnxruntime device (cuda needs onnxruntime-gpu and a GPU)")
@@ -150,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset, timbre=args.timbre, timbre_from=args.timbre_from, timbre_from_midi=args.timbre_from_midi,
         match_named=args.match_named,
         match=args.match, dynamics=args.dynamics,
-        transpose_semitones=args.transpose, input_pitch=args.input_pitch or "notes", midi_path=args.midi,
+        transpose_semitones=args.transpose, input_pitch=args.input_pitch or "notes", save_notes=args.save_notes,
+        midi_path=args.midi,
         midi_track=args.track, sample_rate=args.sample_rate, max_seconds=args.max_seconds,
         device=args.device, overwrite=args.overwrite,
     )
