@@ -12,9 +12,11 @@ sees half a file.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,6 +144,26 @@ def resample(y: np.ndarray, *, orig_sample_rate: int, target_sample_rate: int) -
     )
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[str]:
+    """A temporary file path beside ``path`` to write to. When the block ends normally the file
+    is synced and renamed over ``path`` (atomic: readers see the old file or the whole new one);
+    when it raises, the temporary file is removed. The parent folder is created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def write_wav(
     path: str | os.PathLike, y: np.ndarray, *, sample_rate: int, subtype: str = "FLOAT"
 ) -> Path:
@@ -158,18 +180,8 @@ def write_wav(
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ParameterError(f"write_wav expects mono audio [n_samples], got shape {y.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            sf.write(f, y, int(sample_rate), format="WAV", subtype=subtype)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        sf.write(tmp, y, int(sample_rate), format="WAV", subtype=subtype)
     return path
 
 

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,19 +168,18 @@ def load_notes(
 
 
 def _write(path: Path, table: NoteTable) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    np.savez(
-        tmp,
-        program=table.program,
-        pitch=table.pitch,
-        velocity=table.velocity,
-        frames=table.frames,
-        level_db=table.level_db,
-        dropped=json.dumps(table.dropped),
-    )
-    os.replace(tmp, path)  # atomic: a crash never leaves a half-written cache entry
+    from .audio_io import atomic_path
+
+    with atomic_path(path, suffix=".tmp.npz") as tmp:  # a crash never leaves a half-written cache entry
+        np.savez(
+            tmp,
+            program=table.program,
+            pitch=table.pitch,
+            velocity=table.velocity,
+            frames=table.frames,
+            level_db=table.level_db,
+            dropped=json.dumps(table.dropped),
+        )
 
 
 def _read(path: Path, spec: NoteSetSpec) -> NoteTable:

@@ -49,6 +49,13 @@ def level_curve(y: np.ndarray, sample_rate: int, midi: float, hop: int, k: int) 
     return np.sqrt((c[a1] - c[a0]) / np.maximum(a1 - a0, 1)) + 1e-12
 
 
+def last_low_point(level_db: np.ndarray, lo: int, hi: int) -> int:
+    """The index in ``[lo, hi)`` of the last value within 3 dB of the lowest there: where a note
+    starts when the level before it is a gap, a dip, or flat (then the end of the range)."""
+    seg = np.asarray(level_db[lo:hi])
+    return lo + int(np.flatnonzero(seg <= seg.min() + 3.0)[-1])
+
+
 def held_note_db(y: np.ndarray, sample_rate: int, midi: float) -> np.ndarray:
     """``[ENV_SECONDS / ENV_HOP_S]`` envelope row of one held note ``y`` (from its note-on) at
     ``midi``: dB below its peak, floored at ``ENV_FLOOR_DB``, smoothed after the attack."""
@@ -125,8 +132,7 @@ def recording_notes(y: np.ndarray, sample_rate: int, frames: np.ndarray, midi: n
             lo = max(first - ONSET_SEARCH_S, notes[-1][1] if notes else 0.0, 0.0)
             a = int(lo / ENV_HOP_S)
             b = min(max(int(((frames[start] + 1) * hop_length) / sample_rate / ENV_HOP_S), a + 1), len(level))
-            seg = 20 * np.log10(level[a:b])  # the last step near the lowest level: the note's start
-            onset = (a + int(np.flatnonzero(seg <= seg.min() + 3.0)[-1])) * ENV_HOP_S if b > a else max(first, 0.0)
+            onset = last_low_point(20 * np.log10(level), a, b) * ENV_HOP_S if b > a else max(first, 0.0)
             offset = ((frames[i - 1] + 1) * hop_length - n_fft / 2) / sample_rate  # the last window's centre
             notes.append((onset, max(offset, onset), float(np.median(midi[start:i]))))
         start = i

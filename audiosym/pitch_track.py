@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .envelope import last_low_point
+
 GATE_DB = 40.0  # frames this far under the loudest frame are silence (no note)
 FLOOR_DBFS = -70.0  # ... and frames under this level always are
 CHANGE_SEMITONES = 0.75  # a note ends where the pitch leaves it by more than this ...
@@ -123,8 +125,7 @@ def track_notes(track: PitchTrack, *, transpose_semitones: float = 0.0) -> list[
             tail_away = tail_away + 1 if abs(midi[i] - tail_pitch) > CHANGE_SEMITONES else 0
             if level[i] < tail + REATTACK_DB and tail_away < CHANGE_FRAMES:
                 continue
-            seg = level[tail_from : i + 1]
-            start, peak, dipped, tail = tail_from + int(np.flatnonzero(seg <= seg.min() + 3.0)[-1]), level[i], False, np.nan
+            start, peak, dipped, tail = last_low_point(level, tail_from, i + 1), level[i], False, np.nan
             continue
         if start < 0:
             start, peak, dipped = i, level[i], False
@@ -153,8 +154,7 @@ def track_notes(track: PitchTrack, *, transpose_semitones: float = 0.0) -> list[
             if away >= CHANGE_FRAMES:
                 moved = i - away + 1
                 lo = max(cuts[-1][0] + 1, moved - back)
-                seg = level[lo : moved + 1]
-                cuts.append((lo + int(np.flatnonzero(seg <= seg.min() + 3.0)[-1]), moved))
+                cuts.append((last_low_point(level, lo, moved + 1), moved))
                 current, away = float(np.median(midi[moved : min(moved + REFERENCE_FRAMES, e)])), 0
         for k, (a, steady) in enumerate(cuts):
             b = cuts[k + 1][0] if k + 1 < len(cuts) else e
@@ -170,12 +170,21 @@ def track_notes(track: PitchTrack, *, transpose_semitones: float = 0.0) -> list[
     return notes
 
 
+def sent_bends(note: TrackNote) -> list[tuple[float, float]]:
+    """The ``(time_s, semitones)`` bends of ``note`` worth sending: its first, then each that
+    differs from the last one sent by ``BEND_STEP_SEMITONES`` or more (each costs a decode)."""
+    out: list[tuple[float, float]] = []
+    for t, semitones in note.bends:
+        if not out or abs(semitones - out[-1][1]) >= BEND_STEP_SEMITONES:
+            out.append((max(t, note.onset_s), semitones))
+    return out
+
+
 def note_events(notes: list[TrackNote], *, sample_rate: int, bend_range_semitones: float,
                 n_samples: int | None = None) -> list:
-    """Engine events for ``notes``: note-on/off and pitch bends (``bends / bend_range_semitones``,
-    clipped to the wheel's range; a frame's bend is sent when it differs from the last one sent
-    by ``BEND_STEP_SEMITONES`` or more, and always at a note's first frame), offsets in samples
-    at ``sample_rate``, sorted; at one offset: note-off, bend, note-on."""
+    """Engine events for ``notes``: note-on/off and pitch bends (:func:`sent_bends` /
+    ``bend_range_semitones``, clipped to the wheel's range), offsets in samples at
+    ``sample_rate``, sorted; at one offset: note-off, bend, note-on."""
     from .midi import note_off, note_on, pitch_bend
 
     keyed = []
@@ -184,14 +193,18 @@ def note_events(notes: list[TrackNote], *, sample_rate: int, bend_range_semitone
         off = max(int(round(n.offset_s * sample_rate)), on + 1)
         keyed.append((on, 2, note_on(on, n.pitch, 100)))
         keyed.append((off, 0, note_off(off, n.pitch)))
-        last = np.inf
-        for t, semitones in n.bends:
+        for t, semitones in sent_bends(n):
             at = max(int(round(t * sample_rate)), on)
-            if at < off and abs(semitones - last) >= BEND_STEP_SEMITONES:
+            if at < off:
                 keyed.append((at, 1, pitch_bend(at, float(np.clip(semitones / bend_range_semitones, -1, 1)))))
-                last = semitones
     keyed.sort(key=lambda k: k[:2])
     return [ev for offset, _, ev in keyed if n_samples is None or offset < n_samples]
+
+
+def input_notes(preset, y: np.ndarray, sample_rate: int, *, transpose_semitones: float = 0.0) -> list[TrackNote]:
+    """The notes of mono ``y [n]`` at ``sample_rate`` Hz as the preset's encoder hears them:
+    :func:`track_notes` of :func:`pitch_track`."""
+    return track_notes(pitch_track(preset, y, sample_rate), transpose_semitones=transpose_semitones)
 
 
 def input_note_events(preset, y: np.ndarray, sample_rate: int, *, engine_rate: int, n_samples: int,
@@ -201,7 +214,7 @@ def input_note_events(preset, y: np.ndarray, sample_rate: int, *, engine_rate: i
     pitch as notes: :func:`pitch_track`, :func:`track_notes`, :func:`note_events`; ``notes``:
     those already found (``transpose_semitones`` included), so they are not searched again."""
     if notes is None:
-        notes = track_notes(pitch_track(preset, y, sample_rate), transpose_semitones=transpose_semitones)
+        notes = input_notes(preset, y, sample_rate, transpose_semitones=transpose_semitones)
     return note_events(notes, sample_rate=engine_rate, bend_range_semitones=bend_range_semitones,
                        n_samples=n_samples)
 
@@ -209,33 +222,19 @@ def input_note_events(preset, y: np.ndarray, sample_rate: int, *, engine_rate: i
 def write_notes_midi(notes: list[TrackNote], path, *, bend_range_semitones: float = 2.0) -> None:
     """``notes`` as a standard MIDI file at ``path``, written atomically (temp + rename): one
     track, velocity 100, the bends as pitch-bend messages for a ``bend_range_semitones`` wheel
-    (sent where they move by ``BEND_STEP_SEMITONES``, like the engine's). ``audiosym resynth
+    (:func:`sent_bends`, as the engine gets them). ``audiosym resynth
     --midi`` reads its notes back; a DAW or notation program opens it as it is."""
-    import os
-    import tempfile
-    from pathlib import Path
-
     import pretty_midi
+
+    from .audio_io import atomic_path
 
     pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
     track = pretty_midi.Instrument(program=0, name="audiosym: notes of the input")
     for n in notes:
         track.notes.append(pretty_midi.Note(velocity=100, pitch=int(n.pitch), start=n.onset_s, end=n.offset_s))
-        last = np.inf
-        for t, semitones in n.bends:
-            if abs(semitones - last) >= BEND_STEP_SEMITONES:
-                value = int(np.clip(round(semitones / bend_range_semitones * 8192), -8192, 8191))
-                track.pitch_bends.append(pretty_midi.PitchBend(pitch=value, time=float(max(t, n.onset_s))))
-                last = semitones
+        for t, semitones in sent_bends(n):
+            value = int(np.clip(round(semitones / bend_range_semitones * 8192), -8192, 8191))
+            track.pitch_bends.append(pretty_midi.PitchBend(pitch=value, time=float(t)))
     pm.instruments.append(track)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pm.write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -280,10 +280,9 @@ class _Worker:
             y, info = read_audio(job.input, max_seconds=s.max_seconds)
             found = None
             if s.save_notes:
-                from .pitch_track import pitch_track, track_notes, write_notes_midi
+                from .pitch_track import input_notes, write_notes_midi
 
-                found = track_notes(pitch_track(self.preset, y, info.sample_rate),
-                                    transpose_semitones=s.transpose_semitones)
+                found = input_notes(self.preset, y, info.sample_rate, transpose_semitones=s.transpose_semitones)
             out, rate = resynthesize(
                 self.preset, y, sample_rate=info.sample_rate, timbre=s.timbre_name, notes=self.melody,
                 transpose_semitones=s.transpose_semitones, output_sample_rate=s.sample_rate, dynamics=s.dynamics,
