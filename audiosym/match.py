@@ -67,6 +67,7 @@ def measure_notes(preset, names: list[str] | None = None, *, soundfont: str | No
     from .features import features
     from .plans import instrument_range
     from .soundfonts import find_soundfont, render_note
+
     sf_path = find_soundfont(training_soundfont(preset, soundfont))
     cfg = preset.features
     sr = cfg.sample_rate
