@@ -41,12 +41,18 @@ def level_curve(y: np.ndarray, sample_rate: int, midi: float, hop: int, k: int) 
     least 2.5 periods of ``midi`` (a 10 ms window ripples on low notes); 1e-12 where silent."""
     from .pitch import midi_to_hz
 
-    y = np.asarray(y, dtype=np.float64)
     half = max(hop, int(2.5 * sample_rate / midi_to_hz(midi))) // 2
+    return np.sqrt(mean_square(y, np.arange(k) * hop + hop // 2, half)) + 1e-12
+
+
+def mean_square(y: np.ndarray, centres: np.ndarray, half: int) -> np.ndarray:
+    """``[len(centres)]`` mean of ``y ** 2`` over ``[centre - half, centre + half)`` (sample
+    indices, clipped to the signal; 0 where nothing is left), from one cumulative sum."""
+    y = np.asarray(y, dtype=np.float64)
     c = np.concatenate([[0.0], np.cumsum(y ** 2)])
-    centre = np.arange(k) * hop + hop // 2
-    a0, a1 = np.clip(centre - half, 0, len(y)), np.clip(centre + half, 0, len(y))
-    return np.sqrt((c[a1] - c[a0]) / np.maximum(a1 - a0, 1)) + 1e-12
+    centres = np.asarray(centres, dtype=np.int64)
+    a0, a1 = np.clip(centres - half, 0, len(y)), np.clip(centres + half, 0, len(y))
+    return (c[a1] - c[a0]) / np.maximum(a1 - a0, 1)
 
 
 def last_low_point(level_db: np.ndarray, lo: int, hi: int) -> int:

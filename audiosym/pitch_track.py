@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .envelope import last_low_point
+from .envelope import last_low_point, mean_square
 
 GATE_DB = 40.0  # frames this far under the loudest frame are silence (no note)
 FLOOR_DBFS = -70.0  # ... and frames under this level always are
@@ -71,10 +71,7 @@ def pitch_track(preset, y: np.ndarray, sample_rate: int) -> PitchTrack:
     midi = np.asarray(preset.latent_to_midi(np.concatenate(parts)), dtype=np.float64).reshape(-1)
     frame = np.arange(len(midi)) + c - 1  # encoder output t' ends at feature frame t' + c - 1
     centre = (frame + 1) * cfg.hop_length - cfg.n_fft / 2  # samples at the model rate
-    energy = np.concatenate([[0.0], np.cumsum(y16.astype(np.float64) ** 2)])
-    a = np.clip(centre - cfg.hop_length / 2, 0, len(y16)).astype(np.int64)
-    b = np.clip(centre + cfg.hop_length / 2, 0, len(y16)).astype(np.int64)
-    level = 10 * np.log10((energy[b] - energy[a]) / np.maximum(b - a, 1) + 1e-20)
+    level = 10 * np.log10(mean_square(y16, centre, cfg.hop_length // 2) + 1e-20)
     return PitchTrack(centre / cfg.sample_rate, midi, level, settle_s=cfg.n_fft / 2 / cfg.sample_rate)
 
 
