@@ -16,7 +16,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from .errors import (  # noqa: F401
+from audiosym.dsp.features import FeatureConfig, features, features_step  # noqa: F401
+from audiosym.errors import (  # noqa: F401
     AudiosymError,
     DeviceError,
     MissingExtraError,
@@ -24,13 +25,12 @@ from .errors import (  # noqa: F401
     PresetError,
     SoundfontError,
 )
-from .features import FeatureConfig, features, features_step  # noqa: F401
 
 #: public name -> the module that defines it (imported lazily: numba, onnxruntime)
 _LAZY = {
-    "Engine": "audiosym.engine",
-    "load_preset": "audiosym.preset",
-    "resynthesize": "audiosym.render",
+    "Engine": "audiosym.engine.engine",
+    "load_preset": "audiosym.preset.session",
+    "resynthesize": "audiosym.offline.render",
 }
 
 

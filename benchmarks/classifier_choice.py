@@ -29,10 +29,10 @@ from transfer import (  # noqa: E402
     timbre_features,
 )
 
-from audiosym.demo import contrasting_timbres  # noqa: E402
-from audiosym.plans import instrument_range  # noqa: E402
-from audiosym.preset import load_preset  # noqa: E402
-from audiosym.soundfonts import broken_renders, find_soundfont  # noqa: E402
+from audiosym.data.plans import instrument_range  # noqa: E402
+from audiosym.data.soundfonts import broken_renders, find_soundfont  # noqa: E402
+from audiosym.offline.demo import contrasting_timbres  # noqa: E402
+from audiosym.preset.session import load_preset  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from audiosym.preset import DECODER_INPUTS, ENCODER_OUTPUTS, make_session  # noqa: E402
+from audiosym.preset.session import DECODER_INPUTS, ENCODER_OUTPUTS, make_session  # noqa: E402
 from export.onnx_graphs import export_graphs  # noqa: E402
 
 TARGET_SPEEDUP = 3.0
@@ -43,8 +43,8 @@ TARGET_SPEEDUP = 3.0
 
 def config_model(method: str, config: str):
     """Untrained real model of ``train/<method>.py`` at a named config, as its LatentModel."""
-    from train.config import resolve
-    from train.runs import method_module
+    from train.core.config import resolve
+    from train.core.runs import method_module
 
     mod = method_module(method)
     cfg = resolve(mod.Config, mod.CONFIGS, config, [])
@@ -148,7 +148,7 @@ def main() -> int:
     torch.set_num_threads(1)
     results = {}
     todo = [(spec, lambda spec=spec: config_model(*spec.split(":"))) for spec in args.models.split(",") if spec]
-    from train.runs import load_run
+    from train.core.runs import load_run
 
     todo += [(f"run:{r}", lambda r=r: load_run(r)) for r in args.run]
     for name, make in todo:

@@ -17,11 +17,11 @@ from datetime import datetime, timezone
 import numpy as np
 
 from audiosym.cli.bench_vocoder import decoded_features
-from audiosym.features import FeatureConfig, features
-from audiosym.metrics import mrstft_distance
-from audiosym.preset import load_preset
-from audiosym.rtpghi import RTPGHI, LogToLinear
-from audiosym.soundfonts import default_train_soundfont, render_note
+from audiosym.data.soundfonts import default_train_soundfont, render_note
+from audiosym.dsp.features import FeatureConfig, features
+from audiosym.dsp.metrics import mrstft_distance
+from audiosym.engine.vocoder.rtpghi import RTPGHI, LogToLinear
+from audiosym.preset.session import load_preset
 
 PROGRAMS, NOTES = (68, 42, 65, 11, 19), (52, 64, 76)  # disjoint from bench vocoder's (73, 40, 56, 71, 0) x (48, 60, 72)
 METHODS, TOLS = ("pinv", "interp", "hybrid"), (1e-5, 1e-3, 1e-2)

@@ -76,11 +76,11 @@ def run_variant(name: str, *, steps: int, eval_every: int, out: Path, seed: int,
                 extra: list[str] = ()) -> dict:
     import torch
 
-    from audiosym.eval_sps import evaluate_sps
-    from audiosym.features import FeatureConfig
-    from train import sps
-    from train.config import resolve
-    from train.trainer import Trainer, seed_everything
+    from audiosym.dsp.features import FeatureConfig
+    from audiosym.eval.sps import evaluate_sps
+    from train.core.config import resolve
+    from train.core.trainer import Trainer, seed_everything
+    from train.sps import method as sps
 
     preset, sets = VARIANTS[name]
     sets = [*sets, *extra]

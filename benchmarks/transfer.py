@@ -2,7 +2,7 @@
 
 Pairs of instruments A -> B play the same seeded melodies, rendered from a soundfont the
 preset never trained on (MuseScore_General). A's rendering is re-timbred to the preset's timbre
-B (through audiosym.render.resynthesize, the code `audiosym resynth` runs) and compared with
+B (through audiosym.offline.render.resynthesize, the code `audiosym resynth` runs) and compared with
 the ground-truth rendering of B:
 
 - ``mrstft_ratio_vs_input``: mean over items of MRSTFT(output, B) / MRSTFT(A, B), where MRSTFT
@@ -20,8 +20,8 @@ the ground-truth rendering of B:
 - ``realtime_factor_cpu``: seconds of audio per second of compute, one thread, 44.1 kHz.
 
 Timbre set: the preset's default timbre and the farthest-apart others
-(``audiosym.demo.contrasting_timbres``), leaving out programs whose held-out render is broken
-(``audiosym.soundfonts.broken_renders``: 20 dB or more under the soundfont's median program;
+(``audiosym.offline.demo.contrasting_timbres``), leaving out programs whose held-out render is broken
+(``audiosym.data.soundfonts.broken_renders``: 20 dB or more under the soundfont's median program;
 MuseScore_General_Lite's pianos, programs 0, 1 and 3, render ~39 dB under with hardly any
 harmonics, see FINDINGS.md). ``--no-render-check`` keeps them (the set before 2026-11-30 evening).
 
@@ -32,10 +32,10 @@ decoder + vocoder, independent of any timbre change).
 
 Modes: ``midi`` (the melody's notes drive pitch) and ``passthrough`` (no MIDI: the input's own
 pitch, as ``audiosym resynth`` plays it by default: read by the preset's encoder over the whole
-input and played as notes, audiosym.pitch_track); ``passthrough_stream`` (with ``passthrough``):
+input and played as notes, audiosym.offline.pitch_track); ``passthrough_stream`` (with ``passthrough``):
 the input's pitch latent streamed through as ``audiosym live`` does. The top-level keys report the ``midi`` mode with the preset's
 NAMED timbre B (an instrument of its training soundfont) on the default path of ``audiosym
-resynth --midi``: the match corrections stored in the preset (audiosym.match) and
+resynth --midi``: the match corrections stored in the preset (audiosym.timbre.match) and
 ``dynamics="timbre"`` (each note at the input's level, shaped by B's stored note envelope).
 
 Ablations of that default (midi mode): ``named_no_match_input_dynamics`` (the bare decoder and
@@ -43,7 +43,7 @@ the input's level: the default before presets stored match data), ``named_match_
 (stored correction only), ``named_no_match`` (stored envelope only).
 
 ``reference_timbre`` (midi mode): the same items with the timbre measured from a reference
-recording of B (audiosym.timbre_ref, what ``audiosym resynth --timbre-from`` does): B rendered
+recording of B (audiosym.timbre.reference, what ``audiosym resynth --timbre-from`` does): B rendered
 from the held-out soundfont playing two other seeded melodies (16 notes, 8.8 s; checked to
 differ from every test melody), its pitch found by pyin (the reference's notes are not given).
 ``reference_timbre_with_notes``: the same recording measured with its melody given
@@ -75,16 +75,16 @@ from datetime import datetime, timezone  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from audiosym.demo import contrasting_timbres  # noqa: E402
-from audiosym.match import with_stored_match  # noqa: E402
-from audiosym.metrics import mrstft_distance  # noqa: E402
-from audiosym.midifile import MelodyNote  # noqa: E402
-from audiosym.pitch import midi_to_hz  # noqa: E402
-from audiosym.plans import instrument_range  # noqa: E402
-from audiosym.preset import load_preset  # noqa: E402
-from audiosym.render import resynthesize  # noqa: E402
-from audiosym.soundfonts import BROKEN_RENDER_DB, broken_renders, find_soundfont, render_melody  # noqa: E402
-from audiosym.timbre_ref import ReferencePreset, reference_from_audio  # noqa: E402
+from audiosym.data.plans import instrument_range  # noqa: E402
+from audiosym.data.soundfonts import BROKEN_RENDER_DB, broken_renders, find_soundfont, render_melody  # noqa: E402
+from audiosym.dsp.metrics import mrstft_distance  # noqa: E402
+from audiosym.dsp.pitch import midi_to_hz  # noqa: E402
+from audiosym.io.midifile import MelodyNote  # noqa: E402
+from audiosym.offline.demo import contrasting_timbres  # noqa: E402
+from audiosym.offline.render import resynthesize  # noqa: E402
+from audiosym.preset.session import load_preset  # noqa: E402
+from audiosym.timbre.match import with_stored_match  # noqa: E402
+from audiosym.timbre.reference import ReferencePreset, reference_from_audio  # noqa: E402
 
 REFERENCE_SEED_OFFSET = 5000  # reference melodies: their own seed, disjoint from the test melodies
 
@@ -212,7 +212,7 @@ class OracleSpectrumPreset:
 def note_spectra(y: np.ndarray, notes: list[MelodyNote], cfg) -> dict[int, np.ndarray]:
     """Per note pitch: log of the mean magnitude of the frames centred inside the note (from 100 ms
     after its onset to 50 ms before its offset)."""
-    from audiosym.features import features
+    from audiosym.dsp.features import features
 
     logmag = features(y, cfg)
     centre = ((np.arange(len(logmag)) + 1) * cfg.hop_length - cfg.n_fft / 2) / cfg.sample_rate
@@ -254,13 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rtf-seconds", type=float, default=20.0)
     ap.add_argument("--no-reference", dest="reference", action="store_false",
-                    help="skip the reference-recording timbre (audiosym.timbre_ref) rows")
+                    help="skip the reference-recording timbre (audiosym.timbre.reference) rows")
     ap.add_argument("--no-ablations", dest="ablations", action="store_false",
                     help="skip the rows without the stored match correction and/or note envelopes")
     ap.add_argument("--no-oracle", dest="oracle", action="store_false",
                     help="skip the oracle-spectrum ceiling rows")
     ap.add_argument("--no-render-check", dest="render_check", action="store_false",
-                    help="keep timbres whose held-out render is broken (audiosym.soundfonts.broken_renders: "
+                    help="keep timbres whose held-out render is broken (audiosym.data.soundfonts.broken_renders: "
                          "20 dB or more under the soundfont's median program; MuseScore_General_Lite's pianos)")
     args = ap.parse_args(argv)
 

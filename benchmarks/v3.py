@@ -56,7 +56,7 @@ def targets(m: dict) -> dict:
 def run_one(name: str, overrides: list[str], *, out: Path, soundfont: str | None) -> dict:
     import torch
 
-    from train.runs import train_method
+    from train.core.runs import train_method
 
     t0 = time.perf_counter()
     print(f"[{name}] training tiny with {overrides or 'no overrides'}", file=sys.stderr)
@@ -88,7 +88,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from audiosym.soundfonts import (
+    from audiosym.data.soundfonts import (
         default_test_soundfont,
         default_train_soundfont,
         find_soundfont,

@@ -18,15 +18,14 @@ from typing import Any
 import numpy as np
 
 import audiosym
+from audiosym.data.soundfonts import soundfont_label
 from audiosym.errors import PresetError
-from audiosym.match import MEMBER as MATCH_MEMBER
-from audiosym.preset import Preset
-from audiosym.preset_format import SUFFIX
-from audiosym.soundfonts import soundfont_label
-
-from .calibrate import calibrate, parity_notes
-from .onnx_graphs import OPSET, ParityReport, check_parity, export_graphs, latent_layout
-from .save import save_preset
+from audiosym.preset.format import SUFFIX
+from audiosym.preset.session import Preset
+from audiosym.timbre.match import MEMBER as MATCH_MEMBER
+from export.calibrate import calibrate, parity_notes
+from export.onnx_graphs import OPSET, ParityReport, check_parity, export_graphs, latent_layout
+from export.save import save_preset
 
 EVAL_SETUP_KEYS = ("test_soundfont", "train_programs", "heldout_programs", "pitch_limits", "velocities",
                    "note_seconds", "sustain_start_frame", "n_atoms")
@@ -61,7 +60,7 @@ def run_metrics(run_dir: str | os.PathLike | None) -> dict[str, Any]:
     summary = json.loads(path.read_text())
     out: dict[str, Any] = {k: v for k, v in (summary.get("last_eval") or {}).items() if isinstance(v, int | float)}
     if out:
-        out = {"last_eval": out}  # the run's own periodic evaluation (train/sps.py, train/v3.py define it)
+        out = {"last_eval": out}  # the run's own periodic evaluation (train/sps/method.py, train/v3/method.py define it)
     out["steps"] = summary.get("steps")
     out["train_seconds"] = summary.get("train_seconds")
     return {k: v for k, v in out.items() if v is not None}
@@ -96,7 +95,7 @@ def build_preset(
     """Export ``model`` (a LatentModel with ``.torch_model``) to the preset file ``out``.
 
     ``match``: also measure and store the named timbres' match corrections and note envelopes
-    (:mod:`audiosym.match`, a few seconds per timbre)."""
+    (:mod:`audiosym.timbre.match`, a few seconds per timbre)."""
     log = log or sys.stderr
     out = Path(out)
     if out.suffix != SUFFIX:
@@ -135,7 +134,7 @@ def build_preset(
         "metrics": {**run_metrics(run_dir), **(metrics or {})},
         "source": {"parity_max_abs_err": report.max_abs_err, "parity_inputs": f"{len(notes)} rendered training notes"},
     }
-    for key in EVAL_SETUP_KEYS:  # the run's evaluation setup, read by audiosym.eval_v3 from a preset too
+    for key in EVAL_SETUP_KEYS:  # the run's evaluation setup, read by audiosym.eval.v3 from a preset too
         value = (getattr(model, "metadata", None) or {}).get(key)
         if value not in (None, "", [], ()):
             meta[key] = list(value) if isinstance(value, tuple | list) else value
@@ -169,9 +168,9 @@ def build_preset(
 def measure_match(meta: dict[str, Any], enc: bytes, dec: bytes, *, progress: bool = False) -> tuple[bytes, dict]:
     """``(match.npz bytes, metadata["match"])`` measured on the exported graphs themselves
     (onnxruntime, CPU), so what is stored corrects what a musician's engine will decode."""
-    from audiosym.match import measure_named, to_bytes
-    from audiosym.preset import make_session
-    from audiosym.preset_format import sha256_hex
+    from audiosym.preset.format import sha256_hex
+    from audiosym.preset.session import make_session
+    from audiosym.timbre.match import measure_named, to_bytes
 
     probe = Preset(path=Path("<export>"), metadata=meta, encoder=make_session(enc, device="cpu"),
                    decoder=make_session(dec, device="cpu"))
@@ -187,6 +186,6 @@ def measure_match(meta: dict[str, Any], enc: bytes, dec: bytes, *, progress: boo
 
 def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, **kw) -> tuple[Preset, ParityReport]:
     """``audiosym export RUN --out PRESET``: load the run's checkpoint and build its preset."""
-    from train.runs import load_run
+    from train.core.runs import load_run
 
     return build_preset(load_run(run_dir), out, run_dir=run_dir, **kw)

@@ -10,7 +10,7 @@ for the engine; they never touch training.
 - V3: atom -> MIDI pitch by Hungarian matching (scipy ``linear_sum_assignment``) of the
   atom x pitch frame-count matrix, plus the codebook vectors (``content_q`` of each atom).
 - Both: named timbres, the mean ``z_timbre`` / ``style`` of each instrument's sustained
-  frames, named by :func:`audiosym.plans.timbre_name`.
+  frames, named by :func:`audiosym.data.plans.timbre_name`.
 
 Works on any LatentModel (numpy API); the V3 codebook is read from the torch model.
 """
@@ -21,17 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from audiosym.data import NoteSetSpec, NoteTable, load_notes
-from audiosym.features import FeatureConfig
-from audiosym.models import encode_sustained as _encode_sustained
-from audiosym.plans import (
+from audiosym.data.notes import NoteSetSpec, NoteTable, load_notes
+from audiosym.data.plans import (
     EVAL_INSTRUMENTS,
     V3_HELDOUT_PROGRAMS,
     V3_TRAIN_PROGRAMS,
     instrument_range,
     timbre_name,
 )
-from audiosym.soundfonts import default_train_soundfont, find_soundfont
+from audiosym.data.soundfonts import default_train_soundfont, find_soundfont
+from audiosym.dsp.features import FeatureConfig
+from audiosym.families.base import encode_sustained as _encode_sustained
 
 FIT_HOLDS_SEMITONES = 2.0  # a range end whose median error exceeds a whole tone is trimmed off
 OUTLIER_SEMITONES = 3.0  # notes missed by more than this are left out of the second fit

@@ -1,6 +1,6 @@
 """Torch encoder/decoder -> ONNX graphs (dynamic batch and time), optimised and checked against torch.
 
-The graphs follow the LatentModel layout of :mod:`audiosym.models`: the encoder takes
+The graphs follow the LatentModel layout of :mod:`audiosym.families.base`: the encoder takes
 ``frames [N, T, n_bins]`` and returns the kind's latents with ``T' = T - C + 1``; the
 decoder takes the latents the kind decodes from and returns ``logmag [N, T', n_bins]``.
 The models hold no streaming state: the encoder sees its ``C`` context frames as input.
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from audiosym.errors import PresetError
-from audiosym.preset import DECODER_INPUTS, ENCODER_OUTPUTS
+from audiosym.preset.session import DECODER_INPUTS, ENCODER_OUTPUTS
 
 OPSET = 17
 EXAMPLE_FRAMES = 16  # time length of the export example (after the context); checks use others
@@ -140,7 +140,7 @@ class ParityReport:
 
 
 def _sessions(enc_bytes: bytes, dec_bytes: bytes, threads: int = 1):
-    from audiosym.preset import make_session
+    from audiosym.preset.session import make_session
 
     return [make_session(b, device="cpu", intra_op_threads=threads) for b in (enc_bytes, dec_bytes)]
 

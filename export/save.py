@@ -1,7 +1,7 @@
 """Write a preset file: embed the metadata in the graphs, hash, validate, write atomically, re-check.
 
 Writing lives on the export side (it needs the ``onnx`` package of ``audiosym[train]``);
-reading and validation live in :mod:`audiosym.preset_format`, running in :mod:`audiosym.preset`;
+reading and validation live in :mod:`audiosym.preset.format`, running in :mod:`audiosym.preset.session`;
 both stay torch-free.
 """
 
@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from audiosym.errors import ParameterError, PresetError
-from audiosym.preset import Preset, compare_models, load_preset
-from audiosym.preset_format import (
+from audiosym.preset.format import (
     FORMAT_VERSION,
     METADATA,
     ONNX_METADATA_KEY,
@@ -28,6 +27,7 @@ from audiosym.preset_format import (
     sha256_hex,
     validate_metadata,
 )
+from audiosym.preset.session import Preset, compare_models, load_preset
 
 
 def _with_metadata(onnx_bytes: bytes, text: str) -> bytes:

@@ -1,4 +1,4 @@
-"""A deterministic numpy stand-in with the preset API (audiosym.preset.Preset), for engine unit tests.
+"""A deterministic numpy stand-in with the preset API (audiosym.preset.session.Preset), for engine unit tests.
 
 Its decoder draws a harmonic comb at the MIDI pitch its latent encodes (so a real pitch tracker
 can check the engine), with a spectral tilt set by the timbre vector; its encoder reads the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audiosym.features import FeatureConfig
+from audiosym.dsp.features import FeatureConfig
 
 
 class FakePreset:

@@ -14,8 +14,8 @@ sys.path.insert(0, str(Path(__file__).parent.parent))  # the repo, when audiosym
 
 from _fake_preset import FakePreset  # noqa: E402
 
-from audiosym.engine import Engine  # noqa: E402
-from audiosym.live import LiveSession  # noqa: E402
+from audiosym.engine.engine import Engine  # noqa: E402
+from audiosym.io.live import LiveSession  # noqa: E402
 
 
 def main() -> None:

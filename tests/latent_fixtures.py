@@ -1,6 +1,6 @@
 """Small torch models that follow the LatentModel / export_modules layout exactly (test fixtures).
 
-They stand in for train/sps.py and train/v3.py models where a test needs a model
+They stand in for train/sps/method.py and train/v3/method.py models where a test needs a model
 in milliseconds: a causal conv over ``context_frames`` frames, an MLP decoder and,
 for V3, a nearest-atom codebook.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from audiosym.features import FeatureConfig
+from audiosym.dsp.features import FeatureConfig
 
 
 class _Encoder(nn.Module):
@@ -75,7 +75,7 @@ class TinyModel(nn.Module):
 
 @dataclass
 class TorchLatentModel:
-    """numpy-in / numpy-out wrapper, like ``train.runs.load_run`` returns."""
+    """numpy-in / numpy-out wrapper, like ``train.core.runs.load_run`` returns."""
 
     torch_model: TinyModel
     config: Any = None
@@ -106,7 +106,7 @@ class TorchLatentModel:
 
 @dataclass
 class FixtureConfig:
-    """The config fields calibration reads (names as in train/sps.py and train/v3.py)."""
+    """The config fields calibration reads (names as in train/sps/method.py and train/v3/method.py)."""
 
     soundfont: str = "TimGM6mb"
     programs: tuple[int, ...] = (73, 71)  # sps

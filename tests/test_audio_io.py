@@ -1,4 +1,4 @@
-"""audiosym.audio_io: reading any audio to mono float at its own rate, atomic WAV writes."""
+"""audiosym.io.audio: reading any audio to mono float at its own rate, atomic WAV writes."""
 
 import os
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiosym.audio_io import AudioInputError, read_audio, resample, write_wav
 from audiosym.errors import AudiosymError
+from audiosym.io.audio import AudioInputError, read_audio, resample, write_wav
 
 
 def _tone(sample_rate, seconds=0.25, hz=440.0):
@@ -95,7 +95,7 @@ def test_write_wav_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
     back, sr = sf.read(out, dtype="float32")
     assert sr == 44100 and np.array_equal(back, y)
     # a failure while writing keeps the previous file intact and removes the temp file
-    import audiosym.audio_io as aio
+    import audiosym.io.audio as aio
 
     def boom(*a, **k):
         raise OSError("disk full")

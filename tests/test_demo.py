@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiosym.demo import DEMO_MELODY, contrasting_timbres, fresh_output_dir
+from audiosym.offline.demo import DEMO_MELODY, contrasting_timbres, fresh_output_dir
 
 REPO = Path(__file__).resolve().parents[1]
 def test_fresh_output_dir_never_reuses_a_folder_with_files(tmp_path):
@@ -54,7 +54,7 @@ def _check_demo_output(result, n_outputs):
 
 def test_demo_with_a_given_preset(tmp_path):
     """The machinery with one preset: the shipped SPS one, else a tiny exported one."""
-    from audiosym.demo import run_demo
+    from audiosym.offline.demo import run_demo
 
     path = REPO / "presets" / "sps-default.asym"
     if not path.exists():
@@ -77,7 +77,7 @@ def test_demo_with_a_given_preset(tmp_path):
                     reason="shipped preset missing: presets/sps-default.asym")
 def test_audiosym_demo_command_with_the_shipped_presets(tmp_path, capsys):
     from audiosym.cli import main
-    from audiosym.demo import shipped_presets
+    from audiosym.offline.demo import shipped_presets
 
     assert main(["demo", "--out", str(tmp_path / "demo_out"), "--timbres", "1", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)

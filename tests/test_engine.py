@@ -4,11 +4,18 @@ import numpy as np
 import pytest
 from _fake_preset import FakePreset
 
-from audiosym.engine import Engine
+from audiosym.dsp.pitch import hz_to_midi
+from audiosym.dsp.resample import StreamResampler
+from audiosym.engine.control import (
+    MidiEvent,
+    control_change,
+    note_off,
+    note_on,
+    pitch_bend,
+    program_change,
+)
+from audiosym.engine.engine import Engine
 from audiosym.errors import ParameterError
-from audiosym.midi import MidiEvent, control_change, note_off, note_on, pitch_bend, program_change
-from audiosym.pitch import hz_to_midi
-from audiosym.resample import StreamResampler
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +86,8 @@ def test_resampler_is_chunk_invariant():
 
 
 def test_soxr_stream_is_also_chunk_invariant():
-    """Why audiosym.resample exists although soxr streams deterministically too: its state is an
-    opaque C object (no snapshot) and it holds output back longer (see audiosym/resample.py)."""
+    """Why audiosym.dsp.resample exists although soxr streams deterministically too: its state is an
+    opaque C object (no snapshot) and it holds output back longer (see audiosym/dsp/resample.py)."""
     soxr = pytest.importorskip("soxr")
     x = np.random.default_rng(0).standard_normal(9000).astype(np.float32)
 
@@ -228,8 +235,8 @@ def _real_preset(kind, tmp_path_factory):
     """A shipped preset of ``kind`` (presets/*.asym), else one exported from the torch fixture."""
     from pathlib import Path
 
-    from audiosym.preset import load_preset
-    from audiosym.preset_format import read_metadata
+    from audiosym.preset.format import read_metadata
+    from audiosym.preset.session import load_preset
 
     shipped = sorted(Path(__file__).parent.parent.glob("presets/*.asym"))
     for path in sorted(shipped, key=lambda p: "provisional" in p.name):  # finished presets first

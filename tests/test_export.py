@@ -15,7 +15,7 @@ from latent_fixtures import FixtureConfig, TinyModel, TorchLatentModel, tiny_lat
 
 from audiosym.cli import main as cli_main  # noqa: E402
 from audiosym.errors import PresetError  # noqa: E402
-from audiosym.preset import load_preset  # noqa: E402
+from audiosym.preset.session import load_preset  # noqa: E402
 from export.build import build_preset  # noqa: E402
 from export.onnx_graphs import EXAMPLE_FRAMES, check_parity, export_graphs  # noqa: E402
 
@@ -96,11 +96,11 @@ def test_existing_preset_is_not_overwritten(tmp_path):
 def _real_model(kind: str, **overrides):
     """An untrained model of the real train/ architecture, wrapped as its LatentModel."""
     if kind == "sps":
-        sps = pytest.importorskip("train.sps")
+        sps = pytest.importorskip("train.sps.method")
         cfg = sps.Config(soundfont="TimGM6mb", programs=(73, 71), **overrides)
         return sps, cfg, sps.load_latent_model({"method": "sps", "config": dataclasses.asdict(cfg),
                                                 "model": sps.SPSModel(cfg, 190).state_dict()})
-    v3 = pytest.importorskip("train.v3")
+    v3 = pytest.importorskip("train.v3.method")
     cfg = v3.Config(soundfont="TimGM6mb", train_programs=(73, 71), heldout_programs=(40,),
                     pitch_limits=(60, 71), velocities=(100,), **overrides)
     state = {f"net.{k}": v for k, v in v3.build_net(cfg).state_dict().items()}
@@ -157,7 +157,7 @@ def test_cli_exports_a_run_directory(kind, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_tiny_v3_training_run_exports(tmp_path):
-    from train.runs import train_method
+    from train.core.runs import train_method
 
     run = tmp_path / "v3run"
     train_method("v3", config="tiny", out=run, device="cpu", progress=False, overrides=[

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from audiosym.dsp.features import FeatureConfig, features, features_step, init_state
+from audiosym.dsp.pitch import midi_to_hz
 from audiosym.errors import ParameterError
-from audiosym.features import FeatureConfig, features, features_step, init_state
-from audiosym.pitch import midi_to_hz
 
 BLOCKS = [1, 64, 65, 128, 8192, 8193]
 

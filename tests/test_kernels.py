@@ -11,9 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
 import numpy as np
-from audiosym.vocoder import _reader_kernel, _synth_kernel
-from audiosym.rtpghi import _heap_kernel
-from audiosym.engine import Engine
+from audiosym.engine.vocoder.harmonic import _reader_kernel, _synth_kernel
+from audiosym.engine.vocoder.rtpghi import _heap_kernel
+from audiosym.engine.engine import Engine
 from _fake_preset import FakePreset
 engine = Engine(FakePreset(), timbre="flute", sample_rate=16000, mode="synth")  # warms the engine's kernels
 engine.process(256, [])

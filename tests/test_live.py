@@ -175,7 +175,7 @@ def test_transfer_session_is_duplex(jack_env, monkeypatch, tmp_path):
 def test_missing_midi_port_lists_the_ports(jack_env, monkeypatch):
     midi = _midi_out(jack_env, monkeypatch, "audiosym-keys-c")
     try:
-        code = ("from audiosym.live import LiveSession\nfrom audiosym.errors import DeviceError\n"
+        code = ("from audiosym.io.live import LiveSession\nfrom audiosym.errors import DeviceError\n"
                 "class E: sample_rate = 48000; mode = 'synth'\n"
                 "try:\n    LiveSession(E(), midi_port='no-such-keyboard', midi_api='jack').open()\n"
                 "except DeviceError as e:\n    print(e)\n")
@@ -222,7 +222,7 @@ def test_live_command_plays_a_reference_timbre(jack_env, monkeypatch, tmp_path):
     measured before the audio starts, and MIDI notes then sound in that timbre at their pitch."""
     import soundfile as sf
 
-    from audiosym.soundfonts import find_soundfont, render_melody
+    from audiosym.data.soundfonts import find_soundfont, render_melody
 
     preset = HERE.parent / "presets" / "sps-default.asym"
     if not preset.exists():

@@ -1,4 +1,4 @@
-"""audiosym.match: stored match corrections and note envelopes of named timbres, and the
+"""audiosym.timbre.match: stored match corrections and note envelopes of named timbres, and the
 engine's ``dynamics="timbre"`` that plays the envelopes.
 
 Real components where they exist: the FluidR3 soundfont the shipped presets trained on, the
@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from _fake_preset import FakePreset
 
-from audiosym.engine import Engine
-from audiosym.envelope import NoteEnvelope
+from audiosym.dsp.features import FeatureConfig
+from audiosym.engine.control import MidiEvent, note_off, note_on
+from audiosym.engine.engine import Engine
 from audiosym.errors import ParameterError
-from audiosym.features import FeatureConfig
-from audiosym.match import MatchTable, NamedMatch, from_bytes, to_bytes
-from audiosym.midi import MidiEvent, note_off, note_on
-from audiosym.timbre_ref import TimbreReference, _row
+from audiosym.timbre.envelope import NoteEnvelope
+from audiosym.timbre.match import MatchTable, NamedMatch, from_bytes, to_bytes
+from audiosym.timbre.reference import TimbreReference, _row
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,7 @@ def test_note_envelope_curve_interpolates_registers_and_clamps():
 def test_measured_envelopes_decay_for_piano_and_hold_for_an_organ():
     """FluidR3 (the shipped presets' training soundfont): after 1.5 s a piano note has lost far
     more than an organ note (whose slight sag and chorus beating FluidR3 does have)."""
-    from audiosym.match import measure_notes
+    from audiosym.timbre.match import measure_notes
 
     fake = FakePreset()
     fake.metadata["timbres"] = {"acoustic_grand_piano": {"program": 0, "vector": [0, 0, 0, 0]},
@@ -127,9 +127,9 @@ def test_measured_envelopes_decay_for_piano_and_hold_for_an_organ():
 def test_a_recordings_envelope_matches_the_stored_measurement(note_s):
     """A melody of short notes gives the envelope that 2 s single notes give (FluidR3): within
     the notes as measured, beyond them continued at the rate they were falling."""
-    from audiosym.envelope import recording_envelope
-    from audiosym.match import measure_notes
-    from audiosym.soundfonts import find_soundfont, render_melody
+    from audiosym.data.soundfonts import find_soundfont, render_melody
+    from audiosym.timbre.envelope import recording_envelope
+    from audiosym.timbre.match import measure_notes
 
     fake = FakePreset()
     fake.metadata["timbres"] = {"acoustic_grand_piano": {"program": 0, "vector": [0, 0, 0, 0]},
@@ -150,7 +150,7 @@ def test_a_recordings_envelope_matches_the_stored_measurement(note_s):
 
 
 def test_a_recordings_envelope_needs_notes_long_enough():
-    from audiosym.envelope import recording_envelope
+    from audiosym.timbre.envelope import recording_envelope
 
     y = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
     assert recording_envelope(y, 16000, [(0.0, 0.1, 60), (0.5, 0.55, 62)]) is None
@@ -161,10 +161,10 @@ def test_a_recordings_envelope_needs_notes_long_enough():
 def test_notes_of_a_recording_without_a_melody():
     """Runs of pitched frames become notes, each backed up to its attack: what the envelope
     reads when a reference comes without its melody."""
-    from audiosym.envelope import recording_notes
-    from audiosym.features import FeatureConfig, features
-    from audiosym.soundfonts import find_soundfont, render_melody
-    from audiosym.timbre_ref import _steady_frames
+    from audiosym.data.soundfonts import find_soundfont, render_melody
+    from audiosym.dsp.features import FeatureConfig, features
+    from audiosym.timbre.envelope import recording_notes
+    from audiosym.timbre.reference import _steady_frames
 
     played = [(0.2, 0.6, 60), (0.8, 1.3, 67), (1.5, 1.9, 64)]
     y = render_melody(find_soundfont("FluidR3_GM"), 71, [(a, b - a, p, 100) for a, b, p in played],
@@ -272,8 +272,8 @@ def test_timbres_without_an_envelope_follow_the_input(env_preset):
 # ---------------------------------------------------------------------------- shipped presets
 @pytest.mark.parametrize("name", ["sps-default", "v3-default"])
 def test_shipped_presets_store_match_data_for_every_named_timbre(name):
-    from audiosym.match import with_stored_match
-    from audiosym.preset import load_preset
+    from audiosym.preset.session import load_preset
+    from audiosym.timbre.match import with_stored_match
 
     preset = load_preset(REPO / "presets" / f"{name}.asym", device="cpu")
     assert preset.match is not None, f"presets/{name}.asym stores no match data: rebuild it (presets/README.md)"
@@ -296,8 +296,8 @@ def test_shipped_presets_store_match_data_for_every_named_timbre(name):
 def test_a_timbre_that_cannot_be_measured_is_skipped_not_fatal():
     """A named timbre whose program has no note inside the preset's range gets no match data
     (and says why); the others are measured."""
-    from audiosym.match import measure_named
-    from audiosym.preset import load_preset
+    from audiosym.preset.session import load_preset
+    from audiosym.timbre.match import measure_named
 
     preset = load_preset(REPO / "presets" / "v3-default.asym", device="cpu")
     names = [preset.default_timbre]
@@ -317,7 +317,7 @@ def test_a_timbre_that_cannot_be_measured_is_skipped_not_fatal():
 
 
 def test_subharmonic_measurement_flags_only_the_16_foot_organ():
-    from audiosym.match import SUBHARMONIC_RATIO, measure_notes
+    from audiosym.timbre.match import SUBHARMONIC_RATIO, measure_notes
 
     fake = FakePreset()
     fake.metadata["timbres"] = {n: {"program": p, "vector": [0, 0, 0, 0]}

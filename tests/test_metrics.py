@@ -1,6 +1,6 @@
 import numpy as np
 
-from audiosym.metrics import mrstft_distance
+from audiosym.dsp.metrics import mrstft_distance
 
 
 def test_mrstft_distance_zero_for_identical_and_grows_with_difference(rng):

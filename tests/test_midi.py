@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from audiosym.errors import ParameterError
-from audiosym.midi import (
+from audiosym.engine.control import (
     Adsr,
     AdsrState,
     ControlState,
@@ -19,6 +18,7 @@ from audiosym.midi import (
     pitch_bend,
     program_change,
 )
+from audiosym.errors import ParameterError
 
 PROGRAMS = {40: "violin", 73: "flute"}
 

@@ -45,7 +45,7 @@ def test_wheel_carries_and_finds_the_shipped_presets(tmp_path):
     Path(venv_site, "audiosym_test_deps.pth").write_text("\n".join(parents) + "\n")
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
     out = subprocess.run(
-        [str(py), "-c", "import audiosym.preset_format as p; print(p.__file__); print(p.shipped_dir()); "
+        [str(py), "-c", "import audiosym.preset.format as p; print(p.__file__); print(p.shipped_dir()); "
                         "print(sorted(n for n, _, w in p.preset_files() if w == 'shipped'))"],
         check=True, capture_output=True, text=True, cwd=tmp_path,
     ).stdout.splitlines()

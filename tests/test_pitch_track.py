@@ -1,12 +1,18 @@
-"""audiosym.pitch_track: the input's own pitch as notes and bends, offline."""
+"""audiosym.offline.pitch_track: the input's own pitch as notes and bends, offline."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from audiosym.midi import NOTE_OFF, NOTE_ON, PITCH_BEND
-from audiosym.pitch_track import CHANGE_FRAMES, PitchTrack, note_events, pitch_track, track_notes
+from audiosym.engine.control import NOTE_OFF, NOTE_ON, PITCH_BEND
+from audiosym.offline.pitch_track import (
+    CHANGE_FRAMES,
+    PitchTrack,
+    note_events,
+    pitch_track,
+    track_notes,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 HOP_S = 0.016
@@ -78,9 +84,9 @@ def test_note_events_order_and_bend_scale():
 def test_a_rendered_melody_is_found_where_it_is_played(name):
     """The shipped presets' encoders read a soundfont melody's notes at their pitch, each within
     60 ms of where it starts (the streaming pass-through is ~90 ms late on every note)."""
-    from audiosym.midifile import MelodyNote
-    from audiosym.preset import load_preset
-    from audiosym.soundfonts import find_soundfont, render_melody
+    from audiosym.data.soundfonts import find_soundfont, render_melody
+    from audiosym.io.midifile import MelodyNote
+    from audiosym.preset.session import load_preset
 
     path = REPO / "presets" / f"{name}.asym"
     if not path.exists():

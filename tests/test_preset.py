@@ -14,9 +14,9 @@ import pytest
 
 from audiosym.cli import main as cli_main
 from audiosym.errors import ParameterError, PresetError
-from audiosym.models import LatentModel, open_model
-from audiosym.preset import compare_models, load_preset
-from audiosym.preset_format import read_metadata
+from audiosym.families.base import LatentModel, open_model
+from audiosym.preset.format import read_metadata
+from audiosym.preset.session import compare_models, load_preset
 
 pytest.importorskip("torch")
 from latent_fixtures import build_fixture_preset  # noqa: E402
@@ -201,7 +201,7 @@ def test_pitch_control_round_trips(presets):
 def test_loading_a_preset_does_not_import_torch(presets):
     code = (
         "import sys, numpy as np\n"
-        "from audiosym.preset import load_preset\n"
+        "from audiosym.preset.session import load_preset\n"
         f"p = load_preset({str(presets['v3'])!r})\n"
         "z = p.encode(np.zeros((1, p.context_frames, 190), np.float32))\n"
         "p.decode(content_q=z['content_q'], style=z['style'])\n"

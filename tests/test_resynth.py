@@ -1,4 +1,4 @@
-"""audiosym.resynth / audiosym.render / audiosym.midifile / `audiosym resynth`: discovery, sharding, robustness, parity."""
+"""audiosym.offline.resynth / audiosym.offline.render / audiosym.io.midifile / `audiosym resynth`: discovery, sharding, robustness, parity."""
 
 import os
 from pathlib import Path
@@ -8,8 +8,8 @@ import pytest
 import soundfile as sf
 
 from audiosym.errors import ParameterError
-from audiosym.midifile import list_tracks, load_melody, monophonic
-from audiosym.resynth import parse_shard, plan_jobs, shard_jobs
+from audiosym.io.midifile import list_tracks, load_melody, monophonic
+from audiosym.offline.resynth import parse_shard, plan_jobs, shard_jobs
 
 
 def _write(path, seconds=0.2, sample_rate=16000, hz=330.0, channels=1):
@@ -155,8 +155,8 @@ def test_bad_midi_files(tmp_path):
 
 
 def test_melody_events_in_samples_offs_before_ons():
-    from audiosym.midi import NOTE_OFF, NOTE_ON
-    from audiosym.midifile import MelodyNote, melody_events
+    from audiosym.engine.control import NOTE_OFF, NOTE_ON
+    from audiosym.io.midifile import MelodyNote, melody_events
 
     notes = [MelodyNote(0.0, 0.5, 60, 90), MelodyNote(0.5, 1.0, 62, 200), MelodyNote(0.9, 3.0, 64, 80)]
     events = melody_events(notes, sample_rate=1000, n_samples=2000)
@@ -191,7 +191,7 @@ def preset_path(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def preset(preset_path):
-    from audiosym.preset import load_preset
+    from audiosym.preset.session import load_preset
 
     return load_preset(preset_path, device="cpu")
 
@@ -211,7 +211,7 @@ def _melody_file(tmp_path, preset):
 
 def _stream(engine, y, events, sizes):
     """Engine.process block by block with block-relative event offsets (what a host does)."""
-    from audiosym.midi import MidiEvent
+    from audiosym.engine.control import MidiEvent
 
     out, pos, k = [], 0, 0
     while pos < len(y):
@@ -227,13 +227,13 @@ def _stream(engine, y, events, sizes):
 def test_file_output_equals_streaming_engine_process(tmp_path, preset_path, preset, use_midi, bare, input_pitch):
     """The CLI's file equals the engine streamed block by block; by default with the preset's
     stored match corrections and dynamics="timbre", with --no-match --dynamics input without;
-    without --midi the input's own notes (audiosym.pitch_track) are the engine's events, with
+    without --midi the input's own notes (audiosym.offline.pitch_track) are the engine's events, with
     --input-pitch stream there are none."""
-    from audiosym.engine import Engine
-    from audiosym.match import with_stored_match
-    from audiosym.midi import MidiEvent
-    from audiosym.midifile import load_track_notes, melody_events
-    from audiosym.pitch_track import input_note_events
+    from audiosym.engine.control import MidiEvent
+    from audiosym.engine.engine import Engine
+    from audiosym.io.midifile import load_track_notes, melody_events
+    from audiosym.offline.pitch_track import input_note_events
+    from audiosym.timbre.match import with_stored_match
 
     sample_rate = 22050
     src = _write(tmp_path / "in" / "take.wav", seconds=1.2, sample_rate=sample_rate, hz=262.0, channels=2)
@@ -265,7 +265,7 @@ def test_file_output_equals_streaming_engine_process(tmp_path, preset_path, pres
     assert np.max(np.abs(want)) > 1e-3  # the engine made sound
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)  # float32 oscillator rounding (-80 dBFS)
     # long files go through the engine in chunks, with events split across them: same output
-    from audiosym.render import render_signal
+    from audiosym.offline.render import render_signal
 
     unmoved = [MidiEvent(e.offset - lat, e.data) for e in events]
     chunked = render_signal(engine, y, unmoved, block_samples=7919)
@@ -378,8 +378,8 @@ def test_the_inputs_own_notes_start_at_their_pitch(preset, transpose):
     the encoder's value comes an analysis window late. Both follow --transpose."""
     import librosa
 
-    from audiosym.render import resynthesize
-    from audiosym.soundfonts import find_soundfont, render_melody
+    from audiosym.data.soundfonts import find_soundfont, render_melody
+    from audiosym.offline.render import resynthesize
 
     sr = 16000
     y = render_melody(find_soundfont("TimGM6mb"), 71, [(0.1, 0.6, 60, 100), (0.7, 0.6, 67, 100)], sample_rate=sr)
@@ -403,7 +403,7 @@ def test_the_inputs_own_notes_start_at_their_pitch(preset, transpose):
 def test_transpose_shifts_the_input_pitch(kind):
     from _fake_preset import FakePreset
 
-    from audiosym.render import make_engine, render_signal
+    from audiosym.offline.render import make_engine, render_signal
 
     fake = FakePreset(kind)
     sample_rate = 16000
@@ -423,7 +423,7 @@ def test_transpose_shifts_the_input_pitch(kind):
 
 
 def test_transposed_preset_shifts_only_the_pitch_latent(preset, rng):
-    from audiosym.render import TransposedPreset
+    from audiosym.offline.render import TransposedPreset
 
     frames = rng.normal(-6, 2, size=(2, preset.context_frames + 4, preset.features.n_bins)).astype(np.float32)
     plain, moved = preset.encode(frames), TransposedPreset(preset, 2.5).encode(frames)
@@ -444,8 +444,8 @@ def test_cuda_without_a_gpu_is_a_plain_error(tmp_path, preset_path, preset, caps
 def test_save_notes_writes_the_inputs_notes_as_midi(tmp_path, preset_path, preset, capsys):
     """--save-notes: take.wav -> take.notes.mid beside the output, holding the notes the engine
     played (read back by --midi); it needs the input's own notes."""
-    from audiosym.midifile import load_track_notes
-    from audiosym.soundfonts import find_soundfont, render_melody
+    from audiosym.data.soundfonts import find_soundfont, render_melody
+    from audiosym.io.midifile import load_track_notes
 
     sr = 22050
     played = [(0.1 + 0.5 * i, 0.45, p, 100) for i, p in enumerate([60, 64, 67, 65])]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
+from audiosym.dsp.features import FeatureConfig, features, log_frequency_matrix
+from audiosym.dsp.pitch import midi_to_hz
+from audiosym.engine.vocoder.rtpghi import RTPGHI, LogToLinear, _heap_kernel, stft_magnitude
 from audiosym.errors import ParameterError
-from audiosym.features import FeatureConfig, features, log_frequency_matrix
-from audiosym.pitch import midi_to_hz
-from audiosym.rtpghi import RTPGHI, LogToLinear, _heap_kernel, stft_magnitude
 
 CFG = FeatureConfig()
 SR, HOP = CFG.sample_rate, CFG.hop_length

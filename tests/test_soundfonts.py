@@ -2,10 +2,15 @@ import librosa
 import numpy as np
 import pytest
 
-from audiosym.data import NoteSetSpec, load_notes
+from audiosym.data.notes import NoteSetSpec, load_notes
+from audiosym.data.plans import instrument_range, sps_scale_plan, timbre_name, walk_plan
+from audiosym.data.soundfonts import (
+    available_soundfonts,
+    find_soundfont,
+    render_melody,
+    render_note,
+)
 from audiosym.errors import SoundfontError
-from audiosym.plans import instrument_range, sps_scale_plan, timbre_name, walk_plan
-from audiosym.soundfonts import available_soundfonts, find_soundfont, render_melody, render_note
 
 
 def test_timgm6mb_always_available():
@@ -62,7 +67,7 @@ def test_note_cache_is_keyed_by_parameters():
 def test_broken_renders_flags_the_held_out_soundfonts_pianos_only():
     """MuseScore_General_Lite's pianos render ~39 dB under its other programs (FINDINGS.md); the
     check finds them, and nothing the transfer benchmark's timbre sets otherwise use."""
-    from audiosym.soundfonts import broken_renders, program_levels
+    from audiosym.data.soundfonts import broken_renders, program_levels
 
     held_out = broken_renders(find_soundfont("MuseScore_General"))
     assert set(held_out) == {0, 1, 3}, held_out

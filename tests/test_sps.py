@@ -13,9 +13,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from audiosym.errors import ParameterError  # noqa: E402
-from train import sps  # noqa: E402
-from train.config import resolve  # noqa: E402
-from train.sps_model import (  # noqa: E402
+from train.core.config import resolve  # noqa: E402
+from train.sps import method as sps  # noqa: E402
+from train.sps.model import (  # noqa: E402
     EquivariantDecoder,
     FrameEncoder,
     filter_invariance_loss,
@@ -120,7 +120,7 @@ def test_kernel_below_shifts_the_kernel_window_not_the_maths():
 
 def test_graph_rewrite_of_the_pitch_head_follows_kernel_below():
     """train/sps_export's ONNX-friendly encoder computes the same z_pitch with a two-sided kernel."""
-    from train.sps_export import export_modules, onnx_modules
+    from train.sps.export import export_modules, onnx_modules
 
     cfg = resolve(sps.Config, sps.CONFIGS, "tiny", ["pitch_init_scale=0.3"])
     assert cfg.kernel_below > 0
@@ -205,7 +205,7 @@ def test_training_run_writes_run_dir_and_loads(tiny_run):
     rows = (out / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("step,") and len(rows) == 3  # header + steps 10, 20
     assert "lowpass" in rows[0].split(",")  # the default recipe trains with the filter-invariance term
-    from train.runs import load_run
+    from train.core.runs import load_run
 
     model = load_run(out)
     assert model.kind == "sps" and model.context_frames == 2

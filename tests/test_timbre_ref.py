@@ -1,4 +1,4 @@
-"""audiosym.timbre_ref and `audiosym resynth --timbre-from`: timbre measured from a recording.
+"""audiosym.timbre.reference and `audiosym resynth --timbre-from`: timbre measured from a recording.
 
 Real components: the shipped presets (onnxruntime), references rendered from a real soundfont
 and written to disk, the real engine.
@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from audiosym.errors import AudiosymError, ParameterError
-from audiosym.midifile import MelodyNote
+from audiosym.io.midifile import MelodyNote
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 16000
@@ -22,7 +22,7 @@ def _preset(name):
     path = REPO / "presets" / f"{name}.asym"
     if not path.exists():
         pytest.skip(f"presets/{name}.asym is not shipped")
-    from audiosym.preset import load_preset
+    from audiosym.preset.session import load_preset
 
     return load_preset(path, device="cpu")
 
@@ -37,7 +37,7 @@ def _melody(pitches, note_s=0.4):
 
 
 def _render(program, notes, soundfont="TimGM6mb"):
-    from audiosym.soundfonts import find_soundfont, render_melody
+    from audiosym.data.soundfonts import find_soundfont, render_melody
 
     y = render_melody(find_soundfont(soundfont), program, [(n.onset_s, n.duration_s, n.pitch, n.velocity)
                                                            for n in notes], sample_rate=SR, tail_seconds=0.2)
@@ -47,7 +47,7 @@ def _render(program, notes, soundfont="TimGM6mb"):
 @pytest.fixture(scope="module")
 def clarinet_ref(tmp_path_factory):
     """A 3.2 s clarinet melody (GM 71) from TimGM6mb, as a 44.1 kHz stereo file on disk."""
-    from audiosym.audio_io import resample
+    from audiosym.io.audio import resample
 
     notes = _melody([60, 62, 64, 65, 67, 65, 64, 62])
     y = resample(_render(71, notes), orig_sample_rate=SR, target_sample_rate=44100)
@@ -58,13 +58,13 @@ def clarinet_ref(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(sps, clarinet_ref):
-    from audiosym.timbre_ref import reference_from_file
+    from audiosym.timbre.reference import reference_from_file
 
     return reference_from_file(sps, clarinet_ref[0])
 
 
 def test_reference_from_a_file_measures_the_played_pitches_and_a_timbre_vector(sps, reference, clarinet_ref):
-    from audiosym.timbre_ref import MIN_FRAMES
+    from audiosym.timbre.reference import MIN_FRAMES
 
     assert reference.name == "ref:my_clarinet"
     assert reference.vector.shape == sps.timbre_vector().shape and np.all(np.isfinite(reference.vector))
@@ -76,12 +76,12 @@ def test_reference_from_a_file_measures_the_played_pitches_and_a_timbre_vector(s
 
 
 def test_the_correction_moves_the_decoded_spectrum_towards_the_reference(sps, reference, clarinet_ref):
-    from audiosym.features import features
-    from audiosym.timbre_ref import ReferencePreset, _normalise
+    from audiosym.dsp.features import features
+    from audiosym.timbre.reference import ReferencePreset, _normalise
 
     wrapped = ReferencePreset(sps, [reference])
     y, sr = sf.read(clarinet_ref[0], dtype="float32")
-    from audiosym.audio_io import resample
+    from audiosym.io.audio import resample
 
     frames = features(resample(y.mean(axis=1), orig_sample_rate=sr, target_sample_rate=SR), sps.features)
     gains = []
@@ -97,7 +97,7 @@ def test_the_correction_moves_the_decoded_spectrum_towards_the_reference(sps, re
 
 
 def test_reference_preset_adds_a_timbre_and_leaves_named_ones_alone(sps, reference):
-    from audiosym.timbre_ref import ReferencePreset
+    from audiosym.timbre.reference import ReferencePreset
 
     wrapped = ReferencePreset(sps, [reference])
     assert set(wrapped.timbre_names) == set(sps.timbre_names) | {reference.name}
@@ -111,8 +111,8 @@ def test_reference_preset_adds_a_timbre_and_leaves_named_ones_alone(sps, referen
 
 
 def test_engine_plays_the_reference_timbre(sps, reference):
-    from audiosym.render import resynthesize
-    from audiosym.timbre_ref import ReferencePreset
+    from audiosym.offline.render import resynthesize
+    from audiosym.timbre.reference import ReferencePreset
 
     notes = _melody([62, 65])
     y = _render(0, notes)  # a piano input
@@ -130,8 +130,8 @@ def test_engine_plays_the_reference_timbre(sps, reference):
 
 
 def test_known_melody_labels_the_frames(sps, clarinet_ref):
-    from audiosym.audio_io import read_audio
-    from audiosym.timbre_ref import reference_from_audio
+    from audiosym.io.audio import read_audio
+    from audiosym.timbre.reference import reference_from_audio
 
     y, info = read_audio(clarinet_ref[0])
     ref = reference_from_audio(sps, y, sample_rate=info.sample_rate, notes=clarinet_ref[1], correct=False)
@@ -144,8 +144,8 @@ def test_a_references_note_envelope_is_measured_and_played(sps, with_melody):
     """A piano reference decays and a clarinet reference holds, with or without its melody; the
     engine plays that envelope in transfer mode with dynamics="timbre" (a held input stays
     level under a clarinet reference, falls under a piano one)."""
-    from audiosym.render import resynthesize
-    from audiosym.timbre_ref import ReferencePreset, reference_from_audio
+    from audiosym.offline.render import resynthesize
+    from audiosym.timbre.reference import ReferencePreset, reference_from_audio
 
     notes = _melody([60, 64, 67, 72, 67, 64], note_s=0.6)
     refs = {}
@@ -170,7 +170,7 @@ def test_a_references_note_envelope_is_measured_and_played(sps, with_melody):
 
 
 def test_unusable_references_are_plain_errors(sps, tmp_path):
-    from audiosym.timbre_ref import reference_from_audio, reference_from_file
+    from audiosym.timbre.reference import reference_from_audio, reference_from_file
 
     noise = (0.1 * np.random.default_rng(0).standard_normal(SR * 2)).astype(np.float32)
     with pytest.raises(ParameterError, match="steady pitched frames"):
@@ -201,10 +201,10 @@ def test_cli_timbre_from_writes_the_reference_timbre(sps, clarinet_ref, tmp_path
     got, rate = sf.read(tmp_path / "out" / "take.wav", dtype="float32")
     assert rate == SR and np.sqrt(np.mean(got**2)) > 0.01
     # the same file through the Python API
-    from audiosym.audio_io import read_audio
-    from audiosym.match import with_stored_match
-    from audiosym.render import resynthesize
-    from audiosym.timbre_ref import ReferencePreset, reference_from_file
+    from audiosym.io.audio import read_audio
+    from audiosym.offline.render import resynthesize
+    from audiosym.timbre.match import with_stored_match
+    from audiosym.timbre.reference import ReferencePreset, reference_from_file
 
     base = with_stored_match(sps)  # the named timbres' stored corrections stay under the reference
     wrapped = ReferencePreset(base, [reference_from_file(base, clarinet_ref[0], name="clar")])
@@ -224,9 +224,9 @@ def test_cli_timbre_from_writes_the_reference_timbre(sps, clarinet_ref, tmp_path
 
 
 def test_named_corrections_generalise_to_unseen_pitches_of_the_training_soundfont(sps):
-    from audiosym.features import features
-    from audiosym.match import named_corrections
-    from audiosym.timbre_ref import ReferencePreset, _normalise
+    from audiosym.dsp.features import features
+    from audiosym.timbre.match import named_corrections
+    from audiosym.timbre.reference import ReferencePreset, _normalise
 
     name = "clarinet"
     (ref,) = named_corrections(sps, [name])  # even steps from the bottom of the range
@@ -259,9 +259,9 @@ def test_cli_match_named(sps, tmp_path, capsys):
     assert _cli(src, "--out", tmp_path / "plain", "--preset", preset, "--timbre", timbre, "--no-match") == 0
     got = sf.read(tmp_path / "out" / "take.wav", dtype="float32")[0]
     plain = sf.read(tmp_path / "plain" / "take.wav", dtype="float32")[0]
-    from audiosym.match import named_corrections
-    from audiosym.render import resynthesize
-    from audiosym.timbre_ref import ReferencePreset
+    from audiosym.offline.render import resynthesize
+    from audiosym.timbre.match import named_corrections
+    from audiosym.timbre.reference import ReferencePreset
 
     y = sf.read(src, dtype="float32")[0]
     want, _ = resynthesize(ReferencePreset(sps, named_corrections(sps, [timbre]), replace_named=True), y,
@@ -277,7 +277,7 @@ def test_cli_match_named(sps, tmp_path, capsys):
 def test_worker_processes_reuse_the_parent_measurement(sps, clarinet_ref, tmp_path):
     """--workers 2 with --timbre-from: the workers wrap the preset with the reference the parent
     measured (not measured again per process) and write what one worker does."""
-    from audiosym.resynth import (
+    from audiosym.offline.resynth import (
         ResynthSettings,
         batch_references,
         load_for_batch,
@@ -310,10 +310,10 @@ def test_cli_timbre_from_midi_labels_the_reference(sps, clarinet_ref, tmp_path, 
     reference_from_file(notes=...) measures), not from pyin; without --timbre-from it is an error."""
     import pretty_midi
 
-    from audiosym.match import with_stored_match
-    from audiosym.midifile import load_track_notes
-    from audiosym.render import resynthesize
-    from audiosym.timbre_ref import ReferencePreset, reference_from_file
+    from audiosym.io.midifile import load_track_notes
+    from audiosym.offline.render import resynthesize
+    from audiosym.timbre.match import with_stored_match
+    from audiosym.timbre.reference import ReferencePreset, reference_from_file
 
     path, notes = clarinet_ref
     pm = pretty_midi.PrettyMIDI()
@@ -343,8 +343,8 @@ def test_cli_timbre_from_midi_labels_the_reference(sps, clarinet_ref, tmp_path, 
 def test_a_reference_of_a_16_foot_organ_is_played_on_the_sub_octave_series(sps, reference):
     """A reference recording is tested for sub-harmonics like a named timbre at export: an organ
     with a 16' stop (FluidR3's drawbar organ, its melody given) is flagged, the clarinet is not."""
-    from audiosym.engine import Engine
-    from audiosym.timbre_ref import ReferencePreset, reference_from_audio
+    from audiosym.engine.engine import Engine
+    from audiosym.timbre.reference import ReferencePreset, reference_from_audio
 
     notes = _melody([55, 57, 59, 60, 62, 64, 65, 67])
     organ = reference_from_audio(sps, _render(16, notes, soundfont="FluidR3_GM"), sample_rate=SR, name="ref:organ",

@@ -48,7 +48,7 @@ def test_two_process_ddp_on_cpu(tmp_path):
     state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
     assert state["step"] == 10
     # DDP keeps replicas identical: rank 0's saved weights must be finite and loadable
-    from train.runs import load_run
+    from train.core.runs import load_run
 
     model = load_run(out)
     assert all(torch.isfinite(p).all() for p in model.torch_model.parameters())

@@ -14,15 +14,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from audiosym.errors import ParameterError  # noqa: E402
-from audiosym.eval_v3 import (  # noqa: E402
+from audiosym.eval.v3 import (  # noqa: E402
     hungarian_map,
     knn_and_prauc,
     one_to_one_accuracy,
     purity,
 )
-from train.config import resolve  # noqa: E402
-from train.v3 import CONFIGS, Config  # noqa: E402
-from train.v3_model import EMACodebook, LossWeights, mpd  # noqa: E402
+from train.core.config import resolve  # noqa: E402
+from train.v3.method import CONFIGS, Config  # noqa: E402
+from train.v3.model import EMACodebook, LossWeights, mpd  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = [
@@ -105,7 +105,7 @@ def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("v3") / "run"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AUDIOSYM_CACHE", cache)
-        from train.runs import train_method
+        from train.core.runs import train_method
 
         torch.set_num_threads(1)
         summary = train_method("v3", config="tiny", overrides=SMALL, out=out, soundfont="TimGM6mb",
@@ -125,7 +125,7 @@ def test_training_run_writes_a_run_dir(run_dir):
 
 def test_latent_model_layout_and_export_modules(run_dir):
     out, _, cache = run_dir
-    from train.runs import load_run
+    from train.core.runs import load_run
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AUDIOSYM_CACHE", cache)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from audiosym.features import FeatureConfig, features
-from audiosym.pitch import midi_to_hz
-from audiosym.vocoder import HarmonicNoiseSynth, SpectrumReader, Update
+from audiosym.dsp.features import FeatureConfig, features
+from audiosym.dsp.pitch import midi_to_hz
+from audiosym.engine.vocoder.harmonic import HarmonicNoiseSynth, SpectrumReader, Update
 
 CFG = FeatureConfig()
 

@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 import sys
 
-from ..errors import AudiosymError
+from audiosym.errors import AudiosymError
 
 COMMANDS = ("demo", "train", "eval", "export", "presets", "resynth", "live", "bench")
 
@@ -29,7 +29,7 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from audiosym import __version__
 
     parser = argparse.ArgumentParser(
         prog="audiosym",

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ..errors import MissingExtraError
+from audiosym.errors import MissingExtraError
 
 
 def require_torch(command: str) -> None:

@@ -20,7 +20,7 @@ onnxruntime thread:
   note 5 semitones away and the MIDI note held.
 
 ``bench vocoder`` (:mod:`audiosym.cli.bench_vocoder`) compares the engine's harmonic-plus-noise
-vocoder with real-time phase reconstruction (RTPGHI, :mod:`audiosym.rtpghi`) and offline
+vocoder with real-time phase reconstruction (RTPGHI, :mod:`audiosym.engine.vocoder.rtpghi`) and offline
 Griffin-Lim on oracle and on decoded magnitudes: MRSTFT distance to the rendering, compute per
 frame and measured step latency.
 """
@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from ._common import print_json
+from audiosym.cli._common import print_json
 
 HELP = """\
 Benchmarks with measured numbers (one JSON object on stdout with --json, progress on stderr).
@@ -75,14 +75,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ParameterError
+    from audiosym.errors import ParameterError
 
     if args.what == "vocoder":
         result = bench_vocoder(preset=args.preset or "sps-default")
         print_json(result) if args.json else print(result)
         return 0
     if args.what == "train":
-        from .bench_speed import bench_train
+        from audiosym.cli.bench_speed import bench_train
 
         if args.method is None:
             raise ParameterError("`audiosym bench train` needs a method: sps or v3")
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     elif not args.preset:
         raise ParameterError(f"--preset is required for `audiosym bench {args.what}` (a .asym file or a shipped name)")
     elif args.what == "resynth":
-        from .bench_speed import bench_resynth
+        from audiosym.cli.bench_speed import bench_resynth
 
         if args.repeats < 1 or (args.seconds is not None and args.seconds <= 1.0):
             raise ParameterError(f"--repeats {args.repeats} must be >= 1 and --seconds {args.seconds} > 1")
@@ -130,11 +130,11 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
                  dynamics: str = "timbre") -> dict:
     """What `audiosym live` runs by default: the stored match corrections (``match``) and
     ``dynamics="timbre"``."""
-    from ..engine import Engine
-    from ..match import with_stored_match
-    from ..midi import control_change, note_off, note_on, pitch_bend
-    from ..preset import load_preset
-    from ..soundfonts import find_soundfont, render_note
+    from audiosym.data.soundfonts import find_soundfont, render_note
+    from audiosym.engine.control import control_change, note_off, note_on, pitch_bend
+    from audiosym.engine.engine import Engine
+    from audiosym.preset.session import load_preset
+    from audiosym.timbre.match import with_stored_match
 
     preset = load_preset(preset_name, device="cpu", intra_op_threads=1)
     if match:
@@ -262,6 +262,6 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
 def bench_vocoder(**kwargs) -> dict:
     """Harmonic+noise vs RTPGHI vs offline Griffin-Lim on oracle and decoded magnitudes; lives in
     :mod:`audiosym.cli.bench_vocoder` (this module stays under ~400 lines)."""
-    from .bench_vocoder import bench_vocoder as run_vocoder_bench
+    from audiosym.cli.bench_vocoder import bench_vocoder as run_vocoder_bench
 
     return run_vocoder_bench(**kwargs)

@@ -3,11 +3,11 @@
 ``bench_resynth``: offline resynthesis speed (issue #6 target: >= 100x real time per CPU core).
 A seeded soundfont melody (TimGM6mb clarinet, always installed) is re-timbred at 44.1 kHz and at
 16 kHz (the model rate) through the code ``audiosym resynth`` runs: ``engine`` times
-``audiosym.render.render_signal`` on a warmed engine (the engine's offline pass), ``resynth``
-times ``audiosym.render.resynthesize`` end to end (engine construction, latency alignment,
+``audiosym.offline.render.render_signal`` on a warmed engine (the engine's offline pass), ``resynth``
+times ``audiosym.offline.render.resynthesize`` end to end (engine construction, latency alignment,
 output resampling). Three pitch sources: ``midi`` (the melody's notes drive the pitch),
 ``passthrough`` (no MIDI, resynth's default: the input's own pitch read over the whole file and
-played as notes, :mod:`audiosym.pitch_track`; ``engine`` times the engine with those notes,
+played as notes, :mod:`audiosym.offline.pitch_track`; ``engine`` times the engine with those notes,
 ``resynth`` includes finding them) and ``passthrough_stream`` (the input's pitch latent streamed
 through as live). Without MIDI the encoder runs on every frame.
 Realtime factor = audio seconds / compute seconds, with compute measured both as process CPU
@@ -15,7 +15,7 @@ time (``time.process_time``, what other jobs on a shared machine cannot inflate)
 time; the median of ``repeats`` runs. One onnxruntime thread; set ``OMP_NUM_THREADS=1``.
 
 ``bench_train``: optimisation steps per second of a method's ``tiny`` config for ``steps``
-steps, by running the shared trainer (``train.runs.train_method``) in a temporary directory with
+steps, by running the shared trainer (``train.core.runs.train_method``) in a temporary directory with
 evaluation off; the trainer's own ``steps_per_second`` (step time only, no checkpoint writes)
 and the process CPU time per step. torch is imported here only, inside the function.
 """
@@ -52,7 +52,7 @@ def _header() -> dict:
 
 def _melody(seconds: float, seed: int) -> list:
     """Seeded random-walk melody (MelodyNote list): 0.45 s notes every 0.5 s, MIDI 55..79."""
-    from ..midifile import MelodyNote
+    from audiosym.io.midifile import MelodyNote
 
     rng = np.random.default_rng(seed)
     pitch, notes = 67, []
@@ -71,12 +71,12 @@ def _timed(fn, *args, **kwargs) -> tuple[float, float]:
 
 def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float = 30.0, repeats: int = 3,
                   rates: tuple[int, ...] = RATES, seed: int = 0) -> dict:
-    from ..match import with_stored_match
-    from ..midifile import melody_events
-    from ..pitch_track import input_note_events
-    from ..preset import load_preset
-    from ..render import make_engine, render_signal, resynthesize
-    from ..soundfonts import find_soundfont, render_melody
+    from audiosym.data.soundfonts import find_soundfont, render_melody
+    from audiosym.io.midifile import melody_events
+    from audiosym.offline.pitch_track import input_note_events
+    from audiosym.offline.render import make_engine, render_signal, resynthesize
+    from audiosym.preset.session import load_preset
+    from audiosym.timbre.match import with_stored_match
 
     preset = with_stored_match(load_preset(preset_name, device="cpu", intra_op_threads=1))  # as `resynth` plays
     timbre = timbre or preset.default_timbre
@@ -127,12 +127,12 @@ def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float
 def bench_train(method: str, *, steps: int = 50, device: str = "cpu", threads: int = 1, config: str = "tiny") -> dict:
     import tempfile
 
-    from ._common import require_torch
+    from audiosym.cli._common import require_torch
 
     require_torch("bench train")
     import torch
 
-    from train.runs import train_method
+    from train.core.runs import train_method
 
     if device == "cpu":
         torch.set_num_threads(max(int(threads), 1))

@@ -7,7 +7,7 @@ its 190-bin log-frequency features (oracle: what a perfect model would decode) a
 preset's reconstruction of them (encode -> decode: what the engine actually has; see
 :func:`decoded_features` for levels). Vocoders: harmonic+noise (the engine's), RTPGHI with one
 frame look-ahead (``_causal``: none) after a log -> linear map (``pinv``, ``interp``,
-``hybrid``; see :class:`audiosym.rtpghi.LogToLinear`), offline Griffin-Lim (32 iterations,
+``hybrid``; see :class:`audiosym.engine.vocoder.rtpghi.LogToLinear`), offline Griffin-Lim (32 iterations,
 centred frames) and a sine floor. ``true_phase_*`` puts the rendering's own STFT phase on a
 mapped magnitude: a bound no phase reconstruction reaches, which separates the magnitude's
 error from the phase's. RTPGHI output is compared after removing its own latency. Also: pyin
@@ -23,21 +23,21 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .bench import _half_rise, _log
+from audiosym.cli.bench import _half_rise, _log
 
 
 def bench_vocoder(*, programs=(73, 40, 56, 71, 0), notes=(48, 60, 72), preset: str = "sps-default") -> dict:
     import librosa
 
-    from ..dynamics import input_level
-    from ..engine import Engine
-    from ..errors import ParameterError
-    from ..features import FeatureConfig, features, log_frequency_matrix
-    from ..metrics import mrstft_distance
-    from ..preset import load_preset
-    from ..rtpghi import RTPGHI, LogToLinear, stft_magnitude
-    from ..soundfonts import default_train_soundfont, render_note
-    from ..vocoder import HarmonicNoiseSynth, SpectrumReader, Update
+    from audiosym.data.soundfonts import default_train_soundfont, render_note
+    from audiosym.dsp.features import FeatureConfig, features, log_frequency_matrix
+    from audiosym.dsp.metrics import mrstft_distance
+    from audiosym.engine.dynamics import input_level
+    from audiosym.engine.engine import Engine
+    from audiosym.engine.vocoder.harmonic import HarmonicNoiseSynth, SpectrumReader, Update
+    from audiosym.engine.vocoder.rtpghi import RTPGHI, LogToLinear, stft_magnitude
+    from audiosym.errors import ParameterError
+    from audiosym.preset.session import load_preset
 
     cfg = FeatureConfig()
     sr, hop, n_fft = cfg.sample_rate, cfg.hop_length, cfg.n_fft
@@ -155,7 +155,7 @@ def decoded_features(model, x: np.ndarray) -> np.ndarray:
     harmonic+noise gets its level from the engine's envelope follower instead."""
     from scipy.special import logsumexp
 
-    from ..features import features
+    from audiosym.dsp.features import features
 
     cfg, c = model.features, model.context_frames
     orig = features(np.concatenate([np.zeros((c - 1) * cfg.hop_length), x]), cfg).astype(np.float64)
@@ -179,7 +179,7 @@ def _with_true_phase(x: np.ndarray, mag: np.ndarray, voc) -> np.ndarray:
     aligned with ``x`` (an oracle bound: the magnitude's error alone)."""
     from numpy.lib.stride_tricks import sliding_window_view
 
-    from ..features import analysis_window
+    from audiosym.dsp.features import analysis_window
 
     n_fft, hop = voc.n_fft, voc.hop_length
     buf = np.concatenate([np.zeros(n_fft - hop), x])
@@ -195,7 +195,7 @@ def _costs(stream, cfg, reader, voc, to_linear) -> dict:
     """Per-frame compute (wall and thread CPU, median / p99, ms), one frame per call as in a
     real-time callback: RTPGHI (look-ahead 1) from a linear magnitude; RTPGHI from log-frequency
     features (hybrid map + synthesis); harmonic+noise (read + one hop of synthesis), all at 16 kHz."""
-    from ..vocoder import HarmonicNoiseSynth, Update
+    from audiosym.engine.vocoder.harmonic import HarmonicNoiseSynth, Update
 
     hop = cfg.hop_length
     synth = HarmonicNoiseSynth(cfg, sample_rate=cfg.sample_rate, ramp_samples=hop)
@@ -225,10 +225,10 @@ def _step_latency(cfg, reader, voc, ramp_samples: int) -> dict:
     12 harmonics) at frame ``t0``, which a streaming caller has at sample ``(t0 + 1) * hop``; the
     latency runs from then to the output's 1 ms RMS reaching half its steady level.
     Harmonic+noise applies the frame when it arrives (a jump from silence, as the engine does)."""
-    from ..features import features
-    from ..pitch import midi_to_hz
-    from ..rtpghi import stft_magnitude
-    from ..vocoder import HarmonicNoiseSynth, Update
+    from audiosym.dsp.features import features
+    from audiosym.dsp.pitch import midi_to_hz
+    from audiosym.engine.vocoder.harmonic import HarmonicNoiseSynth, Update
+    from audiosym.engine.vocoder.rtpghi import stft_magnitude
 
     sr, hop, t0 = cfg.sample_rate, cfg.hop_length, 40
     t = np.arange(2 * sr) / sr

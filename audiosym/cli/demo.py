@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import print_json
+from audiosym.cli._common import print_json
 
 HELP = """\
 Render a short melody with the TimGM6mb soundfont (always installed), re-timbre it with
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from ..demo import run_demo
+    from audiosym.offline.demo import run_demo
 
     result = run_demo(
         out=args.out, overwrite=args.overwrite, presets=args.preset, timbres_per_preset=args.timbres,

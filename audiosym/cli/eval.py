@@ -31,5 +31,5 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    module = importlib.import_module(f"audiosym.eval_{args.method}")
+    module = importlib.import_module(f"audiosym.eval.{args.method}")
     return int(module.main(args) or 0)

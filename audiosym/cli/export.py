@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from ..errors import ParameterError
-from ._common import print_json, require_torch
+from audiosym.cli._common import print_json, require_torch
+from audiosym.errors import ParameterError
 
 HELP = """\
 Export a trained SPS or V3 run to one preset file (.asym): the encoder and decoder as

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ._common import add_timbre_from_arguments
+from audiosym.cli._common import add_timbre_from_arguments
 
 HELP = """\
 Play a preset live. MIDI chooses the pitch (monophonic, last-note priority, pitch bend,
@@ -64,8 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ParameterError
-    from ..live import LiveSession, list_audio_devices, list_midi_ports
+    from audiosym.errors import ParameterError
+    from audiosym.io.live import LiveSession, list_audio_devices, list_midi_ports
 
     if args.list_devices or args.list_midi:
         if args.list_devices:
@@ -78,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError("--preset is required (a .asym file or a shipped name; see `audiosym presets list`)")
     import sounddevice as sd
 
-    from ..engine import Engine
-    from ..match import with_stored_match
-    from ..preset import load_preset
+    from audiosym.engine.engine import Engine
+    from audiosym.preset.session import load_preset
+    from audiosym.timbre.match import with_stored_match
 
     if args.timbre_from_midi and not args.timbre_from:
         raise ParameterError(f"--timbre-from-midi {args.timbre_from_midi} labels a --timbre-from recording; "
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.match:
         preset = with_stored_match(preset)
     if args.timbre_from:  # measured before any device opens
-        from ..timbre_ref import reference_name, with_reference
+        from audiosym.timbre.reference import reference_name, with_reference
 
         name = args.timbre or reference_name(args.timbre_from)
         print(f"measuring the timbre of {args.timbre_from} ...", file=sys.stderr, flush=True)

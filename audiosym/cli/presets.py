@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from ..errors import PresetError
-from ..pitch import midi_name
-from ._common import print_json
+from audiosym.cli._common import print_json
+from audiosym.dsp.pitch import midi_name
+from audiosym.errors import PresetError
 
 HELP = """\
 Presets are .asym files: ONNX graphs + calibration + named timbres in one zip.
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ..preset_format import preset_files, read_metadata, shipped_dir, user_dir
+    from audiosym.preset.format import preset_files, read_metadata, shipped_dir, user_dir
 
     rows: list[dict[str, Any]] = []
     for name, path, where in preset_files():
@@ -94,7 +94,7 @@ def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from ..preset_format import read_metadata, resolve_preset
+    from audiosym.preset.format import read_metadata, resolve_preset
 
     path = resolve_preset(args.preset)
     meta = read_metadata(path)

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from ._common import add_timbre_from_arguments, print_json
+from audiosym.cli._common import add_timbre_from_arguments, print_json
 
 HELP = """\
 Re-timbre audio files with a preset, offline, through the same engine as `audiosym live`
@@ -100,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def format_summary(results, *, wall_seconds: float | None = None) -> str:
     """A plain-text table: file, status, seconds of audio, realtime factor, error; then totals."""
-    from ..resynth import STATUSES
+    from audiosym.offline.resynth import STATUSES
 
     rows = [("file", "status", "seconds", "x realtime", "error")]
     for r in results:
@@ -122,7 +122,7 @@ def format_summary(results, *, wall_seconds: float | None = None) -> str:
 
 def summary_dict(results, *, wall_seconds: float | None = None) -> dict:
     """The same summary as JSON-ready data (``--json``)."""
-    from ..resynth import STATUSES
+    from audiosym.offline.resynth import STATUSES
 
     files = [
         {"input": r.input, "output": r.output, "status": r.status, "audio_seconds": r.audio_seconds,
@@ -135,8 +135,8 @@ def summary_dict(results, *, wall_seconds: float | None = None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ParameterError
-    from ..resynth import (
+    from audiosym.errors import ParameterError
+    from audiosym.offline.resynth import (
         ResynthSettings,
         load_for_batch,
         parse_shard,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import print_json, require_torch
+from audiosym.cli._common import print_json, require_torch
 
 HELP = """\
 Train a model on notes rendered from a General MIDI soundfont.
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.data:
         os.environ["AUDIOSYM_CACHE"] = args.data
-    from train.runs import train_method
+    from train.core.runs import train_method
 
     overrides = list(args.overrides)
     if args.seed is not None:

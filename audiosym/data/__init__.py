@@ -1,0 +1,1 @@
+"""Training and evaluation data: soundfonts, instruments and note plans, rendered note sets."""

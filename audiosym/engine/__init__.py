@@ -1,0 +1,1 @@
+"""The real-time engine: state, MIDI control, dynamics, and the vocoders behind one protocol."""

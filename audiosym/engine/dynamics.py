@@ -1,0 +1,121 @@
+"""The engine's loudness paths: the input's envelope follower and the timbre's note envelope.
+
+- :func:`input_level` (:func:`envelope_kernel`): the transfer-mode level of the input (peak
+  hold + one pole);
+- :func:`note_gate` / :func:`note_gain` (``dynamics="timbre"``): while a MIDI note is held the
+  output sounds at the input's peak level since note-on times the timbre's stored note envelope
+  (audiosym.timbre.envelope.NoteEnvelope); after the note-off it falls linearly over the release and stays
+  silent until the input itself has gone quiet (``GATE``), then the input's level takes over.
+
+Pure functions of an immutable state, like the engine's step: ``state = note_gain(state, ...)``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+GATE = 10 ** (-40 / 20)  # after a note's release the input must fall this far (-40 dB) below it
+
+
+@functools.lru_cache(maxsize=1)
+def envelope_kernel():
+    """``(level [n], z)``: causal sliding max of ``buf`` over ``hold`` samples (a monotonic
+    queue, O(len(buf))) for the last ``n = len(buf) - hold + 1`` positions, then the one-pole
+    ``y = (1 - a) peak + z, z = a y`` (lfilter's arithmetic), compiled with numba."""
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def envelope(buf, hold, a, z):  # pragma: no cover - compiled
+        n = buf.shape[0] - hold + 1
+        out = np.empty(n)
+        queue = np.empty(buf.shape[0], np.int64)
+        head, tail = 0, 0
+        for j in range(buf.shape[0]):
+            while tail > head and buf[queue[tail - 1]] <= buf[j]:
+                tail -= 1
+            queue[tail] = j
+            tail += 1
+            if queue[head] <= j - hold:
+                head += 1
+            i = j - hold + 1
+            if i >= 0:
+                y = (1.0 - a) * buf[queue[head]] + z
+                z = a * y
+                out[i] = y
+        return out, z
+
+    return envelope
+
+
+def input_level(x: np.ndarray, history: np.ndarray, zi: np.ndarray, hold: int,
+                alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Transfer-mode level of the input block ``x [n]`` at the device rate (peak / sqrt 2, i.e.
+    the RMS of a sine): the max of |x| over the last ``hold`` samples (``history [hold - 1]``:
+    the |x| before the block), smoothed by the one pole ``alpha`` (state ``zi [1]``)
+    -> ``(level [n], history, zi)``, the state as new arrays."""
+    buf = np.concatenate([history, np.abs(x)])
+    level, z = envelope_kernel()(buf, hold, alpha, float(zi[0]))
+    tail = buf[len(buf) - (hold - 1):].copy() if hold > 1 else buf[:0]
+    return level / np.sqrt(2.0), tail, np.array([z])
+
+
+@dataclass(frozen=True)
+class NoteEnvState:
+    """``dynamics="timbre"``: the note's envelope ``curve [K]`` (linear, ``hop`` samples apart)
+    from absolute sample ``onset``; ``peak``: input peak level since the note-on; after the
+    note-off (``off`` >= 0) the output falls linearly from ``off_gain`` over the release and
+    stays silent (input ignored) until the input falls ``GATE`` (-40 dB) below ``off_gain``."""
+
+    onset: int
+    curve: np.ndarray
+    hop: float
+    peak: float = 0.0
+    off: int = -1
+    off_gain: float = 0.0
+
+
+def starts_note(st: NoteEnvState | None, gate: str) -> bool:
+    """Whether ``gate`` begins a new note envelope: 'on', or 'legato' after a released (or no)
+    note; a legato change while a note is held continues that note's envelope."""
+    return gate == "on" or (gate == "legato" and (st is None or st.off >= 0))
+
+
+def note_gate(st: NoteEnvState | None, gate: str, curve: tuple[np.ndarray, float] | None, at: int,
+              gain_before: float) -> NoteEnvState | None:
+    """The state after a gate change at absolute sample ``at``. ``curve``: (linear gains, hop in
+    samples) of the note that starts (:func:`starts_note`), None when none starts or its timbre
+    has no envelope (then the input's level is followed)."""
+    if starts_note(st, gate):
+        return None if curve is None else NoteEnvState(onset=at, curve=curve[0], hop=curve[1])
+    if gate in ("off", "panic") and st is not None and st.off < 0:
+        return replace(st, off=at, off_gain=float(gain_before))
+    return st
+
+
+def note_gain(st: NoteEnvState, level: np.ndarray, start: int, out: np.ndarray,
+              release_samples: float) -> NoteEnvState | None:
+    """Fill ``out`` (the gain of samples ``start ...``, input ``level`` there) from the note
+    envelope; -> new state (None once the note has faded and the input is quiet)."""
+    n = len(level)
+    if n == 0:
+        return st
+    t = start + np.arange(n)
+    if st.off < 0:
+        peak = np.maximum.accumulate(np.maximum(level, st.peak))
+        pos = (t - st.onset) / st.hop
+        i = np.minimum(pos.astype(np.int64), len(st.curve) - 2)  # pos >= 0: linear, held at the end
+        fr = np.minimum(pos - i, 1.0)
+        out[:] = peak * (st.curve[i] + fr * (st.curve[i + 1] - st.curve[i]))
+        # a plain constructor: dataclasses.replace costs ~5 us per call on this path
+        return NoteEnvState(st.onset, st.curve, st.hop, float(peak[-1]), st.off, st.off_gain)
+    ceiling = st.off_gain * np.clip(1.0 - (t - st.off) / release_samples, 0.0, 1.0)
+    out[:] = np.minimum(level, ceiling)
+    quiet = np.flatnonzero((ceiling <= 0.0) & (level <= st.off_gain * GATE))
+    if len(quiet):  # faded out and the input is quiet: from here on the input's level
+        first = int(quiet[0])
+        out[first:] = level[first:]
+        return None
+    return st

@@ -1,0 +1,410 @@
+"""The real-time engine: audio + MIDI in, re-timbred audio out, at the device rate, torch-free.
+
+Signal paths (DESIGN.md "Latency budget"):
+
+- loudness: *transfer* mode: a peak-hold envelope follower on the input at the device rate
+  (``hold_ms`` window, ``envelope_ms`` one-pole smoothing); with ``dynamics="timbre"`` a held
+  MIDI note instead sounds at the input's peak level since its note-on times the timbre's own
+  note envelope (stored in the preset, audiosym.timbre.match: a piano decays, an organ holds) and
+  releases over the ADSR release (audiosym.engine.dynamics); *synth* mode: ADSR x velocity;
+- pitch: the held MIDI note (+ bend) through the preset's calibration, applied at once; with no
+  note held (transfer mode) the input's own pitch latent from the encoder passes through;
+- timbre: the preset's named timbre (program change switches it, CC1 morphs to ``morph_timbre``);
+  a timbre the preset marks as sub-harmonic (an organ's 16' stop) is played on the f0 / 2
+  partial series;
+- the decoder turns (pitch latent, timbre) into a magnitude frame, the harmonic-plus-noise
+  vocoder (audiosym.engine.vocoder.harmonic) turns it into audio at ``f0 = MIDI pitch``.
+
+Decoding happens at a note-on/legato note change immediately (same sample), and otherwise on a
+fixed control grid every ``control_ms`` (absolute sample positions, so blocking never moves it)
+when something changed. Encoder frames arrive when the resampled input completes a hop; the
+encoder runs only on frames that arrive while no note is held (only then is their pitch heard).
+
+MIDI events come with the block they belong to: ``audiosym.engine.control.MidiEvent(offset, data)`` or a
+tuple ``(offset, status, data1[, data2])``, ``offset`` in samples from the block start (see
+audiosym.engine.control). ``latency_samples`` is the measured-by-test delay of the fast path (input onset
+or note-on to half the output level); ``pitch_latency_samples`` that of the input-pitch
+pass-through, which waits for the analysis window.
+
+Everything the engine remembers is one immutable :class:`audiosym.engine.state.EngineState`;
+``out, state = engine.step(block, events, state)`` is the pure form, ``process`` keeps the state
+for you. Output is identical (to float rounding) for any blocking, and :meth:`Engine.render`
+processes a whole signal as one block, batching all encoder and decoder calls.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from audiosym.dsp.features import features_step, init_state
+from audiosym.dsp.resample import StreamResampler
+from audiosym.engine.control import (
+    Adsr,
+    AdsrState,
+    ControlState,
+    adsr_gate,
+    adsr_run,
+    apply_message,
+    as_events,
+)
+from audiosym.engine.dynamics import (
+    NoteEnvState,
+    envelope_kernel,
+    input_level,
+    note_gain,
+    note_gate,
+    starts_note,
+)
+from audiosym.engine.state import LATENT_NAMES, EngineState, as_block, check_arguments
+from audiosym.engine.vocoder.harmonic import HarmonicNoiseSynth, SpectrumReader, Update
+
+
+class Engine:
+    """Play a preset from MIDI (+ audio in *transfer* mode). See the module docstring.
+
+    Parameters
+    ----------
+    preset : LatentModel with the preset API (``timbre_vector``, ``midi_to_latent``, ...).
+    timbre : a name in ``preset.timbre_names``.
+    sample_rate : device rate in Hz (>= the model rate, 16 kHz; 44.1 and 48 kHz are typical).
+    block_size : the host's nominal block size (only for ``block_ms``; ``process`` takes any length).
+    mode : ``"transfer"`` (audio in drives loudness) or ``"synth"`` (ADSR drives loudness).
+    bend_range_semitones : full pitch-bend deflection, default 2 semitones.
+    morph_timbre : timbre CC1 morphs towards (CC1 = 0: ``timbre``, 127: ``morph_timbre``).
+    adsr : :class:`audiosym.engine.control.Adsr` for synth mode.
+    synth_level : RMS of a velocity-127 note at full ADSR level in synth mode (0.1 = -20 dBFS).
+    envelope_ms, hold_ms : transfer-mode envelope follower smoothing and peak-hold window.
+    dynamics : transfer mode, while a MIDI note is held: ``"input"`` (the output follows the
+        input's level) or ``"timbre"`` (the input's peak level since note-on times the timbre's
+        stored note envelope; timbres without one follow the input).
+    control_ms : control grid period; bend, CC and encoder changes are decoded at most this often,
+        and each new spectrum is ramped in over this time (2 ms = 96 samples at 48 kHz).
+    """
+
+    def __init__(self, preset: Any, *, timbre: str, sample_rate: int, block_size: int | None = None,
+                 mode: str = "transfer", bend_range_semitones: float = 2.0,
+                 morph_timbre: str | None = None, adsr: Adsr | None = None, synth_level: float = 0.1,
+                 envelope_ms: float = 2.0, hold_ms: float = 20.0, control_ms: float = 2.0,
+                 n_harmonics: int = 160, noise_bands: int = 16, dynamics: str = "input") -> None:
+        self.preset = preset
+        self.cfg = preset.features
+        check_arguments(preset, timbre=timbre, morph_timbre=morph_timbre, sample_rate=sample_rate,
+                        model_rate=self.cfg.sample_rate, block_size=block_size, mode=mode, dynamics=dynamics)
+        self.sample_rate, self.block_size, self.mode = int(sample_rate), block_size, mode
+        self.dynamics = dynamics
+        self._envelopes: dict[tuple[str, int], tuple[np.ndarray, float] | None] = {}
+        self.bend_range_semitones = float(bend_range_semitones)
+        self.timbre, self.morph_timbre = timbre, morph_timbre
+        self.adsr, self.synth_level = adsr or Adsr(), float(synth_level)
+        self.release_samples = max(self.adsr.release_s * self.sample_rate, 1.0)  # dynamics="timbre" note-off
+        self.hold = max(int(round(hold_ms * sample_rate / 1000)), 1)
+        self.env_alpha = float(np.exp(-1.0 / max(envelope_ms * sample_rate / 1000, 1e-9)))
+        self.control_period = max(int(round(control_ms * sample_rate / 1000)), 1)
+        self.pitch_name, self.timbre_name = LATENT_NAMES[preset.kind]
+        self.linear = preset.metadata.get("pitch_control", {}).get("type", "linear") == "linear"
+        self.midi_lo, self.midi_hi = (float(v) for v in preset.midi_range)
+        self.program_timbres: dict[int, str] = {}
+        for name, info in preset.metadata.get("timbres", {}).items():
+            self.program_timbres.setdefault(int(info["program"]), name)
+        self.resampler = StreamResampler(sample_rate_in=self.sample_rate, sample_rate_out=self.cfg.sample_rate)
+        self.reader = SpectrumReader(self.cfg, n_harmonics=n_harmonics, n_bands=noise_bands)
+        self.synth = HarmonicNoiseSynth(self.cfg, sample_rate=self.sample_rate, ramp_samples=self.control_period,
+                                        n_harmonics=n_harmonics, n_bands=noise_bands)
+        self._timbre_cache: dict[str, np.ndarray] = {}
+        self._shift_cache: dict[str, float] = {}
+        envelope_kernel()(np.zeros(self.hold), self.hold, 0.5, 0.0)  # compile now, not in a callback
+        self._state = self.init_state()
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def state(self) -> EngineState:
+        return self._state
+
+    @state.setter
+    def state(self, value: EngineState) -> None:
+        self._state = value
+
+    @property
+    def latency_samples(self) -> int:
+        """Samples from an onset (input onset in transfer mode, note-on in synth mode) to the
+        output reaching half its final level: the fast path's real delay (no lookahead)."""
+        if self.mode == "synth":
+            return int(round(0.5 * self.adsr.attack_s * self.sample_rate))
+        return int(round(np.log(2.0) / -np.log(self.env_alpha))) if self.env_alpha > 0 else 0
+
+    @property
+    def pitch_latency_samples(self) -> int:
+        """Delay of the input-pitch pass-through (no note held): resampler group delay + half
+        the analysis window + one hop to complete a frame, at the device rate."""
+        model = self.resampler.delay_samples_out + self.cfg.n_fft / 2 + self.cfg.hop_length
+        return int(round(model * self.sample_rate / self.cfg.sample_rate))
+
+    @property
+    def ignored_program_changes(self) -> int:
+        """Program changes whose GM program no timbre of the preset has (ignored, counted)."""
+        return self._state.control.ignored_programs
+
+    @property
+    def block_ms(self) -> float | None:
+        return None if self.block_size is None else 1000.0 * self.block_size / self.sample_rate
+
+    def init_state(self) -> EngineState:
+        c = self.preset.context_frames
+        silence = np.full((max(c - 1, 0), self.cfg.n_bins), np.log(self.cfg.eps), dtype=np.float32)
+        return EngineState(
+            n_samples=0, control=ControlState(timbre=self.timbre), adsr=AdsrState(),
+            env_history=np.zeros(self.hold - 1), env_zi=np.zeros(1), last_gain=0.0,
+            resampler=self.resampler.init_state(), feature_state=init_state(self.cfg),
+            frame_history=silence, input_latent=None, input_midi=None,
+            f0_midi=float(np.clip(60.0, self.midi_lo, self.midi_hi)), dirty=False,
+            synth=self.synth.init_state(),
+        )
+
+    def reset(self) -> None:
+        self._state = self.init_state()
+
+    def panic(self) -> None:
+        """Release everything at once (a 5 ms fade), as MIDI CC120 does."""
+        self.process(np.zeros(1, np.float32), [(0, 0xB0, 120, 0)])
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.reset()
+
+    def process(self, audio_block: np.ndarray | int, midi_events: Iterable = ()) -> np.ndarray:
+        """One block: ``audio_block [n]`` mono float (synth mode: an array or just ``n``) and
+        MIDI events with offsets in ``[0, n)`` -> ``[n]`` float32 at the device rate."""
+        out, self._state = self.step(audio_block, midi_events, self._state)
+        return out
+
+    def render(self, y: np.ndarray | int, midi_events: Iterable = ()) -> np.ndarray:
+        """Whole signal from a fresh state in one pass (all encoder and decoder calls batched);
+        equal to ``process`` over any blocking. Event offsets count from the signal start."""
+        out, _ = self.step(y, midi_events, self.init_state())
+        return out
+
+    # ------------------------------------------------------------------ the pure step
+    def step(self, audio_block: np.ndarray | int, midi_events: Iterable, state: EngineState
+             ) -> tuple[np.ndarray, EngineState]:
+        # No cyclic garbage collection inside a block: the step's temporaries (per-frame
+        # requests, updates, control states) die by reference counting when it returns, but a
+        # collection running meanwhile would promote them to the old generation, and every few
+        # offline renders that triggers a full collection of the interpreter's heap (~250 k
+        # objects with onnxruntime/scipy/numba loaded: ~0.1 s, a third of a 30 s render).
+        # Live, it keeps collector pauses out of the audio callback. Re-enabled only if it was on.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._step(audio_block, midi_events, state)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _step(self, audio_block: np.ndarray | int, midi_events: Iterable, state: EngineState
+              ) -> tuple[np.ndarray, EngineState]:
+        x = as_block(audio_block, self.mode)
+        n = len(x)
+        events = as_events(midi_events, block_length=n)
+        changes: dict[str, Any] = {}
+        level, encoded = None, []
+        if self.mode == "transfer":
+            level, changes["env_history"], changes["env_zi"] = input_level(
+                x, state.env_history, state.env_zi, self.hold, self.env_alpha)
+            offsets, windows = self._frames(x, state, changes)
+            encoded = self._encode(offsets, windows, events, state.control)
+        f0, gain, requests = self._control(n, level, events, encoded, state, changes)
+        updates = self._decode(requests)
+        out, changes["synth"] = self.synth.run(f0, gain, updates, state.synth)
+        state = replace(state, n_samples=state.n_samples + n, decodes=state.decodes + len(requests), **changes)
+        return out.astype(np.float32), state
+
+    def _frames(self, x: np.ndarray, state: EngineState, changes: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Resample and featurise -> (ready offsets [k], encoder windows [k, C, n_bins]) of the
+        feature frames this block completes."""
+        n16_before = state.resampler.n_out
+        y16, ready, changes["resampler"] = self.resampler.step(x, state.resampler)
+        frames, changes["feature_state"] = features_step(y16, state.feature_state, self.cfg)
+        k, c = len(frames), self.preset.context_frames
+        if k == 0:
+            return np.zeros(0, np.int64), np.zeros((0, c, self.cfg.n_bins), np.float32)
+        # Frame t (0-based, absolute) ends at model-rate sample (t + 1) * hop - 1.
+        last_sample = (np.arange(state.frames, state.frames + k) + 1) * self.cfg.hop_length - 1 - n16_before
+        stack = np.concatenate([state.frame_history, frames]).astype(np.float32)
+        windows = np.lib.stride_tricks.sliding_window_view(stack, c, axis=0).transpose(0, 2, 1)
+        changes["frame_history"] = stack[len(stack) - (c - 1):] if c > 1 else state.frame_history
+        changes["frames"] = state.frames + k
+        return ready[last_sample], windows
+
+    def _encode(self, offsets: np.ndarray, windows: np.ndarray, events: list, control: ControlState) -> list:
+        """Run the encoder (one batched call) on the frames whose pitch can be heard: those that
+        arrive while no note is held (a held note sets the pitch; timbre comes from the preset).
+        -> [(offset, pitch latent, midi)]."""
+        if len(offsets) == 0:
+            return []
+        needed, ei, cs = [], 0, control
+        for i, off in enumerate(offsets):
+            while ei < len(events) and events[ei].offset <= off:
+                cs = apply_message(cs, events[ei].data, self.program_timbres)[0]
+                ei += 1
+            if cs.note is None:
+                needed.append(i)
+        if not needed:
+            return []
+        out = self.preset.encode(np.ascontiguousarray(windows[needed]))
+        latents = np.asarray(out[self.pitch_name])[:, -1, :]  # [len(needed), d]
+        if self.linear:
+            midi = np.asarray(self.preset.latent_to_midi(latents), dtype=np.float64).reshape(-1)
+        else:
+            midi = np.asarray(self.preset.latent_to_midi(np.asarray(out["code"])[:, -1]), dtype=np.float64)
+        return [(int(offsets[i]), latents[j], float(midi[j])) for j, i in enumerate(needed)]
+
+    def _timbre_vector(self, control: ControlState) -> np.ndarray:
+        def vec(name: str) -> np.ndarray:
+            if name not in self._timbre_cache:
+                self._timbre_cache[name] = np.asarray(self.preset.timbre_vector(name), dtype=np.float32)
+            return self._timbre_cache[name]
+
+        v = vec(control.timbre)
+        if self.morph_timbre is not None and control.mod > 0:
+            v = (1 - control.mod) * v + control.mod * vec(self.morph_timbre)
+        return v
+
+    def _control(self, n: int, level: np.ndarray | None, events: list, encoded: list, state: EngineState,
+                 changes: dict):
+        """Walk the block's change points (MIDI events, encoder frames, control-grid ticks) in
+        order -> per-sample ``f0_midi [n]``, ``gain [n]``, decode requests, new state."""
+        f0 = np.empty(n)
+        gain = np.empty(n)
+        synth = self.mode == "synth"
+        period = self.control_period
+        at: dict[int, list] = {}
+        for ev in events:
+            at.setdefault(ev.offset, []).append(("midi", ev.data))
+        for off, latent, midi in encoded:
+            at.setdefault(int(off), []).append(("enc", (latent, midi)))
+        points = sorted(at)
+        cs, adsr, f0_cur, dirty = state.control, state.adsr, state.f0_midi, state.dirty
+        note_env = state.note_env
+        timbre_dynamics = not synth and self.dynamics == "timbre"
+        latent_in, midi_in = state.input_latent, state.input_midi
+        requests: list[dict] = []
+        # Control-grid ticks only matter while a decode is pending (``dirty``): visit the next
+        # tick then, and none otherwise (between events nothing else changes), so the walk costs
+        # O(events), not O(ticks). A pending decode that meets a silent tick (synth mode, ADSR
+        # idle) waits for the next event: an idle ADSR stays idle until a gate event.
+        tick = (-state.n_samples) % period if dirty else n
+        prev, pi = 0, 0
+        while True:
+            event_p = points[pi] if pi < len(points) else n
+            p = min(event_p, tick)
+            f0[prev:p] = f0_cur - self._basis_shift(cs)
+            if synth:
+                env, adsr = adsr_run(adsr, p - prev, self.adsr, self.sample_rate)
+                gain[prev:p] = env * self.synth_level
+            elif note_env is None:
+                assert level is not None  # transfer mode always has an input level
+                gain[prev:p] = level[prev:p]
+            else:
+                assert level is not None
+                note_env = note_gain(note_env, level[prev:p], state.n_samples + prev, gain[prev:p],
+                                     self.release_samples)
+            if p == n:
+                break
+            gain_before = gain[p - 1] if p > 0 else state.last_gain
+            immediate = False
+            for kind, payload in at[p] if p == event_p else ():
+                if kind == "midi":
+                    cs, change = apply_message(cs, payload, self.program_timbres)
+                    if change.gate is not None:
+                        adsr = adsr_gate(adsr, change.gate, self.adsr, self.sample_rate)
+                        if timbre_dynamics:
+                            note_env = self._note_gate(note_env, change.gate, cs, state.n_samples + p,
+                                                       gain[p - 1] if p > 0 else state.last_gain)
+                        immediate |= change.gate in ("on", "legato")
+                        if change.gate in ("off", "panic") and not synth:
+                            # The input's pitch takes over at its next frame (frames are not
+                            # encoded while a note is held); until then the note sounds on.
+                            latent_in = midi_in = None
+                    dirty |= change.spectrum
+                else:
+                    latent_in, midi_in = payload
+                    dirty |= cs.note is None
+            if p == event_p:
+                pi += 1
+            # The note that sounds: the held one; else (synth release tail, or transfer mode before
+            # the input's next frame) the last one; else the input's own pitch.
+            note = cs.note if cs.note is not None or not (synth or latent_in is None) else cs.last_note
+            if note is not None:
+                f0_cur = float(note) + cs.bend * self.bend_range_semitones
+            elif midi_in is not None and np.isfinite(midi_in):
+                f0_cur = float(midi_in)
+            sounding = not synth or adsr.stage != "idle"
+            on_tick = (state.n_samples + p) % period == 0
+            if immediate or (dirty and sounding and on_tick):
+                requests.append(self._request(p, cs, note, latent_in, f0_cur, gain_before <= 0.0))
+                dirty = False
+            if not dirty or (on_tick and not sounding):
+                tick = n
+            else:
+                tick = p + 1 + (-(state.n_samples + p + 1)) % period
+            prev = p
+        changes.update(control=cs, adsr=adsr, f0_midi=f0_cur, dirty=dirty, input_latent=latent_in, note_env=note_env,
+                       input_midi=midi_in, last_gain=float(gain[-1]) if n else state.last_gain)
+        return f0, gain, requests
+
+    def _note_gate(self, st: NoteEnvState | None, gate: str, cs: ControlState, at: int,
+                   gain_before: float) -> NoteEnvState | None:
+        """``dynamics="timbre"``: the envelope state after a gate change at absolute sample ``at``."""
+        curve = self._note_curve(cs.timbre, cs.note) if starts_note(st, gate) else None
+        return note_gate(st, gate, curve, at, gain_before)
+
+    def _note_curve(self, timbre: str, note: int | None) -> tuple[np.ndarray, float] | None:
+        """The timbre's stored note envelope at ``note``: (linear gains, hop in samples), cached."""
+        key = (timbre, -1 if note is None else int(note))
+        if key not in self._envelopes:
+            env_of = getattr(self.preset, "envelope", None)
+            env = env_of(timbre) if env_of is not None else None
+            self._envelopes[key] = None if env is None or note is None else (
+                env.curve(float(note)), env.hop_s * self.sample_rate)
+        return self._envelopes[key]
+
+    def _request(self, offset: int, cs: ControlState, note: int | None, latent_in, f0_midi: float,
+                 jump: bool) -> dict:
+        scale = (cs.velocity / 127.0) ** 2  # velocity -> gain as in DLS: 40 log10(v / 127) dB
+        if note is not None:
+            midi = f0_midi if self.linear else float(note)
+            pitch = self.preset.midi_to_latent(float(np.clip(midi, self.midi_lo, self.midi_hi)))
+        elif latent_in is not None:
+            pitch, scale = latent_in, 1.0
+        else:  # transfer mode before any note or encoder frame: nothing to sound yet
+            pitch, scale = self.preset.midi_to_latent(float(np.clip(f0_midi, self.midi_lo, self.midi_hi))), 0.0
+        return {"offset": offset, "pitch": np.asarray(pitch, np.float32).reshape(-1),
+                "timbre": self._timbre_vector(cs), "f0": f0_midi - self._basis_shift(cs), "scale": scale,
+                "jump": jump}
+
+    def _basis_shift(self, cs: ControlState) -> float:
+        """12 (semitones) when the sounding timbre's partials are the harmonics of f0 / 2 (the
+        preset says so: an organ's 16' stop), else 0: oscillators and spectrum reader then work
+        on the f0 / 2 series, which holds both the note's harmonics and the sub-octave ones."""
+        name = self.morph_timbre if self.morph_timbre is not None and cs.mod > 0.5 else cs.timbre
+        if name not in self._shift_cache:
+            test = getattr(self.preset, "subharmonic", None)
+            self._shift_cache[name] = 12.0 if test is not None and test(name) else 0.0
+        return self._shift_cache[name]
+
+    def _decode(self, requests: list) -> list[Update]:
+        if not requests:
+            return []
+        pitch = np.stack([r["pitch"] for r in requests]).astype(np.float32)[:, None, :]
+        timbre = np.stack([r["timbre"] for r in requests]).astype(np.float32)[:, None, :]
+        logmag = np.asarray(self.preset.decode(**{self.pitch_name: pitch, self.timbre_name: timbre}))[:, -1, :]
+        amps, noise = self.reader.read(logmag, np.array([r["f0"] for r in requests]))
+        return [Update(r["offset"], amps[i] * r["scale"], noise[i] * r["scale"], r["jump"])
+                for i, r in enumerate(requests)]

@@ -1,0 +1,1 @@
+"""Vocoders: decoded magnitude frames -> audio (harmonic-plus-noise; RTPGHI phase reconstruction)."""

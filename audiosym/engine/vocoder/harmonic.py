@@ -1,0 +1,217 @@
+"""Harmonic-plus-noise vocoder: decoded log-frequency magnitude frames -> audio at the device rate.
+
+Why this and not phase reconstruction: the pitch is known exactly (MIDI through the preset's
+calibration), so oscillators at ``n * f0`` give exact pitch and an immediate note-on, and run
+directly at the device rate (no output resampling, no synthesis window to wait for).
+
+Analysis (once per decoded frame, :meth:`SpectrumReader.read`): the frame's harmonic comb is
+aligned to the target pitch (a +-1 semitone search absorbs calibration residual), each harmonic's
+amplitude is read at its log-frequency bin and divided by the response a unit-amplitude comb
+would give there (a model of the feature extractor: Hann kernel magnitudes summed on the FFT
+grid, mapped by the same log-frequency matrix), so unresolved high harmonics are not
+under-estimated. What the harmonic model does not explain is noise, summed into ``n_bands``
+log-spaced bands. Amplitudes are normalised to unit RMS: the decoded level is arbitrary (a
+per-frame constant), loudness comes from the engine.
+
+Synthesis (:meth:`HarmonicNoiseSynth.run`): phase-continuous oscillators, amplitudes ramped
+linearly sample by sample towards each new frame over ``ramp_samples`` (no clicks at frame or
+block boundaries), harmonics faded out before ``min(top feature bin, 0.45 * sample_rate)``;
+noise = periodic band-limited noise tables (seeded, looping seamlessly) times band gains, the top
+band continued at the same density up to the model rate's Nyquist frequency.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from audiosym.dsp.features import FeatureConfig, analysis_window, sparse_log_frequency_matrix
+from audiosym.dsp.pitch import midi_to_hz
+
+_OVERSAMPLE = 32  # Hann kernel table resolution (points per FFT bin)
+_KERNEL_HALF = 4  # kernel support: +-4 FFT bins (the Hann sidelobes beyond are < -40 dB)
+_RAYLEIGH_MEAN = 0.8862  # mean / rms of a Rayleigh-distributed noise magnitude
+_NOISE_TABLE = 1 << 16
+
+
+def band_edges_hz(cfg: FeatureConfig, n_bands: int) -> np.ndarray:
+    """``n_bands + 1`` log-spaced noise band edges from 50 Hz to the top feature bin."""
+    top = float(midi_to_hz(cfg.bin_midi(cfg.n_bins - 1)))
+    return np.geomspace(50.0, top, n_bands + 1)
+
+
+class SpectrumReader:
+    """Turns decoded ``logmag [R, n_bins]`` + pitch ``f0_midi [R]`` into harmonic amplitudes
+    ``[R, n_harmonics]`` and noise band gains ``[R, n_bands]``, both in linear units of a signal
+    with unit RMS."""
+
+    def __init__(self, cfg: FeatureConfig, *, n_harmonics: int = 160, n_bands: int = 16) -> None:
+        self.cfg, self.n_harmonics, self.n_bands = cfg, n_harmonics, n_bands
+        self.top_hz = float(midi_to_hz(cfg.bin_midi(cfg.n_bins - 1)))
+        self.bin_hz = cfg.sample_rate / cfg.n_fft
+        self.wlog = sparse_log_frequency_matrix(cfg)
+        n = cfg.n_fft
+        spec = np.abs(np.fft.rfft(analysis_window(n), n * _OVERSAMPLE))  # the features' window
+        self.kernel = spec[: _KERNEL_HALF * _OVERSAMPLE + 2]  # |W(delta)|, delta >= 0
+        centres = midi_to_hz(cfg.bin_midi(np.arange(cfg.n_bins)))
+        edges = band_edges_hz(cfg, n_bands)
+        self.band_of_bin = np.clip(np.searchsorted(edges, centres, side="right") - 1, -1, n_bands)
+        self.band_width_hz = np.diff(edges)
+        # Band noise of RMS s gives a mean feature magnitude s * sqrt(sr / (2 BW)) * sqrt(6 / N) * 0.886.
+        self.noise_scale = 1.0 / (
+            np.sqrt(cfg.sample_rate / (2 * self.band_width_hz)) * np.sqrt(6.0 / n) * _RAYLEIGH_MEAN
+        )
+        self._align_deltas = np.linspace(-1.0, 1.0, 17)  # semitones searched around the target
+        counts = np.bincount(self.band_of_bin[(self.band_of_bin >= 0) & (self.band_of_bin < n_bands)],
+                             minlength=n_bands)
+        self._band_norm = self.noise_scale / np.maximum(counts, 1)  # mean residual -> band RMS
+        # Scalars for the compiled reader: bin_hz, top_hz, fmin_midi, bins_per_semitone, -, FFT bins,
+        # the features' eps, kernel oversampling, kernel half-width (FFT bins).
+        self._params = np.array([self.bin_hz, self.top_hz, cfg.fmin_midi, cfg.bins_per_semitone, 0.0,
+                                 n // 2 + 1, cfg.eps, _OVERSAMPLE, _KERNEL_HALF], dtype=np.float64)
+        self.read(np.zeros((1, cfg.n_bins)), np.array([60.0]))  # compile now, not in a callback
+
+    def read(self, logmag: np.ndarray, f0_midi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logmag = np.atleast_2d(np.asarray(logmag, dtype=np.float64))
+        f0_midi = np.atleast_1d(np.asarray(f0_midi, dtype=np.float64))
+        amps = np.zeros((len(logmag), self.n_harmonics))
+        noise = np.zeros((len(logmag), self.n_bands))
+        _reader_kernel()(np.ascontiguousarray(logmag), f0_midi, self._params, self.kernel, self.wlog.data,
+                         self.wlog.indices, self.wlog.indptr, self._align_deltas, self.band_of_bin,
+                         self._band_norm, amps, noise)
+        return amps, noise
+
+
+@functools.lru_cache(maxsize=1)
+def _reader_kernel():
+    """The analysis of one decoded frame, compiled with numba (see SpectrumReader): align the
+    comb, read each harmonic at its bin divided by the unit comb's response there, put what the
+    harmonic model leaves into the noise bands, normalise to unit RMS. ``read_rows(logmag [R, bins],
+    f0 [R], ...)`` does every row (``exp(logmag - max)`` first); writes ``amps``/``noise``."""
+    from audiosym.engine.vocoder.kernels import read_rows
+
+    return read_rows
+
+
+@functools.lru_cache(maxsize=4)
+def noise_tables(sample_rate: int, edges_hz: tuple[float, ...], length: int = _NOISE_TABLE) -> np.ndarray:
+    """``[n_bands, length]`` float64 unit-RMS band-limited noise, periodic in ``length`` (seed 0)."""
+    rng = np.random.default_rng(0)
+    freqs = np.fft.rfftfreq(length, 1.0 / sample_rate)
+    out = np.zeros((len(edges_hz) - 1, length), dtype=np.float64)
+    for b in range(len(edges_hz) - 1):
+        band = (freqs >= edges_hz[b]) & (freqs < min(edges_hz[b + 1], 0.5 * sample_rate))
+        spec = np.where(band, np.exp(2j * np.pi * rng.random(len(freqs))), 0.0)
+        x = np.fft.irfft(spec, length)
+        rms = np.sqrt(np.mean(x**2))
+        out[b] = x / rms if rms > 0 else 0.0
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _scaled_tables(sample_rate: int, edges_hz: tuple[float, ...], top_gain: float) -> np.ndarray:
+    """``noise_tables`` with the top band's RMS times ``top_gain`` (read-only)."""
+    tables = noise_tables(sample_rate, edges_hz).copy()
+    tables[-1] *= top_gain
+    tables.flags.writeable = False
+    return tables
+
+
+@functools.lru_cache(maxsize=4)
+def _noise_tables_frames(sample_rate: int, edges_hz: tuple[float, ...], top_gain: float) -> np.ndarray:
+    """``_scaled_tables`` transposed to ``[length, n_bands]`` (one sample's bands contiguous)."""
+    return np.ascontiguousarray(_scaled_tables(sample_rate, edges_hz, top_gain).T)
+
+
+@functools.lru_cache(maxsize=1)
+def _synth_kernel():
+    """The whole synthesis loop, compiled with numba (a librosa dependency) on first use.
+
+    Per sample ``t``: apply the updates at ``t``; phase += f0 / sample_rate (wrapped to [0, 1));
+    ramp weight ``w = min((ramp_done + 1) / ramp, 1)``; if ``gain[t] != 0``:
+    ``y[t] = gain[t] (sum_n a_n taper_n sin(2 pi n phase) + sum_b g_b table[pos, b])`` with
+    ``a = to + (w - 1)(to - from)`` (likewise the band gains ``g``). Each harmonic is a phasor
+    rotated by its own ``exp(i 2 pi n f0 / sample_rate)`` per sample (independent lanes, so the
+    compiler vectorises them), re-spun from the exact phase accumulator every 256 samples and
+    whenever f0, the amplitudes or a silent gap intervene, so rounding never accumulates beyond
+    ~1e-14. The sum stops at the last harmonic with a non-zero amplitude and at the band limit
+    (the taper is 0 there). Blocking changes the result only by float rounding.
+    Returns ``(y, phase, ramp_done, noise_pos)``; ``amps_*``/``noise_*`` are updated in place.
+    """
+    from audiosym.engine.vocoder.kernels import synth
+
+    return synth
+
+
+@dataclass(frozen=True)
+class SynthState:
+    """Oscillator phase (cycles, 0..1), amplitude ramp (from, to, samples done), noise position."""
+
+    phase: float
+    amps_from: np.ndarray
+    amps_to: np.ndarray
+    noise_from: np.ndarray
+    noise_to: np.ndarray
+    ramp_done: int
+    noise_pos: int = 0
+
+
+@dataclass(frozen=True)
+class Update:
+    """New targets from sample ``offset`` on; ``jump``: set at once (only when silent)."""
+
+    offset: int
+    amps: np.ndarray
+    noise: np.ndarray
+    jump: bool = False
+
+
+class HarmonicNoiseSynth:
+    """Oscillator bank + band noise at ``sample_rate``; ``ramp_samples`` per amplitude change."""
+
+    def __init__(self, cfg: FeatureConfig, *, sample_rate: int, ramp_samples: int,
+                 n_harmonics: int = 160, n_bands: int = 16) -> None:
+        self.sample_rate, self.ramp_samples = int(sample_rate), max(int(ramp_samples), 1)
+        self.n_harmonics, self.n_bands = n_harmonics, n_bands
+        top = float(midi_to_hz(cfg.bin_midi(cfg.n_bins - 1)))
+        self.limit_hz = min(top, 0.45 * sample_rate)
+        # The top noise band goes on past the top feature bin up to the model rate's Nyquist
+        # frequency (what the features cannot see, a recording at the model rate still holds; an
+        # empty gap there costs the output its "air"), at the spectral density the reader measured.
+        edges = band_edges_hz(cfg, n_bands)
+        self.noise_top_hz = min(max(float(edges[-1]), 0.5 * cfg.sample_rate), 0.5 * self.sample_rate)
+        measured = min(float(edges[-1]), 0.5 * self.sample_rate) - edges[-2]
+        top_gain = float(np.sqrt((self.noise_top_hz - edges[-2]) / measured)) if measured > 0 else 1.0
+        edges[-1] = self.noise_top_hz
+        edges_key = tuple(float(e) for e in edges)
+        self.tables = _scaled_tables(self.sample_rate, edges_key, top_gain)  # [n_bands, length]
+        self._tables_t = _noise_tables_frames(self.sample_rate, edges_key, top_gain)  # [length, n_bands]
+        self.harmonic_numbers = np.arange(1, n_harmonics + 1, dtype=np.float64)
+        self.run(np.full(1, 60.0), np.ones(1), [Update(0, np.ones(n_harmonics), np.ones(n_bands))],
+                 self.init_state())  # compile (or load the cached kernel) now, not in a callback
+
+    def init_state(self) -> SynthState:
+        zh, zb = np.zeros(self.n_harmonics), np.zeros(self.n_bands)
+        return SynthState(0.0, zh, zh, zb, zb, self.ramp_samples, 0)
+
+    def run(self, f0_midi: np.ndarray, gain: np.ndarray, updates: list[Update],
+            state: SynthState) -> tuple[np.ndarray, SynthState]:
+        """Audio ``[n]`` float64 for per-sample ``f0_midi [n]`` and ``gain [n]``; ``updates``
+        sorted by offset (those at offset ``n`` only change the returned state). One compiled
+        loop over the samples (see ``_synth_kernel``); no per-update Python."""
+        u = len(updates)
+        u_off = np.fromiter((up.offset for up in updates), np.int64, u)
+        u_amps = np.empty((u, self.n_harmonics))
+        u_noise = np.empty((u, self.n_bands))
+        for i, up in enumerate(updates):
+            u_amps[i], u_noise[i] = up.amps, up.noise
+        u_jump = np.fromiter((bool(up.jump) for up in updates), np.bool_, u)
+        af, at = state.amps_from.astype(np.float64), state.amps_to.astype(np.float64)
+        nf, nt = state.noise_from.astype(np.float64), state.noise_to.astype(np.float64)
+        y, phase, ramp_done, noise_pos = _synth_kernel()(
+            np.ascontiguousarray(f0_midi, dtype=np.float64), np.ascontiguousarray(gain, dtype=np.float64),
+            u_off, u_amps, u_noise, u_jump, af, at, nf, nt, float(state.phase), int(state.ramp_done),
+            int(state.noise_pos), self._tables_t, self.ramp_samples, self.limit_hz, float(self.sample_rate))
+        return y, SynthState(float(phase), af, at, nf, nt, int(ramp_done), int(noise_pos))

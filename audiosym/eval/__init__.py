@@ -1,0 +1,1 @@
+"""Held-out evaluation of a trained run or a preset, one module per model family."""

@@ -1,0 +1,253 @@
+"""``audiosym eval sps MODEL``: is z_pitch linear in pitch on a soundfont the model never saw?
+
+Torch-free: works on any :class:`audiosym.families.base.LatentModel` (a run directory or a preset).
+
+- Single notes of the nine EVAL_INSTRUMENTS over their ranges, rendered from a held-out
+  soundfont; per note the median ``z_pitch`` over its sustained frames.
+- Per instrument: R² of a linear fit z_pitch ~ MIDI, the slope per semitone; ``slope_cv`` =
+  spread of slopes across instruments (std / |mean|).
+- Render check: every held-out render is pitch-tracked with ``librosa.pyin``; an instrument
+  whose renders pyin cannot track is *excluded from r2_mean with the reason shown*
+  (``excluded``); ``r2_mean_all`` keeps every instrument.
+- Synthesis: sweep z_pitch over each instrument's calibrated range, decode with a fixed
+  timbre, Griffin-Lim the spectrum back to audio, pyin it; R² of heard vs intended pitch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from typing import Any
+
+import numpy as np
+
+from audiosym.data.notes import NoteSetSpec, NoteTable, cache_dir, load_notes
+from audiosym.data.plans import EVAL_INSTRUMENTS, instrument_range
+from audiosym.data.soundfonts import (
+    default_test_soundfont,
+    default_train_soundfont,
+    find_soundfont,
+    render_note,
+    soundfont_fingerprint,
+    soundfont_label,
+)
+from audiosym.dsp.features import FeatureConfig
+from audiosym.dsp.pitch import hz_to_midi, midi_to_hz
+from audiosym.families.base import LatentModel, encode_sustained, open_model
+
+SKIP_FRAMES = 8  # frames whose analysis window still holds pre-onset silence
+TRACKED_MIN_FRACTION = 0.75  # an instrument with fewer pyin-tracked renders is excluded
+CHECK_STRIDE = 3  # pitch-track every 3rd note of each instrument (pyin costs ~0.1 s a note)
+CHECK_VERSION = 2
+
+
+def fit_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares ``y = slope * x + intercept``; returns (slope, intercept, R²)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    slope, intercept = np.polyfit(x, y, 1)
+    res = y - (slope * x + intercept)
+    tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float((res**2).sum()) / tot if tot > 0 else 0.0
+    return float(slope), float(intercept), r2
+
+
+def _pyin_midi(y: np.ndarray, sample_rate: int, *, lo_midi: float = 28.0, hi_midi: float = 100.0) -> float:
+    """Median pyin pitch (MIDI) of the voiced frames of ``y``; NaN when nothing is voiced.
+
+    pyin searches ``[lo_midi, hi_midi]`` at half-semitone resolution (its Viterbi cost grows
+    with the square of the number of candidate pitches, so a narrow window is much faster).
+    """
+    import librosa
+
+    f0, voiced, _ = librosa.pyin(
+        y.astype(np.float64), fmin=float(midi_to_hz(lo_midi)), fmax=float(midi_to_hz(hi_midi)),
+        sr=sample_rate, frame_length=2048, hop_length=256, center=False, resolution=0.5,
+    )
+    f0 = f0[voiced & np.isfinite(f0)] if voiced is not None else f0[np.isfinite(f0)]
+    return float(np.median(hz_to_midi(f0))) if len(f0) else float("nan")
+
+
+def check_renders(soundfont: str, table: NoteTable, *, sample_rate: int, progress: bool = False) -> dict[str, str]:
+    """``{instrument: reason}`` for instruments whose held-out renders pyin cannot track.
+
+    Every ``CHECK_STRIDE``-th note of each instrument is re-rendered and pitch-tracked within an
+    octave of its nominal pitch either way; the verdict is cached per soundfont file.
+    """
+    key = hashlib.sha256(json.dumps(
+        [CHECK_VERSION, soundfont_fingerprint(soundfont), sample_rate, table.spec.note_seconds,
+         sorted(EVAL_INSTRUMENTS.items())]).encode()).hexdigest()[:20]
+    path = cache_dir() / "render_checks" / f"{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    excluded: dict[str, str] = {}
+    levels = {name: float(np.median(table.level_db[table.program == prog]))
+              for name, prog in EVAL_INSTRUMENTS.items() if (table.program == prog).any()}
+    typical = float(np.median(list(levels.values()))) if levels else 0.0
+    for name, prog in EVAL_INSTRUMENTS.items():
+        pitches = table.pitch[table.program == prog][::CHECK_STRIDE]
+        if len(pitches) < 3:
+            excluded[name] = f"only {len(pitches)} audible renders in {soundfont_label(soundfont)}"
+            continue
+        if progress:
+            print(f"  checking {name} renders ({len(pitches)} notes)", file=sys.stderr)
+        est = np.array([
+            _pyin_midi(render_note(soundfont, prog, int(m), note_seconds=table.spec.note_seconds,
+                                   sample_rate=sample_rate), sample_rate, lo_midi=m - 13, hi_midi=m + 13)
+            for m in pitches])
+        ok = np.abs(est - pitches) < 1.0
+        frac = float(ok.mean())
+        if frac < TRACKED_MIN_FRACTION:
+            bad = [f"MIDI {int(m)} read as {e:.1f}" for m, e in zip(pitches, est) if not abs(e - m) < 1.0]
+            excluded[name] = (
+                f"pyin tracks only {frac:.0%} of {len(pitches)} checked held-out renders within a semitone "
+                f"({', '.join(bad[:3])}); render level {levels[name]:.0f} dBFS vs typical {typical:.0f}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(excluded, indent=1))
+    return excluded
+
+
+def heldout_notes(soundfont: str, features: FeatureConfig, *, progress: bool) -> NoteTable:
+    spec = NoteSetSpec(soundfont=soundfont, programs=tuple(EVAL_INSTRUMENTS.values()), features=features)
+    return load_notes(spec, progress=progress)
+
+
+def note_codes(model: LatentModel, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median z_pitch ``[N]`` and median z_timbre ``[N, D]`` over each note's sustained frames."""
+    z = encode_sustained(model, frames, skip_frames=SKIP_FRAMES, batch_notes=64)
+    return np.median(z["z_pitch"][..., 0], axis=1), np.median(z["z_timbre"], axis=1)
+
+
+def logmag_to_audio(logmag: np.ndarray, features: FeatureConfig, *, n_iter: int = 32) -> np.ndarray:
+    """Log-frequency log-magnitude frames ``[T, n_bins]`` -> audio by Griffin-Lim (float32)."""
+    import librosa
+
+    n_lin = features.n_fft // 2 + 1
+    fft_hz = np.arange(n_lin) * features.sample_rate / features.n_fft
+    with np.errstate(divide="ignore"):
+        pos = features.midi_to_bin(hz_to_midi(np.maximum(fft_hz, 1e-3)))
+    rel = logmag - logmag.max(axis=1, keepdims=True)
+    lin = np.stack([np.interp(pos, np.arange(features.n_bins), r, left=-30.0, right=-30.0) for r in rel])
+    mag = np.exp(lin).T  # [n_lin, T]
+    y = librosa.griffinlim(mag, n_iter=n_iter, hop_length=features.hop_length, win_length=features.n_fft,
+                           n_fft=features.n_fft, window="hann", random_state=0)
+    return (0.3 * y / (np.abs(y).max() + 1e-9)).astype(np.float32)
+
+
+def synthesis_check(model: LatentModel, fits: dict[str, tuple[float, float]], timbres: dict[str, np.ndarray],
+                    *, points: int = 9, frames_per_point: int = 24) -> dict[str, float]:
+    """Per instrument: R² of pyin(decoded audio) against the pitch the swept z_pitch stands for."""
+    feats = model.features
+    out = {}
+    for name, (slope, intercept) in fits.items():
+        lo, hi = instrument_range(EVAL_INSTRUMENTS[name])
+        midi = np.linspace(lo, hi, points)
+        z = (slope * midi + intercept).astype(np.float32)
+        zp = np.repeat(z[:, None, None], 1, axis=1)  # [P, 1, 1]
+        zt = np.repeat(timbres[name][None, None, :], points, axis=0).astype(np.float32)
+        logmag = model.decode(z_pitch=zp, z_timbre=zt)[:, 0]  # [P, F]
+        est = []
+        for frame in logmag:
+            y = logmag_to_audio(np.repeat(frame[None], frames_per_point, axis=0), feats)
+            est.append(_pyin_midi(y, feats.sample_rate, lo_midi=lo - 14, hi_midi=hi + 14))
+        est_arr = np.asarray(est)
+        ok = np.isfinite(est_arr)
+        out[name] = fit_line(midi[ok], est_arr[ok])[2] if ok.sum() >= 3 else 0.0
+    return out
+
+
+def evaluate_sps(model: LatentModel, *, soundfont: str | None = None, synthesis: bool = True,
+                 progress: bool = True, return_codes: bool = False) -> dict[str, Any]:
+    """Held-out metrics of an SPS model (see the module docstring for their meaning).
+
+    JSON-serialisable; ``return_codes=True`` adds ``_codes`` (per-note program, pitch, z_pitch
+    arrays) for plotting.
+    """
+    if model.kind != "sps":
+        raise ValueError(f"model kind {model.kind!r} is not sps")
+    train_sf = model.metadata.get("train_soundfont") or default_train_soundfont()
+    try:
+        train_path = find_soundfont(train_sf)
+    except Exception:  # a preset trained on a soundfont this machine lacks
+        train_path = str(train_sf)
+    test_path = find_soundfont(soundfont) if soundfont else default_test_soundfont(train_path)
+    table = heldout_notes(test_path, model.features, progress=progress)
+    excluded = check_renders(test_path, table, sample_rate=model.features.sample_rate, progress=progress)
+    zp, zt = note_codes(model, table.frames)
+    r2, slopes, fits, timbres, n_notes = {}, {}, {}, {}, {}
+    for name, prog in EVAL_INSTRUMENTS.items():
+        m = table.program == prog
+        if m.sum() < 3:
+            excluded.setdefault(name, "fewer than 3 audible held-out notes")
+            continue
+        slope, intercept, r2[name] = fit_line(table.pitch[m], zp[m])
+        slopes[name], fits[name], n_notes[name] = slope, (slope, intercept), int(m.sum())
+        mid = np.argsort(table.pitch[m])[m.sum() // 2]
+        timbres[name] = zt[m][mid]
+    included = [n for n in r2 if n not in excluded]
+    sl = np.array([slopes[n] for n in included]) if included else np.zeros(1)
+    result: dict[str, Any] = {
+        "r2_mean": float(np.mean([r2[n] for n in included])) if included else 0.0,
+        "r2_mean_all": float(np.mean(list(r2.values()))) if r2 else 0.0,
+        "r2_per_instrument": {n: round(v, 5) for n, v in r2.items()},
+        "semitone_slope": float(sl.mean()),
+        "slope_per_instrument": {n: round(v, 6) for n, v in slopes.items()},
+        "slope_cv": float(sl.std() / (abs(sl.mean()) + 1e-12)),
+        "excluded": excluded,
+        "n_notes": n_notes,
+        "soundfont": soundfont_label(test_path),
+        "soundfont_path": test_path,
+        "train_soundfont": soundfont_label(train_path),
+    }
+    if synthesis:
+        syn = synthesis_check(model, {n: fits[n] for n in included}, timbres)
+        result["synthesis_r2_per_instrument"] = {n: round(v, 5) for n, v in syn.items()}
+        result["synthesis_r2_mean"] = float(np.mean(list(syn.values()))) if syn else 0.0
+    if return_codes:
+        result["_codes"] = {"program": table.program, "pitch": table.pitch, "z_pitch": zp}
+    return result
+
+
+def plot(result: dict[str, Any], out_path: str) -> None:
+    """z_pitch against MIDI pitch, one panel per instrument (matplotlib Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    codes = result["_codes"]
+    fig, axes = plt.subplots(3, 3, figsize=(10, 9), sharex=False)
+    for ax, (name, prog) in zip(axes.flat, EVAL_INSTRUMENTS.items()):
+        m = codes["program"] == prog
+        ax.plot(codes["pitch"][m], codes["z_pitch"][m], ".")
+        r2 = result["r2_per_instrument"].get(name)
+        tag = " (excluded)" if name in result["excluded"] else ""
+        ax.set_title(f"{name}: R²={r2:.3f}{tag}" if r2 is not None else name, fontsize=9)
+        ax.set_xlabel("MIDI pitch")
+        ax.set_ylabel("z_pitch")
+    fig.suptitle(f"held-out {result['soundfont']} (trained on {result['train_soundfont']}), r2_mean={result['r2_mean']:.4f}")
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=90)
+    plt.close(fig)
+
+
+def main(args) -> int:
+    """Entry point of ``audiosym eval sps MODEL [--soundfont SF] [--json] [--plot OUT.png]``."""
+    from audiosym.cli._common import print_json
+
+    model = open_model(args.model, kind="sps")
+    res = evaluate_sps(model, soundfont=args.soundfont, progress=not getattr(args, "no_progress", False),
+                       return_codes=bool(args.plot))
+    if args.plot:
+        plot(res, args.plot)
+    res.pop("_codes", None)
+    if args.json:
+        print_json(res)
+    else:
+        print(f"held-out soundfont {res['soundfont']} (trained on {res['train_soundfont']})")
+        for name, v in res["r2_per_instrument"].items():
+            note = f"  excluded: {res['excluded'][name]}" if name in res["excluded"] else ""
+            print(f"  {name:10s} R²={v:.4f} slope={res['slope_per_instrument'][name]:+.5f}{note}")
+        print(f"r2_mean={res['r2_mean']:.4f} (all: {res['r2_mean_all']:.4f}) slope_cv={res['slope_cv']:.3f} "
+              f"synthesis_r2_mean={res.get('synthesis_r2_mean', float('nan')):.4f}")
+    return 0

@@ -1,0 +1,1 @@
+"""Audio files, MIDI files and live devices (sounddevice, python-rtmidi)."""

@@ -1,0 +1,389 @@
+"""Offline batch resynthesis: many audio files through the real-time engine, robustly.
+
+The pipeline per file is ``read (mono, own rate) -> Engine.render -> write WAV atomically``;
+:func:`audiosym.offline.render.render_signal` is the one place that drives the engine, and it gives
+exactly what streaming the same samples through ``Engine.process`` block by block gives (tested).
+
+Robustness rules: a bad file never stops the batch (it becomes a ``failed`` row with a
+one-line reason), an output never replaces an input, outputs appear atomically, a rerun
+skips outputs that already exist (``overwrite=False``), and ``shard=(i, n)`` splits the
+sorted corpus deterministically so N independent copies cover every file exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audiosym.errors import ParameterError
+from audiosym.io.audio import InputSource, discover_inputs, read_audio, write_wav
+from audiosym.offline.render import INPUT_PITCH, TransposedPreset, resynthesize
+
+STATUSES = ("ok", "skipped", "failed")
+
+
+@dataclass(frozen=True)
+class ResynthSettings:
+    """What every file of a batch gets.
+
+    ``timbre_from``: a reference recording whose measured timbre (audiosym.timbre.reference) is used
+    instead of a named one; it is added to the preset as ``timbre`` (default ``ref:<file stem>``);
+    ``timbre_from_midi``: that recording's melody as a MIDI file (its pitch then comes from the
+    notes, not from pyin: no octave errors).
+    ``match``: named timbres get the match corrections stored in the preset (audiosym.timbre.match);
+    ``match_named``: measure the named ``timbre``'s correction now on the preset's training
+    soundfont instead (:func:`audiosym.timbre.match.named_corrections`; for presets exported
+    without match data).
+    ``dynamics``: ``"timbre"`` (a MIDI note gets the timbre's stored note envelope) or ``"input"``.
+    ``transpose_semitones`` shifts the input's own pitch (transfer mode without MIDI), which
+    ``input_pitch`` plays as notes (``"notes"``) or as the engine streams it (``"stream"``);
+    ``save_notes`` also writes those notes beside each output (:func:`notes_path`);
+    ``midi_path``/``midi_track`` drive pitch from a MIDI melody instead (time 0 of the MIDI
+    file = the first sample of each input). ``sample_rate`` is the output rate in Hz (None:
+    the input's). Files longer than ``max_seconds`` fail instead of exhausting memory.
+    """
+
+    preset: str
+    timbre: str | None
+    timbre_from: str | None = None
+    timbre_from_midi: str | None = None
+    match_named: bool = False
+    match: bool = True
+    dynamics: str = "timbre"
+    transpose_semitones: float = 0.0
+    input_pitch: str = "notes"
+    save_notes: bool = False
+    midi_path: str | None = None
+    midi_track: int | str | None = None
+    sample_rate: int | None = None
+    max_seconds: float = 1800.0
+    device: str = "cpu"
+    overwrite: bool = False
+    subtype: str = "FLOAT"
+
+    def __post_init__(self) -> None:
+        if self.timbre is None and self.timbre_from is None:
+            raise ParameterError("no timbre: give --timbre NAME (a timbre of the preset) or --timbre-from REF.wav")
+        if self.timbre_from_midi is not None and self.timbre_from is None:
+            raise ParameterError(f"--timbre-from-midi {self.timbre_from_midi} labels a --timbre-from recording; "
+                                 "give the recording with --timbre-from REF.wav")
+        if self.match_named and (self.timbre is None or self.timbre_from is not None):
+            raise ParameterError("--match-named corrects a named --timbre; it does not apply to --timbre-from")
+        if self.input_pitch not in INPUT_PITCH:
+            raise ParameterError(f"--input-pitch {self.input_pitch!r} must be one of {INPUT_PITCH}")
+        if self.save_notes and (self.midi_path is not None or self.input_pitch != "notes"):
+            raise ParameterError("--save-notes writes the notes found in each input; it needs the input's own "
+                                 "pitch as notes (no --midi, no --input-pitch stream)")
+        if self.dynamics not in ("input", "timbre"):
+            raise ParameterError(f"--dynamics {self.dynamics!r} must be 'input' or 'timbre'")
+        if self.match_named and not self.match:
+            raise ParameterError("--match-named and --no-match contradict each other; use one")
+        if self.midi_path is not None and self.transpose_semitones:
+            raise ParameterError(
+                f"--transpose {self.transpose_semitones:g} and --midi {self.midi_path} both set the pitch; use one"
+            )
+        if self.sample_rate is not None and not 1000 <= self.sample_rate <= 384000:
+            raise ParameterError(f"--sample-rate {self.sample_rate} must be between 1000 and 384000 Hz")
+        if not self.max_seconds > 0:
+            raise ParameterError(f"--max-seconds {self.max_seconds} must be positive")
+        if self.device not in ("cpu", "cuda"):
+            raise ParameterError(f"--device {self.device!r} must be 'cpu' or 'cuda'")
+
+
+    @property
+    def timbre_name(self) -> str:
+        """The timbre the engine plays: ``timbre``, else the reference's default name."""
+        if self.timbre is not None:
+            return self.timbre
+        from audiosym.timbre.reference import reference_name
+
+        assert self.timbre_from is not None  # __post_init__ requires one of them
+        return reference_name(self.timbre_from)
+
+
+def notes_path(output: str | os.PathLike) -> Path:
+    """Where ``--save-notes`` writes an output's notes: ``take.wav`` -> ``take.notes.mid``."""
+    return Path(output).with_suffix(".notes.mid")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and where its output goes; ``error`` is set when planning already failed it."""
+
+    index: int
+    input: str
+    output: str
+    error: str | None = None
+
+
+@dataclass
+class Result:
+    """How one job ended: ``status`` in :data:`STATUSES`, seconds of audio and of compute."""
+
+    input: str
+    output: str
+    status: str
+    audio_seconds: float = 0.0
+    compute_seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of audio processed per second of compute (read + render + write)."""
+        return self.audio_seconds / self.compute_seconds if self.compute_seconds > 0 else float("nan")
+
+
+# ---------------------------------------------------------------- discovery and planning
+
+def plan_jobs(inputs: list[str], out_dir: str | os.PathLike) -> list[Job]:
+    """Sorted, de-duplicated jobs with output paths under ``out_dir``.
+
+    Output name: the input's path relative to the folder (or glob base) it was found in,
+    with the suffix replaced by ``.wav``; when two inputs would share an output (``a.flac``
+    and ``a.mp3``), both keep their suffix (``a.flac.wav``). A job whose output would be an
+    input file (any input of the batch) carries an error instead.
+    """
+    out_dir = os.path.abspath(out_dir)
+    sources: dict[str, InputSource] = {}
+    for s in discover_inputs(inputs):
+        key = os.path.realpath(s.path) if s.error is None else "\0" + s.path
+        sources.setdefault(key, s)  # the same file given twice is one job
+    ordered = sorted(sources.items(), key=lambda kv: kv[0])
+    names = {}
+    for key, s in ordered:
+        rel = Path(os.path.relpath(s.path, s.root)) if s.root else Path(Path(s.path).name)
+        names[key] = rel
+    by_out = defaultdict(list)
+    for key, rel in names.items():
+        by_out[str(rel.with_suffix(".wav"))].append(key)
+    input_real = {k for k, s in sources.items() if s.error is None}
+    jobs = []
+    taken: dict[str, str] = {}
+    for index, (key, s) in enumerate(ordered):
+        rel = names[key]
+        out_rel = rel.with_suffix(".wav") if len(by_out[str(rel.with_suffix(".wav"))]) == 1 else Path(f"{rel}.wav")
+        output = os.path.join(out_dir, str(out_rel))
+        error = s.error
+        if error is None and os.path.realpath(output) in input_real:
+            error = f"{s.path}: output {output} would overwrite an input file; choose another --out folder"
+        elif error is None and output in taken:
+            error = f"{s.path}: output {output} is already the output of {taken[output]}; rename one input"
+        if error is None:
+            taken[output] = s.path
+        jobs.append(Job(index, s.path, output if s.error is None else "", error))
+    return jobs
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` -> ``(i, N)`` with ``0 <= i < N``."""
+    try:
+        i_text, n_text = text.split("/")
+        i, n = int(i_text), int(n_text)
+    except ValueError:
+        raise ParameterError(f"--shard {text!r} must look like i/N with integers, e.g. --shard 0/4") from None
+    if n < 1 or not 0 <= i < n:
+        raise ParameterError(f"--shard {text!r}: need N >= 1 and 0 <= i < N (shards are numbered 0..N-1)")
+    return i, n
+
+
+def shard_jobs(jobs: list[Job], shard: tuple[int, int] | None) -> list[Job]:
+    """Every ``n``-th job starting at ``i`` of the sorted list (round robin balances folders)."""
+    if shard is None:
+        return list(jobs)
+    i, n = shard
+    return [j for j in jobs if j.index % n == i]
+
+
+# ---------------------------------------------------------------- rendering
+
+def load_for_batch(settings: ResynthSettings, *, references=None):
+    """``(preset, melody)`` checked once per batch: preset, timbre, device and MIDI file.
+
+    Raises plain errors (bad preset, unknown timbre, no CUDA) before any file is touched.
+    ``references``: the timbre measurements of an earlier call (:func:`batch_references`), so
+    that worker processes wrap the preset the same way without measuring again.
+    """
+    from audiosym.errors import AudiosymError, DeviceError
+    from audiosym.io.midifile import load_track_notes
+    from audiosym.preset.session import load_preset
+
+    if settings.device == "cuda" and not (
+        os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+    ):
+        raise DeviceError("--device cuda: no NVIDIA GPU driver is present on this machine; use --device cpu")
+    preset: Any = load_preset(settings.preset, device=settings.device, intra_op_threads=1)  # or a wrapper of it
+    if settings.device == "cuda" and "CUDAExecutionProvider" not in preset.providers:
+        raise DeviceError(
+            f"--device cuda: onnxruntime could not start its CUDA provider (running on {preset.providers}); "
+            "check the NVIDIA driver and that onnxruntime-gpu matches the CUDA version, or use --device cpu"
+        )
+    if references is None and settings.match and not settings.match_named:
+        from audiosym.timbre.match import with_stored_match
+
+        preset = with_stored_match(preset)
+    if references is not None:  # measured by the parent process
+        from audiosym.timbre.reference import ReferencePreset
+
+        for refs, replace_named in references:
+            preset = ReferencePreset(preset, refs, replace_named=replace_named)
+    if settings.timbre_from is not None and references is None:  # measured once, before any input is touched
+        from audiosym.timbre.reference import with_reference
+
+        preset = with_reference(preset, settings.timbre_from, name=settings.timbre_name,
+                                midi_path=settings.timbre_from_midi)
+    preset.timbre_vector(settings.timbre_name)  # unknown timbre -> ParameterError listing the names
+    if settings.match_named and references is None:
+        from audiosym.timbre.match import named_corrections
+        from audiosym.timbre.reference import ReferencePreset
+
+        try:
+            corrections = named_corrections(preset, [settings.timbre_name])
+        except AudiosymError as exc:
+            raise ParameterError(f"--match-named: {exc}") from None
+        preset = ReferencePreset(preset, corrections, replace_named=True)
+    if settings.transpose_semitones:
+        TransposedPreset(preset, settings.transpose_semitones)  # fractional on a codebook preset
+    melody = load_track_notes(settings.midi_path, track=settings.midi_track) if settings.midi_path else None
+    return preset, melody
+
+
+def batch_references(preset) -> list:
+    """The timbre measurements wrapped around ``preset`` by :func:`load_for_batch`, innermost
+    first, as ``[(references, replace_named), ...]`` (picklable: sent to worker processes)."""
+    from audiosym.timbre.reference import ReferencePreset
+
+    stages = []
+    while isinstance(preset, ReferencePreset):
+        stages.append((preset.references, preset.replace_named))
+        preset = preset._preset
+    return stages[::-1]
+
+
+class _Worker:
+    """Per-process state: the preset loaded once, the MIDI melody parsed once."""
+
+    def __init__(self, settings: ResynthSettings, loaded=None):
+        self.settings = settings
+        self.preset, self.melody = loaded if loaded is not None else load_for_batch(settings)
+
+    def run(self, job: Job) -> Result:
+        s = self.settings
+        start = time.perf_counter()
+        try:
+            y, info = read_audio(job.input, max_seconds=s.max_seconds)
+            found = None
+            if s.save_notes:
+                from audiosym.offline.pitch_track import input_notes, write_notes_midi
+
+                found = input_notes(self.preset, y, info.sample_rate, transpose_semitones=s.transpose_semitones)
+            out, rate = resynthesize(
+                self.preset, y, sample_rate=info.sample_rate, timbre=s.timbre_name, notes=self.melody,
+                transpose_semitones=s.transpose_semitones, output_sample_rate=s.sample_rate, dynamics=s.dynamics,
+                input_pitch=s.input_pitch, input_notes=found,
+            )
+            if not np.all(np.isfinite(out)):
+                raise ParameterError("the engine produced NaN/inf samples (please report this with the file)")
+            if found is not None:
+                write_notes_midi(found, notes_path(job.output))
+            write_wav(job.output, out, sample_rate=rate, subtype=s.subtype)
+        except Exception as exc:  # noqa: BLE001 - one bad file must never stop the batch
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            return Result(job.input, job.output, "failed", 0.0, time.perf_counter() - start, message)
+        return Result(job.input, job.output, "ok", info.seconds, time.perf_counter() - start)
+
+
+_PROCESS_WORKER: _Worker | None = None
+
+
+def _init_process(settings: ResynthSettings, references) -> None:
+    global _PROCESS_WORKER
+    _PROCESS_WORKER = _Worker(settings, load_for_batch(settings, references=references))
+
+
+def _run_in_process(job: Job) -> Result:
+    assert _PROCESS_WORKER is not None, "worker initializer did not run"
+    return _PROCESS_WORKER.run(job)
+
+
+def _presolved(job: Job, settings: ResynthSettings) -> Result | None:
+    """Jobs decided without rendering: planning errors, and finished outputs on a rerun."""
+    if job.error:
+        return Result(job.input, job.output, "failed", error=job.error)
+    if os.path.exists(job.output):
+        if os.path.samefile(job.output, job.input):
+            return Result(job.input, job.output, "failed", error=f"{job.input}: output is the input file itself")
+        if not settings.overwrite:
+            return Result(job.input, job.output, "skipped", error="output exists (use --overwrite to redo)")
+    return None
+
+
+def run_jobs(
+    jobs: list[Job], settings: ResynthSettings, *, workers: int = 1, progress: bool = True, loaded=None
+) -> list[Result]:
+    """Run ``jobs``; results come back in job order whatever order workers finish in.
+
+    ``workers > 1`` uses that many spawned processes (each loads the preset once); with one
+    worker the batch runs in this process, reusing ``loaded`` (from :func:`load_for_batch`)
+    when given. Each failure is printed as one line on stderr as it happens.
+    """
+    from tqdm import tqdm
+
+    if workers < 1:
+        raise ParameterError(f"--workers {workers} must be at least 1")
+    results: list[Result | None] = [_presolved(job, settings) for job in jobs]
+    todo = [k for k, r in enumerate(results) if r is None]
+    bar = tqdm(total=len(jobs), unit="file", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+
+    def say(line: str) -> None:
+        if progress:
+            bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
+
+    def finish(k: int, result: Result) -> None:
+        results[k] = result
+        if result.status == "failed":
+            say(f"failed: {result.error}")
+        bar.update(1)
+
+    for k, r in enumerate(results):
+        if r is not None:
+            finish(k, r)
+    if todo and workers == 1:
+        worker = _Worker(settings, loaded)
+        for k in todo:
+            finish(k, worker.run(jobs[k]))
+    elif todo:
+        # timbre references are measured once (here or by the caller), not again in every worker
+        references = batch_references((loaded or load_for_batch(settings))[0])
+        _run_pool(jobs, todo, settings, workers, finish, references)
+    bar.close()
+    assert all(r is not None for r in results)
+    return results  # type: ignore[return-value]
+
+
+def _run_pool(jobs, todo, settings, workers, finish, references) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: onnxruntime's thread pools do not survive fork() safely
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_process, initargs=(settings, references)
+    ) as pool:
+        futures = {pool.submit(_run_in_process, jobs[k]): k for k in todo}
+        for fut in as_completed(futures):
+            k = futures[fut]
+            try:
+                result = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a crashed worker fails its file, not the batch
+                result = Result(jobs[k].input, jobs[k].output, "failed",
+                                error=f"{jobs[k].input}: worker process failed ({type(exc).__name__}: {exc})")
+            finish(k, result)

@@ -1,0 +1,1 @@
+"""Preset files (``.asym``): the file format and its schema, and presets played by onnxruntime."""

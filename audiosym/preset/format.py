@@ -1,0 +1,206 @@
+"""The preset file format (``.asym``): where preset files live, their metadata schema, reading them checked.
+
+A preset file is one zip holding ``metadata.json``, ``encoder.onnx`` and ``decoder.onnx``.
+``metadata.json`` is validated against ``audiosym/schema/preset.schema.json`` when saved and
+when loaded, each graph's sha256 is checked, and the same metadata (less ``graphs``: a file
+cannot hold its own hash) sits in each graph's ONNX ``metadata_props`` under the key
+``audiosym``. An optional ``match.npz`` (hash in ``metadata["match"]``) holds the named timbres'
+match corrections and note envelopes measured at export (:mod:`audiosym.timbre.match`).
+
+Nothing here starts onnxruntime or imports torch: :func:`audiosym.preset.session.load_preset` turns a
+checked file into a playable :class:`audiosym.preset.session.Preset`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from audiosym.errors import PresetError
+
+FORMAT_VERSION = 2  # 2 (2026-11-30): optional match.npz; version-1 files (no match data) still load
+SUFFIX = ".asym"
+GRAPHS = ("encoder.onnx", "decoder.onnx")
+OPTIONAL_MEMBERS = ("match.npz",)  # audiosym.timbre.match.MEMBER; its sha256 is in metadata["match"]
+METADATA = "metadata.json"
+ONNX_METADATA_KEY = "audiosym"
+ENV_PRESETS = "AUDIOSYM_PRESETS"
+
+
+# -- where presets live ----------------------------------------------------------------
+def shipped_dir() -> Path | None:
+    """The ``presets/`` folder shipped with audiosym: beside the package in a checkout or an
+    editable install, else ``<prefix>/share/audiosym/presets`` when installed as data files."""
+    checkout = Path(__file__).resolve().parents[2]  # the repository, in a checkout
+    for cand in (checkout / "presets", Path(sys.prefix) / "share" / "audiosym" / "presets"):
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def user_dir() -> Path:
+    """``$AUDIOSYM_PRESETS`` or ``~/.local/share/audiosym/presets`` (may not exist yet)."""
+    env = os.environ.get(ENV_PRESETS)
+    return Path(env).expanduser() if env else Path.home() / ".local" / "share" / "audiosym" / "presets"
+
+
+def preset_files() -> list[tuple[str, Path, str]]:
+    """Every findable preset as ``(name, path, where)``, ``where`` = 'shipped' | 'user'.
+
+    A user preset with the same name as a shipped one is listed too but resolves second.
+    """
+    out = []
+    for where, folder in (("shipped", shipped_dir()), ("user", user_dir())):
+        if folder is not None and folder.is_dir():
+            out += [(p.stem, p, where) for p in sorted(folder.glob(f"*{SUFFIX}"))]
+    return out
+
+
+def resolve_preset(path_or_name: str | os.PathLike) -> Path:
+    """A preset file path, or a name looked up in the shipped and user preset folders."""
+    p = Path(path_or_name).expanduser()
+    if p.is_file():
+        return p
+    name = str(path_or_name)
+    if os.sep not in name and "/" not in name:
+        stem = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
+        for n, path, _ in preset_files():
+            if n == stem:
+                return path
+    known = ", ".join(sorted({n for n, _, _ in preset_files()})) or "none"
+    raise PresetError(
+        f"preset {name!r} was not found: it is neither a file nor the name of a preset in "
+        f"{shipped_dir() or '(no shipped presets folder)'} or {user_dir()} (set ${ENV_PRESETS} to "
+        f"change the user folder); available presets: {known}"
+    )
+
+
+# -- metadata validation ---------------------------------------------------------------
+def schema() -> dict[str, Any]:
+    return json.loads((Path(__file__).resolve().parent / "schema" / "preset.schema.json").read_text())
+
+
+def validate_metadata(meta: Any, *, where: str = "metadata") -> None:
+    """Raise PresetError naming the first field that breaks the schema or a cross-field rule."""
+    import jsonschema
+
+    if not isinstance(meta, dict):
+        raise PresetError(f"{where} must be a JSON object, got {type(meta).__name__}")
+    version = meta.get("format_version")
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise PresetError(
+            f"{where} has format_version {version}, but this audiosym reads format_version "
+            f"{FORMAT_VERSION} and older: the preset was made by a newer audiosym; upgrade audiosym "
+            "(pip install -U audiosym)"
+        )
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(meta), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        field = ".".join(str(x) for x in err.absolute_path) or "(top level)"
+        raise PresetError(f"{where} breaks the preset schema at field {field!r}: {err.message}")
+    lo, hi = meta["midi_range"]
+    if lo > hi:
+        raise PresetError(f"{where}: midi_range [{lo}, {hi}] must have lo <= hi")
+    if meta["default_timbre"] not in meta["timbres"]:
+        raise PresetError(
+            f"{where}: default_timbre {meta['default_timbre']!r} is not one of the timbres "
+            f"{sorted(meta['timbres'])}"
+        )
+    pc = meta["pitch_control"]
+    if pc["type"] == "codebook" and len(pc["atom_midi"]) != len(pc["codebook"]):
+        raise PresetError(
+            f"{where}: pitch_control has {len(pc['atom_midi'])} atom_midi entries but "
+            f"{len(pc['codebook'])} codebook vectors; they must match"
+        )
+    expected = {"sps": "linear", "v3": "codebook"}[meta["kind"]]
+    if pc["type"] != expected:
+        raise PresetError(f"{where}: a {meta['kind']!r} preset needs pitch_control type {expected!r}, got {pc['type']!r}")
+    outputs = {t["name"]: t["shape"] for t in meta["latent"]["encoder_outputs"]}
+    timbre_key, pitch_key = ("z_timbre", "z_pitch") if meta["kind"] == "sps" else ("style", "content_q")
+    if timbre_key not in outputs or pitch_key not in outputs:
+        raise PresetError(f"{where}: latent.encoder_outputs must name {pitch_key} and {timbre_key} for a {meta['kind']} preset")
+    dims = {len(t["vector"]) for t in meta["timbres"].values()}
+    if dims != {outputs[timbre_key][-1]}:
+        raise PresetError(f"{where}: timbre vectors have length(s) {sorted(dims)}, but {timbre_key} has {outputs[timbre_key][-1]} dims")
+    if pc["type"] == "codebook":
+        if {len(row) for row in pc["codebook"]} != {outputs[pitch_key][-1]}:
+            raise PresetError(f"{where}: codebook vectors must have {outputs[pitch_key][-1]} dims like {pitch_key}")
+        if max(pc["atom_midi"]) < 0:
+            raise PresetError(f"{where}: pitch_control.atom_midi maps no atom to a MIDI pitch; the preset cannot be played")
+
+
+def sha256_hex(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def embedded_metadata(meta: dict[str, Any]) -> str:
+    """The JSON stored in each graph's metadata_props: the metadata less ``graphs``."""
+    return json.dumps({k: v for k, v in meta.items() if k != "graphs"}, sort_keys=True)
+
+
+# -- reading ---------------------------------------------------------------------------
+def read_preset_files(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """``(metadata, {member: bytes})`` of a preset file, fully checked (zip, schema, hashes)."""
+    path = Path(path)
+    try:
+        zf = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise PresetError(f"preset file {path} does not exist") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise PresetError(
+            f"{path} is not a preset: it is not a complete zip file ({exc}); the file is truncated, "
+            "corrupt or of another type. Copy it again or re-export it with `audiosym export`"
+        ) from None
+    with zf:
+        names = set(zf.namelist())
+        missing = [m for m in (METADATA, *GRAPHS) if m not in names]
+        if missing:
+            raise PresetError(
+                f"{path} is missing {', '.join(missing)}; a preset holds {METADATA}, {', '.join(GRAPHS)}. "
+                "Re-export it with `audiosym export`"
+            )
+        blobs: dict[str, bytes] = {}
+        optional = [m for m in OPTIONAL_MEMBERS if m in names]
+        for member in (METADATA, *GRAPHS, *optional):
+            try:
+                blobs[member] = zf.read(member)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+                raise PresetError(
+                    f"{path}: member {member} is corrupt ({exc}); the file was damaged. "
+                    "Copy it again or re-export it"
+                ) from None
+    try:
+        meta = json.loads(blobs[METADATA].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PresetError(f"{path}: {METADATA} is not valid JSON ({exc})") from None
+    validate_metadata(meta, where=f"{path}: {METADATA}")
+    for member in GRAPHS:
+        want = meta["graphs"][member]
+        got = sha256_hex(blobs[member])
+        if got != want["sha256"] or len(blobs[member]) != want["bytes"]:
+            raise PresetError(
+                f"{path}: {member} does not match its recorded sha256 ({got[:12]}… vs "
+                f"{want['sha256'][:12]}…, {len(blobs[member])} vs {want['bytes']} bytes): the graph was "
+                "changed after export (tampered or damaged). Re-export the preset"
+            )
+    match = meta.get("match")
+    if match is not None:
+        member = match["member"]
+        blob = blobs.get(member)
+        if blob is None:
+            raise PresetError(f"{path}: metadata names {member} but the file lacks it; re-export the preset")
+        if sha256_hex(blob) != match["sha256"] or len(blob) != match["bytes"]:
+            raise PresetError(f"{path}: {member} does not match its recorded sha256: the file was changed after "
+                              "export (tampered or damaged). Re-export the preset")
+    return meta, {m: blobs[m] for m in (*GRAPHS, *([match["member"]] if match else []))}
+
+
+def read_metadata(path_or_name: str | os.PathLike) -> dict[str, Any]:
+    """The checked metadata of a preset without starting onnxruntime."""
+    return read_preset_files(resolve_preset(path_or_name))[0]

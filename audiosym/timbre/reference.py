@@ -1,0 +1,407 @@
+"""Timbre from a reference recording: "make it sound like this file".
+
+A preset's named timbres are mean timbre vectors of its TRAINING soundfont's instruments; a
+musician's target is usually a recording. :func:`reference_from_audio` measures a recording:
+
+- ``vector``: the mean timbre latent (SPS ``z_timbre`` / V3 ``style``) the preset's encoder gives
+  over the recording's steady pitched frames (pyin-voiced, pitch stable across the analysis
+  window, within 35 dB of the loudest frame);
+- a spectral *match correction* (log-magnitude, feature domain): what the decoder, fed the
+  reference's own pitch and ``vector``, still gets wrong on those frames, averaged in two
+  coordinates: relative to the played pitch (``relative [2 n_bins - 1]``: harmonic balance,
+  harmonic-to-noise floor) and then at absolute frequency (``absolute [n_bins]``, smoothed:
+  formants, body resonances). Like a "match EQ", it moves the decoded spectrum towards the
+  reference's measured one; it is computed once, offline.
+
+:class:`ReferencePreset` wraps a preset and adds each reference as a named timbre; its
+``decode`` adds the correction to rows whose timbre vector is the reference's (weighted by
+closeness when CC1 morphs away from it). The engine needs no change: it takes timbre names,
+vectors and spectra from whatever preset object it is given.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from audiosym.errors import ParameterError
+
+if TYPE_CHECKING:
+    from audiosym.timbre.envelope import NoteEnvelope
+
+PITCH_LATENT = {"sps": "z_pitch", "v3": "content_q"}
+TIMBRE_LATENT = {"sps": "z_timbre", "v3": "style"}
+LEVEL_RANGE_DB = 35.0  # frames more than this below the loudest frame are not measured
+STABLE_SEMITONES = 0.5  # pitch must stay within this across a frame's analysis window
+MIN_FRAMES = 20  # fewer steady pitched frames than this (0.32 s): not a usable reference
+ABS_SMOOTH_SEMITONES = 3.0  # the absolute correction is a smooth (formant-like) curve
+MAX_CORRECTION = 4.6  # |correction| is capped at 40 dB (natural log units)
+OCTAVE_AGREEMENT = 0.8  # share of a note's frames on which the encoder must name the other octave
+PITCH_BANDWIDTH_SEMITONES = 1.0  # default: a correction per register (pitch-keyed), see reference_from_audio
+NOTE_SKIP_S = 0.05  # with a known melody, frames whose window starts this soon after an onset are left out
+
+
+@dataclass(frozen=True)
+class TimbreReference:
+    """A timbre measured from a recording (see the module docstring).
+
+    ``vector [D]`` float32; ``relative [2 n_bins - 1]`` log-magnitude correction indexed by
+    ``bin - pitch_bin + n_bins - 1``; ``absolute [n_bins]``; ``frames``: frames measured;
+    ``midi_range``: (lowest, highest) pitch played in the measured frames; ``subharmonic``:
+    half-harmonic over harmonic energy of the measured frames (:func:`audiosym.timbre.match.subharmonic_ratio`;
+    NaN: not measured); ``envelope``: the recording's note envelope
+    (:func:`audiosym.timbre.envelope.recording_envelope`; None: not measured).
+    """
+
+    name: str
+    vector: np.ndarray
+    pitch_grid: np.ndarray
+    relative: np.ndarray
+    absolute: np.ndarray
+    frames: int
+    midi_range: tuple[float, float]
+    source: str = ""
+    info: dict = field(default_factory=dict)
+    subharmonic: float = float("nan")
+    envelope: NoteEnvelope | None = None
+
+
+def reference_name(path: str | os.PathLike) -> str:
+    """Default timbre name of a reference file: ``ref:<file stem>`` (spaces -> _)."""
+    return "ref:" + re.sub(r"\s+", "_", Path(path).stem)
+
+
+def _steady_frames(y16: np.ndarray, logmag: np.ndarray, cfg, midi_lo: float, midi_hi: float):
+    """Feature frames to measure and their pitch: ``(index [k], midi [k])``.
+
+    pyin (hop = the feature hop, centred frames) gives f0; feature frame ``t`` is centred at
+    sample ``(t + 1) hop - n_fft / 2`` = pyin frame ``t + 1 - n_fft / (2 hop)``. A frame counts when
+    every pyin frame its window covers is voiced with a pitch within ``STABLE_SEMITONES`` of
+    the centre's, and its level is within ``LEVEL_RANGE_DB`` of the loudest frame.
+    """
+    import librosa
+
+    from audiosym.dsp.pitch import hz_to_midi, midi_to_hz
+
+    hop, n_fft = cfg.hop_length, cfg.n_fft
+    f0, voiced, _ = librosa.pyin(
+        y16.astype(np.float64), fmin=float(midi_to_hz(max(midi_lo - 2, 24))),
+        fmax=float(midi_to_hz(min(midi_hi + 2, 108))), sr=cfg.sample_rate, frame_length=n_fft,
+        hop_length=hop, resolution=0.1,
+    )
+    midi = np.where(voiced, hz_to_midi(np.nan_to_num(f0)), np.nan)
+    half = n_fft // (2 * hop)
+    loud = _loud(logmag)
+    keep, pitch = [], []
+    for t in range(len(logmag)):
+        c = t + 1 - half
+        lo, hi = c - half, c + half
+        if lo < 0 or hi >= len(midi) or not loud[t]:
+            continue
+        win = midi[lo : hi + 1]
+        if np.all(np.isfinite(win)) and np.abs(win - midi[c]).max() <= STABLE_SEMITONES:
+            keep.append(t)
+            pitch.append(float(midi[c]))
+    return np.asarray(keep, dtype=np.int64), np.asarray(pitch, dtype=np.float64)
+
+
+def _loud(logmag: np.ndarray) -> np.ndarray:
+    """``[T]`` bool: frames whose peak is within ``LEVEL_RANGE_DB`` of the loudest frame's."""
+    level = logmag.max(axis=1)
+    return level > level.max() - LEVEL_RANGE_DB * np.log(10) / 20
+
+
+def _note_frames(notes, logmag: np.ndarray, cfg):
+    """``(index [k], midi [k])`` of frames whose analysis window lies inside one note (from
+    ``NOTE_SKIP_S`` after its onset) and within ``LEVEL_RANGE_DB`` of the loudest frame."""
+    loud = _loud(logmag)
+    end = (np.arange(len(logmag)) + 1) * cfg.hop_length / cfg.sample_rate  # window end, seconds
+    start = end - cfg.n_fft / cfg.sample_rate
+    keep, pitch = [], []
+    for note in notes:
+        onset, offset, p = (note.onset_s, note.offset_s, note.pitch) if hasattr(note, "onset_s") else note[:3]
+        sel = np.flatnonzero((start >= onset + NOTE_SKIP_S) & (end <= offset) & loud)
+        keep += sel.tolist()
+        pitch += [float(p)] * len(sel)
+    order = np.argsort(keep, kind="stable")
+    return np.asarray(keep, dtype=np.int64)[order], np.asarray(pitch, dtype=np.float64)[order]
+
+
+def _normalise(logmag: np.ndarray) -> np.ndarray:
+    """Each frame minus its log-sum-exp (the decoder's level is a per-frame constant)."""
+    m = logmag.max(axis=-1, keepdims=True)
+    return logmag - (m + np.log(np.exp(logmag - m).sum(axis=-1, keepdims=True)))
+
+
+def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str = "ref", source: str = "",
+                         notes=None, vector: np.ndarray | None = None, correct: bool = True,
+                         pitch_bandwidth_semitones: float | None = PITCH_BANDWIDTH_SEMITONES) -> TimbreReference:
+    """Measure mono ``y [n]`` at ``sample_rate`` Hz against ``preset`` (see the module docstring).
+
+    ``notes``: optional melody of the recording (:class:`audiosym.io.midifile.MelodyNote` or
+    ``(onset_s, offset_s, pitch)``); then the measured frames are those whose analysis window
+    lies inside a note (from 50 ms after its onset) and their pitch is the note's, instead of
+    pyin's. ``pitch_bandwidth_semitones``: the correction is averaged over frames within about
+    this distance of each pitch (a per-register correction); None: one average over all pitches.
+    ``vector``: keep this timbre vector (e.g. a named timbre's) and measure only its correction.
+    ``correct=False`` keeps only the timbre vector (zero corrections). Raises ParameterError
+    when the recording has fewer than ``MIN_FRAMES`` usable frames.
+    """
+    from audiosym.dsp.features import features
+    from audiosym.io.audio import resample
+
+    cfg = preset.features
+    kind = preset.kind
+    if kind not in PITCH_LATENT:
+        raise ParameterError(f"preset kind {kind!r} is not one of {sorted(PITCH_LATENT)}")
+    y16 = resample(np.asarray(y, dtype=np.float32), orig_sample_rate=int(sample_rate),
+                   target_sample_rate=cfg.sample_rate)
+    logmag = features(y16, cfg)
+    c = preset.context_frames
+    lo, hi = preset.midi_range
+    if len(logmag) < max(c, MIN_FRAMES):
+        where = f" ({source})" if source else ""
+        raise ParameterError(
+            f"reference recording{where} is {len(y) / sample_rate:.3f} s long, shorter than the "
+            f"{MIN_FRAMES * cfg.hop_length / cfg.sample_rate:.2f} s of steady notes needed to measure a timbre; "
+            "use a longer recording of single sustained notes"
+        )
+    if notes is None:
+        idx, midi = _steady_frames(y16, logmag, cfg, lo, hi)
+    else:
+        idx, midi = _note_frames(notes, logmag, cfg)
+    idx_ok = idx >= c - 1
+    idx, midi = idx[idx_ok], midi[idx_ok]
+    where = f" ({source})" if source else ""
+    if len(idx) < MIN_FRAMES:
+        raise ParameterError(
+            f"reference recording{where} has {len(idx)} steady pitched frames, fewer than {MIN_FRAMES} "
+            f"({MIN_FRAMES * cfg.hop_length / cfg.sample_rate:.2f} s); use a longer recording of single "
+            "sustained notes (a melody, not chords or drums)"
+        )
+    enc = preset.encode(logmag[None])
+    rows = idx - (c - 1)  # encoder output t' ends at feature frame t' + c - 1
+    if vector is None:
+        vector = np.asarray(enc[TIMBRE_LATENT[kind]])[0][rows].mean(axis=0)
+    vector = np.asarray(vector, dtype=np.float32)
+    if notes is None:
+        # pyin's pitch in the octave the preset's encoder reports: an organ's 16' stop makes pyin
+        # hear the sub-octave, while the preset (calibrated on MIDI labels) calls it the played
+        # note. The encoder is noisier: one decision per note (run of steady frames), and only
+        # when the encoder insists (V3's encoder, confined to two octaves, would add errors).
+        if kind == "sps":
+            enc_midi = np.asarray(preset.latent_to_midi(np.asarray(enc["z_pitch"])[0]), dtype=np.float64)
+        else:
+            enc_midi = np.asarray(preset.latent_to_midi(np.asarray(enc["code"])[0]), dtype=np.float64)
+        midi = midi + 12.0 * _octave_per_run(idx, midi, enc_midi[rows])
+    n_bins = cfg.n_bins
+    offsets = np.arange(-(n_bins - 1), n_bins, dtype=np.float64)  # bins relative to the pitch
+    pitch = np.clip(midi, lo, hi)
+    if preset.metadata["pitch_control"]["type"] != "linear":  # codebook: the pitch of the atom played
+        pitch = np.round(pitch)
+    grid = np.arange(np.floor(pitch.min()), np.ceil(pitch.max()) + 1.0)  # semitone rows of the table
+    relative = np.zeros((len(grid), len(offsets)))
+    absolute = np.zeros(n_bins)
+    if correct:
+        decoded = _decode_at(preset, pitch, vector)
+        residual = _normalise(logmag[idx].astype(np.float64)) - _normalise(decoded.astype(np.float64))
+        pitch_bins = cfg.midi_to_bin(pitch)
+        placed = np.stack([np.interp(offsets + pb, np.arange(n_bins), r, left=np.nan, right=np.nan)
+                           for r, pb in zip(residual, pitch_bins)])  # [k, 2 n_bins - 1]
+        seen = np.isfinite(placed)
+        filled = np.where(seen, placed, 0.0)
+        for g, centre in enumerate(grid):
+            if pitch_bandwidth_semitones is None:
+                w = np.ones(len(pitch))
+            else:
+                w = np.exp(-0.5 * ((pitch - centre) / pitch_bandwidth_semitones) ** 2)
+            num = (w[:, None] * filled).sum(0)
+            den = (w[:, None] * seen).sum(0)
+            relative[g] = np.where(den > 1e-3 * w.sum(), num / np.maximum(den, 1e-12), 0.0)
+        own = np.stack([np.interp(np.arange(n_bins) - pb, offsets, _row(relative, grid, m))
+                        for pb, m in zip(pitch_bins, pitch)])
+        absolute = _smooth((residual - own).mean(axis=0), ABS_SMOOTH_SEMITONES * cfg.bins_per_semitone)
+        relative = np.clip(relative, -MAX_CORRECTION, MAX_CORRECTION)
+        absolute = np.clip(absolute, -MAX_CORRECTION, MAX_CORRECTION)
+    from audiosym.timbre.envelope import recording_envelope, recording_notes
+    from audiosym.timbre.match import subharmonic_ratio
+
+    if notes is None:  # the notes pyin heard, for the envelope
+        notes = recording_notes(y16, cfg.sample_rate, idx, midi, hop_length=cfg.hop_length, n_fft=cfg.n_fft)
+    return TimbreReference(
+        name=name, vector=vector, pitch_grid=grid, relative=relative.astype(np.float32),
+        absolute=absolute.astype(np.float32),
+        frames=int(len(idx)), midi_range=(float(midi.min()), float(midi.max())), source=source,
+        subharmonic=subharmonic_ratio(logmag[idx], midi, cfg),
+        envelope=recording_envelope(y16, cfg.sample_rate, notes),
+    )
+
+
+def _decode_at(preset, midi: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """``[k, n_bins]`` decoded log-magnitude at pitches ``midi [k]`` (clipped to the preset's
+    range; a codebook preset rounds to its atoms) with timbre ``vector [D]``."""
+    lo, hi = preset.midi_range
+    pitch = np.clip(np.asarray(midi, dtype=np.float64), lo, hi)
+    latent = preset.midi_to_latent(pitch).astype(np.float32)[:, None, :]
+    v = np.repeat(vector[None, None, :], len(pitch), axis=0).astype(np.float32)
+    kind = preset.kind
+    out = preset.decode(**{PITCH_LATENT[kind]: latent, TIMBRE_LATENT[kind]: v})
+    return np.asarray(out, dtype=np.float64)[:, -1, :]
+
+
+def _row(table: np.ndarray, grid: np.ndarray, midi: float) -> np.ndarray:
+    """The relative correction at ``midi``: linear between the table's semitone rows, clamped."""
+    x = float(np.clip(midi, grid[0], grid[-1]))
+    i = min(int(np.searchsorted(grid, x, side="right")) - 1, len(grid) - 1)
+    if i >= len(grid) - 1:
+        return table[-1]
+    fr = (x - grid[i]) / (grid[i + 1] - grid[i])
+    return table[i] * (1.0 - fr) + table[i + 1] * fr
+
+
+def _octave_per_run(idx: np.ndarray, midi: np.ndarray, enc_midi: np.ndarray) -> np.ndarray:
+    """Octaves to add to ``midi [k]``: per run of consecutive frames (a held note: no gap, pitch
+    steps under a semitone), the encoder's octave when it is the same on ``OCTAVE_AGREEMENT`` of
+    the run's frames and within a semitone of pyin's pitch class; else 0 (pyin stands)."""
+    out = np.zeros(len(idx))
+    start = 0
+    for i in range(1, len(idx) + 1):
+        if i == len(idx) or idx[i] != idx[i - 1] + 1 or abs(midi[i] - midi[i - 1]) > 1.0:
+            diff = enc_midi[start:i] - midi[start:i]
+            k = np.round(diff / 12.0)
+            if np.isfinite(diff).any():
+                best = float(np.round(np.nanmedian(diff) / 12.0))
+                agree = np.mean(k == best)  # NaN counts as disagreement
+                close = np.nanmedian(np.abs(diff - 12.0 * best)) <= 1.0
+                if best != 0 and agree >= OCTAVE_AGREEMENT and close:
+                    out[start:i] = best
+            start = i
+    return out
+
+
+def _smooth(x: np.ndarray, width_bins: float) -> np.ndarray:
+    """Moving average over ``width_bins`` (edges use the available part)."""
+    w = max(int(round(width_bins)), 1)
+    kernel = np.ones(2 * w + 1)
+    num = np.convolve(x, kernel, mode="same")
+    den = np.convolve(np.ones_like(x), kernel, mode="same")
+    return num / den
+
+
+def reference_from_file(preset, path: str | os.PathLike, *, name: str | None = None,
+                        correct: bool = True, notes=None) -> TimbreReference:
+    """:func:`reference_from_audio` of an audio file (any format/rate audiosym reads; mono downmix);
+    ``notes``: the recording's melody, if known (then no pyin)."""
+    from audiosym.io.audio import read_audio
+
+    y, info = read_audio(path, max_seconds=600.0)
+    return reference_from_audio(preset, y, sample_rate=info.sample_rate, name=name or reference_name(path),
+                                source=str(path), correct=correct, notes=notes)
+
+
+class ReferencePreset:
+    """``preset`` plus timbres measured from recordings (a drop-in preset for Engine/resynth).
+
+    Timbre names: the preset's plus each reference's ``name`` (which must be new, unless
+    ``replace_named``: then a reference named like a timbre of the preset replaces it, as
+    :func:`audiosym.timbre.match.named_corrections` does). ``decode``
+    adds a reference's correction to each row in proportion to ``w = max(0, 1 - |v - v_ref| /
+    d)``, ``v`` the row's timbre vector and ``d`` the distance from ``v_ref`` to the nearest
+    other timbre: 1 on the reference itself, 0 once a morph reaches another timbre.
+    """
+
+    def __init__(self, preset, references: list[TimbreReference], *, replace_named: bool = False):
+        self._preset = preset
+        self.references = list(references)
+        self.replace_named = replace_named
+        meta = dict(preset.metadata)
+        timbres = dict(meta["timbres"])
+        for ref in self.references:
+            if ref.name in timbres and replace_named:  # a correction of the named timbre itself
+                timbres[ref.name] = {**timbres[ref.name], "vector": [float(x) for x in ref.vector]}
+                continue
+            if ref.name in timbres:
+                raise ParameterError(
+                    f"reference timbre name {ref.name!r} is already a timbre of preset {preset.name!r}; "
+                    "give the reference another name"
+                )
+            timbres[ref.name] = {"program": -1, "vector": [float(x) for x in ref.vector], "trained": False,
+                                 "source": ref.source, "frames": ref.frames}
+        meta["timbres"] = timbres
+        self.metadata = meta
+        vectors = {n: np.asarray(t["vector"], dtype=np.float32) for n, t in timbres.items()}
+        self._scale = []
+        for ref in self.references:
+            others = [np.linalg.norm(v - ref.vector) for n, v in vectors.items() if n != ref.name]
+            self._scale.append(max(min(others) if others else 1.0, 1e-6))
+        kind = preset.kind
+        self._pitch, self._timbre = PITCH_LATENT[kind], TIMBRE_LATENT[kind]
+        from audiosym.timbre.match import MatchTable
+
+        self._table = (MatchTable(self.references, self._scale, preset.features)
+                       if self.references else None)
+
+    def __getattr__(self, name):
+        return getattr(self._preset, name)
+
+    @property
+    def timbre_names(self) -> list[str]:
+        return sorted(self.metadata["timbres"])
+
+    def timbre_vector(self, name: str | None = None) -> np.ndarray:
+        for ref in self.references:
+            if name == ref.name:
+                return ref.vector.astype(np.float32)
+        return self._preset.timbre_vector(name)
+
+    def subharmonic(self, name: str | None) -> bool:
+        """A reference added here: by its own measurement; named timbres: as the preset says."""
+        from audiosym.timbre.match import SUBHARMONIC_RATIO
+
+        for ref in self.references:
+            if name == ref.name and not (self.replace_named and np.isnan(ref.subharmonic)):
+                return bool(ref.subharmonic >= SUBHARMONIC_RATIO)
+        test = getattr(self._preset, "subharmonic", None)
+        return bool(test(name)) if test is not None else False
+
+    def envelope(self, name: str | None):
+        """The note envelope (:class:`audiosym.timbre.envelope.NoteEnvelope`) of a timbre, or None: the
+        preset's stored one where it has one (named timbres), else the one measured on the
+        reference's recording."""
+        env_of = getattr(self._preset, "envelope", None)
+        stored = env_of(name) if env_of is not None else None
+        if stored is not None:
+            return stored
+        return next((ref.envelope for ref in self.references if ref.name == name), None)
+
+    def decode(self, **latents: np.ndarray) -> np.ndarray:
+        out = np.asarray(self._preset.decode(**latents))
+        if self._table is None:
+            return out
+        timbre = np.asarray(latents[self._timbre], dtype=np.float32)  # [N, T, D]
+        pitch = np.asarray(latents[self._pitch], dtype=np.float32)
+        midi = np.asarray(self._preset.latent_to_midi(pitch), dtype=np.float64)  # [N, T]
+        return self._table.apply(out, timbre, midi)
+
+
+def with_reference(preset, path: str | os.PathLike, *, name: str | None = None,
+                   midi_path: str | os.PathLike | None = None) -> ReferencePreset:
+    """``preset`` plus the timbre measured from the recording at ``path`` (named ``name``, default
+    ``ref:<file stem>``); ``midi_path``: the recording's melody as a MIDI file (its pitch then
+    comes from the notes, not pyin). What ``--timbre-from`` / ``--timbre-from-midi`` do in
+    ``audiosym resynth`` and ``audiosym live``; a recording that cannot be measured is a
+    ParameterError naming it."""
+    from audiosym.errors import AudiosymError
+    from audiosym.io.midifile import load_track_notes
+
+    try:
+        notes = load_track_notes(midi_path) if midi_path else None
+        reference = reference_from_file(preset, path, name=name, notes=notes)
+    except AudiosymError as exc:
+        raise ParameterError(f"--timbre-from {path}: {exc}") from None
+    return ReferencePreset(preset, [reference])

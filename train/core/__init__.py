@@ -1,0 +1,1 @@
+"""Training infrastructure shared by every model family: strict configs, the trainer, runs."""

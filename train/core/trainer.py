@@ -1,0 +1,334 @@
+"""One trainer for every method: device, bf16 autocast, DDP, checkpoints, resume, logs, progress.
+
+A method supplies a :class:`Task`: a model whose ``forward(batch)`` returns
+``(loss, logs)``, a batch sampler, and optionally an evaluation callback. The
+trainer owns everything else, so SPS and V3 share the machinery instead of copies.
+
+Distributed: launch with ``torchrun --nproc_per_node N -m audiosym.cli train ...``;
+the trainer reads ``RANK``/``WORLD_SIZE`` and wraps the model in
+DistributedDataParallel (NCCL on CUDA, gloo on CPU). Only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from audiosym.errors import ParameterError
+
+
+@dataclass
+class TrainSettings:
+    """Optimisation settings shared by all methods."""
+
+    steps: int = 2000
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adam"  # adam | adamw
+    lr_final_ratio: float = 0.1  # cosine decay to lr * ratio (the reference code never decayed)
+    warmup_steps: int = 0
+    grad_clip: float = 1.0
+    seed: int = 0
+    log_every: int = 50
+    eval_every: int = 500  # 0 = never evaluate during training
+    ckpt_every: int = 500
+
+
+@dataclass
+class Task:
+    """What a method gives the trainer."""
+
+    model: nn.Module
+    sample: Callable[[np.random.Generator, int], dict[str, torch.Tensor]]
+    evaluate: Callable[[nn.Module], dict[str, float]] | None = None
+    extra_state: Callable[[], dict[str, Any]] = field(default=lambda: {})
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ParameterError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise ParameterError(f"--device {name!r} must be cpu, cuda, cuda:N or auto")
+    return torch.device(name)
+
+
+def git_commit() -> str:
+    try:
+        root = Path(__file__).resolve().parents[2]
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True, timeout=5
+        )
+        commit = out.stdout.strip() or "unknown"
+        return commit + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> dict[str, str]:
+    import audiosym
+
+    return {
+        "audiosym": audiosym.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def dist_info() -> tuple[int, int, int]:
+    """(rank, local_rank, world_size) from torchrun's environment (0, 0, 1 when absent)."""
+    return (
+        int(os.environ.get("RANK", 0)),
+        int(os.environ.get("LOCAL_RANK", 0)),
+        int(os.environ.get("WORLD_SIZE", 1)),
+    )
+
+
+class Trainer:
+    """Runs ``settings.steps`` optimisation steps of ``task`` and records everything in ``run_dir``."""
+
+    def __init__(
+        self,
+        task: Task,
+        settings: TrainSettings,
+        run_dir: str | os.PathLike,
+        *,
+        device: torch.device,
+        config: dict[str, Any],
+        method: str,
+        progress: bool = True,
+    ) -> None:
+        self.task = task
+        self.settings = settings
+        self.run_dir = Path(run_dir)
+        self.device = device
+        self.config = config
+        self.method = method
+        self.progress = progress
+        self.rank, self.local_rank, self.world = dist_info()
+        if self.world > 1 and not dist.is_initialized():
+            backend = "nccl" if device.type == "cuda" else "gloo"
+            dist.init_process_group(backend=backend)
+        if device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(self.device)
+        self.model = task.model.to(self.device)
+        self.ddp: nn.Module = self.model
+        if self.world > 1:
+            self.ddp = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if settings.optimizer == "adam":
+            self.opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
+        elif settings.optimizer == "adamw":
+            self.opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+        else:
+            raise ParameterError(f"optimizer={settings.optimizer!r} must be adam or adamw")
+        self.step = 0
+        self.elapsed = 0.0
+        self.rng = np.random.default_rng([settings.seed, self.rank])
+
+    # -- bookkeeping -------------------------------------------------------------------
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def lr_at(self, step: int) -> float:
+        s = self.settings
+        if s.warmup_steps and step < s.warmup_steps:
+            return s.lr * (step + 1) / s.warmup_steps
+        t = min(1.0, step / max(1, s.steps))
+        return s.lr * (s.lr_final_ratio + (1 - s.lr_final_ratio) * 0.5 * (1 + np.cos(np.pi * t)))
+
+    def _write_run_info(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.json").write_text(json.dumps(self.config, indent=2, sort_keys=True))
+        info = {
+            "method": self.method,
+            "seed": self.settings.seed,
+            "git_commit": git_commit(),
+            "versions": versions(),
+            "command": sys.argv,
+            "device": str(self.device),
+            "world_size": self.world,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (self.run_dir / "run.json").write_text(json.dumps(info, indent=2))
+
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def save(self) -> None:
+        if not self.is_main:
+            return
+        state = {
+            "method": self.method,
+            "config": self.config,
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "extra": self.task.extra_state(),
+        }
+        tmp = self.checkpoint_path().with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.checkpoint_path())  # atomic: a crash keeps the previous checkpoint
+
+    def resume(self) -> bool:
+        path = self.checkpoint_path()
+        if not path.exists():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        # The run length and logging cadence may change on resume (to extend a run); nothing else.
+        free = {"steps", "log_every", "eval_every", "ckpt_every"}
+        if {k: v for k, v in state["config"].items() if k not in free} != {
+            k: v for k, v in self.config.items() if k not in free
+        }:
+            raise ParameterError(
+                f"--resume: {path} was trained with a different config; use a new --out directory "
+                "or the same --config/--set options"
+            )
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.elapsed = float(state.get("elapsed", 0.0))
+        if self.rank == 0:
+            self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        return True
+
+    def _log_eval(self, metrics: dict[str, float]) -> None:
+        row = {"step": self.step, "elapsed_s": round(self.elapsed, 2), **metrics}
+        with open(self.run_dir / "eval.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    # -- the loop ----------------------------------------------------------------------
+    def fit(self, *, resume: bool = False) -> dict[str, Any]:
+        from tqdm.auto import tqdm
+
+        if self.is_main and not resume and self.checkpoint_path().exists():
+            raise ParameterError(
+                f"{self.run_dir} already holds a run; pass --resume to continue it or choose a new --out"
+            )
+        # resume (and its config check) before writing run info, so a refused resume changes nothing
+        if resume and self.resume() and self.is_main:
+            print(f"resumed {self.run_dir} at step {self.step}", file=sys.stderr)
+        if self.is_main:
+            self._write_run_info()
+        s = self.settings
+        autocast = self.device.type == "cuda"
+        log_path = self.run_dir / "metrics.csv"
+        writer = None
+        log_file = None
+        bar = tqdm(
+            total=s.steps, initial=self.step, desc=f"train {self.method}", file=sys.stderr,
+            disable=not (self.progress and self.is_main), dynamic_ncols=True,
+        )
+        last_logs: dict[str, float] = {}
+        eval_metrics: dict[str, float] = {}
+        try:
+            while self.step < s.steps:
+                t0 = time.perf_counter()
+                self.model.train()
+                for g in self.opt.param_groups:
+                    g["lr"] = self.lr_at(self.step)
+                batch = {k: v.to(self.device, non_blocking=True) for k, v in self.task.sample(self.rng, self.step).items()}
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast):
+                    loss, logs = self.ddp(batch)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if s.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(self.model.parameters(), s.grad_clip)
+                self.opt.step()
+                self.step += 1
+                self.elapsed += time.perf_counter() - t0
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; lower --set lr=")
+                if self.is_main and (self.step % s.log_every == 0 or self.step == s.steps):
+                    last_logs = {"loss": float(loss.detach()), **{k: float(v) for k, v in logs.items()}}
+                    row = {"step": self.step, "elapsed_s": round(self.elapsed, 3), "lr": self.opt.param_groups[0]["lr"], **last_logs}
+                    if writer is None:
+                        new = not log_path.exists()
+                        log_file = open(log_path, "a", newline="")
+                        writer = csv.DictWriter(log_file, fieldnames=list(row))
+                        if new:
+                            writer.writeheader()
+                    writer.writerow({k: row.get(k) for k in writer.fieldnames})
+                    assert log_file is not None  # opened together with writer
+                    log_file.flush()
+                    bar.set_postfix(loss=f"{last_logs['loss']:.4f}")
+                bar.update(1)
+                if self.is_main and self.task.evaluate and s.eval_every > 0 and (
+                    self.step % s.eval_every == 0 or self.step == s.steps
+                ):
+                    self.model.eval()
+                    with torch.no_grad():
+                        eval_metrics = self.task.evaluate(self.model)
+                    self._log_eval(eval_metrics)
+                    bar.write(  # stderr: stdout carries only the --json summary
+                        f"step {self.step}: "
+                        + ", ".join(f"{k}={v:.4f}" for k, v in eval_metrics.items() if isinstance(v, float)),
+                        file=sys.stderr,
+                    )
+                if self.step % s.ckpt_every == 0 or self.step == s.steps:
+                    self.save()
+        finally:
+            bar.close()
+            if log_file:
+                log_file.close()
+            if self.world > 1 and dist.is_initialized():
+                dist.barrier()
+        summary = {
+            "method": self.method,
+            "steps": self.step,
+            "train_seconds": round(self.elapsed, 2),
+            "steps_per_second": round(self.step / max(self.elapsed, 1e-9), 3),
+            "last_logs": last_logs,
+            "last_eval": eval_metrics,
+        }
+        if self.is_main:
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+
+def load_checkpoint(run_dir: str | os.PathLike, map_location: str = "cpu") -> dict[str, Any]:
+    path = Path(run_dir) / "checkpoint.pt"
+    if not path.exists():
+        raise ParameterError(f"{run_dir} holds no checkpoint.pt: is it a run directory made by `audiosym train`?")
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def settings_dict(s: TrainSettings) -> dict[str, Any]:
+    return dataclasses.asdict(s)

@@ -1,0 +1,1 @@
+"""SPS training: networks, the method (data, loss, evaluation hooks), ONNX export wrappers."""

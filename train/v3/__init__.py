@@ -1,0 +1,1 @@
+"""V3 training: the network and the method (data, loss, evaluation hooks)."""
