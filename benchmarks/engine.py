@@ -1,6 +1,6 @@
 """Real-time engine benchmark (issue #5): prints one JSON object on stdout, progress on stderr.
 
-The same code as ``audiosym bench engine`` (audiosym/cli/bench.py): 48 kHz, block 128, one
+The same code as ``audiosym bench engine`` (audiosym/bench/engine.py): 48 kHz, block 128, one
 onnxruntime thread; per-block compute p99, input-onset and note-on latency measured by feeding
 signals through the engine, pyin pitch error on sustained notes across the playable range.
 

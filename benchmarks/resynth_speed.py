@@ -1,5 +1,5 @@
 """Offline resynthesis throughput (issue #6: >= 100x real time per CPU core): one JSON object on
-stdout, progress on stderr. The same code as ``audiosym bench resynth`` (audiosym/cli/bench_speed.py):
+stdout, progress on stderr. The same code as ``audiosym bench resynth`` (audiosym/bench/speed.py):
 realtime factor of the offline engine and of ``resynthesize`` at 44.1 and 16 kHz, MIDI-driven and
 pass-through pitch, process CPU time and wall time, one onnxruntime thread.
 

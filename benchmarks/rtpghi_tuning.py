@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from audiosym.cli.bench_vocoder import decoded_features
+from audiosym.bench.vocoder import decoded_features
 from audiosym.data.soundfonts import default_train_soundfont, render_note
 from audiosym.dsp.features import FeatureConfig, features
 from audiosym.dsp.metrics import mrstft_distance

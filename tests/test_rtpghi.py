@@ -2,12 +2,17 @@
 
 import heapq
 
+import librosa
 import numpy as np
 import pytest
+from _fake_preset import FakePreset
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy.ndimage import uniform_filter1d
 
 from audiosym.dsp.features import FeatureConfig, features, log_frequency_matrix
 from audiosym.dsp.pitch import midi_to_hz
+from audiosym.engine.control import MidiEvent, note_off, note_on, pitch_bend
+from audiosym.engine.engine import Engine
 from audiosym.engine.vocoder.rtpghi import RTPGHI, LogToLinear, _heap_kernel, stft_magnitude
 from audiosym.errors import ParameterError
 
@@ -170,3 +175,61 @@ def test_no_clicks_at_frame_boundaries_or_a_sudden_spectrum_change():
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
     high = np.fft.rfftfreq(256, 1 / SR) > 2000
     assert (power[:, high].sum(axis=1) / power.sum(axis=1)).max() < 1e-6
+
+
+# ----------------------------------------------------------------- the engine's "rtpghi" vocoder
+@pytest.fixture(scope="module")
+def fake():
+    return FakePreset()
+
+
+def _engine(preset, **kwargs):
+    return Engine(preset, timbre="flute", vocoder="rtpghi", **kwargs)
+
+
+@pytest.mark.parametrize("midi", [45, 69, 88])
+def test_engine_with_rtpghi_plays_the_asked_pitch(fake, midi):
+    sr = 48000
+    y = _engine(fake, sample_rate=sr, mode="synth").render(sr // 2, [note_on(0, midi, 100)])[sr // 8:]
+    assert np.sqrt(np.mean(y**2)) > 0.01
+    f0, voiced, _ = librosa.pyin(y, fmin=float(midi_to_hz(midi - 7)), fmax=float(midi_to_hz(midi + 7)), sr=sr,
+                                 frame_length=4096, resolution=0.02)
+    assert voiced.mean() > 0.9
+    assert np.median(librosa.hz_to_midi(f0[voiced])) == pytest.approx(midi, abs=0.1)  # within 10 cents
+
+
+@pytest.mark.parametrize("mode", ["transfer", "synth"])
+@pytest.mark.parametrize("block", [64, 65, 8193])
+def test_engine_with_rtpghi_output_does_not_depend_on_block_size(fake, mode, block):
+    sr = 44100
+    engine = _engine(fake, sample_rate=sr, mode=mode, morph_timbre="trumpet")
+    n = int(0.4 * sr)
+    t = np.arange(n) / sr
+    x = (0.3 * np.sin(2 * np.pi * 220 * t) * (t > 0.01)).astype(np.float32)
+    events = [note_on(1003, 60, 100), pitch_bend(5001, 0.5), note_on(9007, 64, 70), note_off(13001, 64),
+              note_off(15003, 60)]
+    whole = engine.render(x, events)
+    assert np.sqrt(np.mean(whole**2)) > 1e-3
+    out = []
+    for i in range(0, n, block):
+        evs = [MidiEvent(e.offset - i, e.data) for e in events if i <= e.offset < i + block]
+        out.append(engine.process(x[i:i + block], evs))
+    np.testing.assert_allclose(np.concatenate(out), whole, atol=1e-6)
+
+
+def test_engine_with_rtpghi_reports_its_measured_latency(fake):
+    """Note-on to the output's 1 ms RMS at half its steady level, averaged over onsets spread
+    across one hop (the wait for the next frame is part of it): within half a hop of the
+    reported latency, which is the harmonic engine's plus ~70 ms."""
+    sr = 48000
+    e = _engine(fake, sample_rate=sr, mode="synth")
+    hop = CFG.hop_length * sr // CFG.sample_rate
+    measured = []
+    for at in range(sr // 5, sr // 5 + hop, hop // 8):
+        y = e.render(int(0.7 * sr), [note_on(at, 72, 127)])
+        rms = np.sqrt(uniform_filter1d(y.astype(np.float64) ** 2, sr // 1000, mode="constant"))
+        steady = np.median(rms[at + int(0.3 * sr):])
+        measured.append(int(np.argmax(rms[at:] >= 0.5 * steady)))
+    assert abs(np.mean(measured) - e.latency_samples) <= hop / 2
+    added = e.latency_samples - Engine(fake, timbre="flute", sample_rate=sr, mode="synth").latency_samples
+    assert added == e.vocoder.latency_samples and 0.055 < added / sr < 0.09

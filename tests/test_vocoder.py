@@ -1,11 +1,23 @@
-"""Harmonic-plus-noise vocoder: reading decoded spectra and synthesising them."""
+"""Harmonic-plus-noise vocoder: reading decoded spectra and synthesising them; the Vocoder protocol
+and the registry that chooses a vocoder by name."""
 
 import numpy as np
 import pytest
+from _fake_preset import FakePreset
 
 from audiosym.dsp.features import FeatureConfig, features
 from audiosym.dsp.pitch import midi_to_hz
-from audiosym.engine.vocoder.harmonic import HarmonicNoiseSynth, SpectrumReader, Update
+from audiosym.engine.control import note_on
+from audiosym.engine.engine import Engine
+from audiosym.engine.vocoder import VOCODERS, get_vocoder
+from audiosym.engine.vocoder.harmonic import (
+    HarmonicNoiseSynth,
+    HarmonicNoiseVocoder,
+    SpectrumReader,
+    Update,
+)
+from audiosym.engine.vocoder.rtpghi import RTPGHIVocoder
+from audiosym.errors import ParameterError
 
 CFG = FeatureConfig()
 
@@ -92,3 +104,48 @@ def test_synth_is_phase_continuous_across_pitch_jumps_and_updates():
     jumps = np.abs(np.diff(y))
     steady = max(jumps[1000:4700].max(), jumps[6000:].max())
     assert jumps[4700:5000].max() <= 1.2 * steady
+
+
+# ----------------------------------------------------------------------- protocol and registry
+def test_registry_chooses_by_name_and_refuses_unknown_names():
+    assert get_vocoder("harmonic") is HarmonicNoiseVocoder and get_vocoder("rtpghi") is RTPGHIVocoder
+    with pytest.raises(ParameterError, match="'harmonic', 'rtpghi'"):
+        get_vocoder("wavenet")
+    with pytest.raises(ParameterError, match="vocoder='wavenet'"):
+        Engine(FakePreset(), timbre="flute", sample_rate=48000, vocoder="wavenet")
+    engine = Engine(FakePreset(), timbre="flute", sample_rate=48000)  # the default: harmonic, no added delay
+    assert isinstance(engine.vocoder, HarmonicNoiseVocoder) and engine.vocoder.latency_samples == 0
+    assert set(VOCODERS) == {"harmonic", "rtpghi"}
+
+
+class SineVocoder:
+    """A vocoder written against the protocol alone: a sine at ``f0`` times gain and scale."""
+
+    latency_samples = 0
+
+    def __init__(self, cfg, *, sample_rate, ramp_samples, n_harmonics, n_bands):
+        self.sample_rate = sample_rate
+
+    def init_state(self):
+        return (0.0, 0.0)  # (phase in cycles, scale)
+
+    def read(self, logmag, f0_midi, *, offsets, scales, jumps):
+        return list(zip(offsets, scales))
+
+    def run(self, f0_midi, gain, updates, state):
+        phase, scale = state
+        scales = np.full(len(gain), scale)
+        for offset, s in updates:
+            scales[offset:] = s
+        cycles = phase + np.cumsum(midi_to_hz(f0_midi) / self.sample_rate)
+        return gain * scales * np.sin(2 * np.pi * cycles), (float(cycles[-1] % 1.0), float(scales[-1]))
+
+
+def test_a_new_vocoder_is_one_class_and_one_registry_line(monkeypatch):
+    monkeypatch.setitem(VOCODERS, "sine", SineVocoder)  # the one registry line
+    sr = 48000
+    y = Engine(FakePreset(), timbre="flute", sample_rate=sr, mode="synth", vocoder="sine").render(
+        sr // 4, [note_on(100, 69, 127)])
+    assert np.all(y[:100] == 0)
+    spec = np.abs(np.fft.rfft(y[sr // 16:] * np.hanning(len(y) - sr // 16)))
+    assert np.fft.rfftfreq(len(y) - sr // 16, 1 / sr)[np.argmax(spec)] == pytest.approx(440.0, abs=5.0)

@@ -12,8 +12,9 @@ Signal paths (DESIGN.md "Latency budget"):
 - timbre: the preset's named timbre (program change switches it, CC1 morphs to ``morph_timbre``);
   a timbre the preset marks as sub-harmonic (an organ's 16' stop) is played on the f0 / 2
   partial series;
-- the decoder turns (pitch latent, timbre) into a magnitude frame, the harmonic-plus-noise
-  vocoder (audiosym.engine.vocoder.harmonic) turns it into audio at ``f0 = MIDI pitch``.
+- the decoder turns (pitch latent, timbre) into a magnitude frame, the vocoder chosen by name
+  (audiosym.engine.vocoder; default ``"harmonic"``, harmonic-plus-noise) turns it into audio at
+  ``f0 = MIDI pitch``.
 
 Decoding happens at a note-on/legato note change immediately (same sample), and otherwise on a
 fixed control grid every ``control_ms`` (absolute sample positions, so blocking never moves it)
@@ -61,7 +62,7 @@ from audiosym.engine.dynamics import (
     starts_note,
 )
 from audiosym.engine.state import LATENT_NAMES, EngineState, as_block, check_arguments
-from audiosym.engine.vocoder.harmonic import HarmonicNoiseSynth, SpectrumReader, Update
+from audiosym.engine.vocoder import get_vocoder
 
 
 class Engine:
@@ -84,13 +85,16 @@ class Engine:
         stored note envelope; timbres without one follow the input).
     control_ms : control grid period; bend, CC and encoder changes are decoded at most this often,
         and each new spectrum is ramped in over this time (2 ms = 96 samples at 48 kHz).
+    vocoder : ``"harmonic"`` (harmonic-plus-noise, no added latency) or ``"rtpghi"`` (phase
+        reconstruction, ~70 ms later; :data:`audiosym.engine.vocoder.VOCODERS`).
     """
 
     def __init__(self, preset: Any, *, timbre: str, sample_rate: int, block_size: int | None = None,
                  mode: str = "transfer", bend_range_semitones: float = 2.0,
                  morph_timbre: str | None = None, adsr: Adsr | None = None, synth_level: float = 0.1,
                  envelope_ms: float = 2.0, hold_ms: float = 20.0, control_ms: float = 2.0,
-                 n_harmonics: int = 160, noise_bands: int = 16, dynamics: str = "input") -> None:
+                 n_harmonics: int = 160, noise_bands: int = 16, dynamics: str = "input",
+                 vocoder: str = "harmonic") -> None:
         self.preset = preset
         self.cfg = preset.features
         check_arguments(preset, timbre=timbre, morph_timbre=morph_timbre, sample_rate=sample_rate,
@@ -112,9 +116,8 @@ class Engine:
         for name, info in preset.metadata.get("timbres", {}).items():
             self.program_timbres.setdefault(int(info["program"]), name)
         self.resampler = StreamResampler(sample_rate_in=self.sample_rate, sample_rate_out=self.cfg.sample_rate)
-        self.reader = SpectrumReader(self.cfg, n_harmonics=n_harmonics, n_bands=noise_bands)
-        self.synth = HarmonicNoiseSynth(self.cfg, sample_rate=self.sample_rate, ramp_samples=self.control_period,
-                                        n_harmonics=n_harmonics, n_bands=noise_bands)
+        self.vocoder = get_vocoder(vocoder)(self.cfg, sample_rate=self.sample_rate, ramp_samples=self.control_period,
+                                            n_harmonics=n_harmonics, n_bands=noise_bands)
         self._timbre_cache: dict[str, np.ndarray] = {}
         self._shift_cache: dict[str, float] = {}
         envelope_kernel()(np.zeros(self.hold), self.hold, 0.5, 0.0)  # compile now, not in a callback
@@ -132,17 +135,19 @@ class Engine:
     @property
     def latency_samples(self) -> int:
         """Samples from an onset (input onset in transfer mode, note-on in synth mode) to the
-        output reaching half its final level: the fast path's real delay (no lookahead)."""
+        output reaching half its final level: the fast path's real delay (no lookahead), plus
+        the vocoder's own (0 for harmonic-plus-noise)."""
         if self.mode == "synth":
-            return int(round(0.5 * self.adsr.attack_s * self.sample_rate))
-        return int(round(np.log(2.0) / -np.log(self.env_alpha))) if self.env_alpha > 0 else 0
+            return int(round(0.5 * self.adsr.attack_s * self.sample_rate)) + self.vocoder.latency_samples
+        follower = int(round(np.log(2.0) / -np.log(self.env_alpha))) if self.env_alpha > 0 else 0
+        return follower + self.vocoder.latency_samples
 
     @property
     def pitch_latency_samples(self) -> int:
         """Delay of the input-pitch pass-through (no note held): resampler group delay + half
-        the analysis window + one hop to complete a frame, at the device rate."""
+        the analysis window + one hop to complete a frame, at the device rate, plus the vocoder's."""
         model = self.resampler.delay_samples_out + self.cfg.n_fft / 2 + self.cfg.hop_length
-        return int(round(model * self.sample_rate / self.cfg.sample_rate))
+        return int(round(model * self.sample_rate / self.cfg.sample_rate)) + self.vocoder.latency_samples
 
     @property
     def ignored_program_changes(self) -> int:
@@ -162,7 +167,7 @@ class Engine:
             resampler=self.resampler.init_state(), feature_state=init_state(self.cfg),
             frame_history=silence, input_latent=None, input_midi=None,
             f0_midi=float(np.clip(60.0, self.midi_lo, self.midi_hi)), dirty=False,
-            synth=self.synth.init_state(),
+            synth=self.vocoder.init_state(),
         )
 
     def reset(self) -> None:
@@ -221,7 +226,7 @@ class Engine:
             encoded = self._encode(offsets, windows, events, state.control)
         f0, gain, requests = self._control(n, level, events, encoded, state, changes)
         updates = self._decode(requests)
-        out, changes["synth"] = self.synth.run(f0, gain, updates, state.synth)
+        out, changes["synth"] = self.vocoder.run(f0, gain, updates, state.synth)
         state = replace(state, n_samples=state.n_samples + n, decodes=state.decodes + len(requests), **changes)
         return out.astype(np.float32), state
 
@@ -399,12 +404,11 @@ class Engine:
             self._shift_cache[name] = 12.0 if test is not None and test(name) else 0.0
         return self._shift_cache[name]
 
-    def _decode(self, requests: list) -> list[Update]:
+    def _decode(self, requests: list) -> list:
         if not requests:
             return []
         pitch = np.stack([r["pitch"] for r in requests]).astype(np.float32)[:, None, :]
         timbre = np.stack([r["timbre"] for r in requests]).astype(np.float32)[:, None, :]
         logmag = np.asarray(self.preset.decode(**{self.pitch_name: pitch, self.timbre_name: timbre}))[:, -1, :]
-        amps, noise = self.reader.read(logmag, np.array([r["f0"] for r in requests]))
-        return [Update(r["offset"], amps[i] * r["scale"], noise[i] * r["scale"], r["jump"])
-                for i, r in enumerate(requests)]
+        return self.vocoder.read(logmag, np.array([r["f0"] for r in requests]), offsets=[r["offset"] for r in requests],
+                                 scales=[r["scale"] for r in requests], jumps=[r["jump"] for r in requests])

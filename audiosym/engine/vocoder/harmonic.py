@@ -1,5 +1,9 @@
 """Harmonic-plus-noise vocoder: decoded log-frequency magnitude frames -> audio at the device rate.
 
+The engine's default vocoder (``"harmonic"``): :class:`HarmonicNoiseVocoder` implements
+:class:`audiosym.engine.vocoder.base.Vocoder` with a :class:`SpectrumReader` and a
+:class:`HarmonicNoiseSynth`.
+
 Why this and not phase reconstruction: the pitch is known exactly (MIDI through the preset's
 calibration), so oscillators at ``n * f0`` give exact pitch and an immediate note-on, and run
 directly at the device rate (no output resampling, no synthesis window to wait for).
@@ -23,6 +27,7 @@ band continued at the same density up to the model rate's Nyquist frequency.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,3 +220,30 @@ class HarmonicNoiseSynth:
             u_off, u_amps, u_noise, u_jump, af, at, nf, nt, float(state.phase), int(state.ramp_done),
             int(state.noise_pos), self._tables_t, self.ramp_samples, self.limit_hz, float(self.sample_rate))
         return y, SynthState(float(phase), af, at, nf, nt, int(ramp_done), int(noise_pos))
+
+
+class HarmonicNoiseVocoder:
+    """The :class:`audiosym.engine.vocoder.base.Vocoder` of harmonic-plus-noise: ``read`` is
+    :meth:`SpectrumReader.read` times each frame's scale, ``run`` is :meth:`HarmonicNoiseSynth.run`.
+    No added latency: a frame sounds from its offset, ramped in over ``ramp_samples``."""
+
+    latency_samples = 0
+
+    def __init__(self, cfg: FeatureConfig, *, sample_rate: int, ramp_samples: int, n_harmonics: int = 160,
+                 n_bands: int = 16) -> None:
+        self.reader = SpectrumReader(cfg, n_harmonics=n_harmonics, n_bands=n_bands)
+        self.synth = HarmonicNoiseSynth(cfg, sample_rate=sample_rate, ramp_samples=ramp_samples,
+                                        n_harmonics=n_harmonics, n_bands=n_bands)
+
+    def init_state(self) -> SynthState:
+        return self.synth.init_state()
+
+    def read(self, logmag: np.ndarray, f0_midi: np.ndarray, *, offsets: Sequence[int],
+             scales: Sequence[float], jumps: Sequence[bool]) -> list[Update]:
+        amps, noise = self.reader.read(logmag, f0_midi)
+        return [Update(offset, amps[i] * scale, noise[i] * scale, jump)
+                for i, (offset, scale, jump) in enumerate(zip(offsets, scales, jumps))]
+
+    def run(self, f0_midi: np.ndarray, gain: np.ndarray, updates: list[Update],
+            state: SynthState) -> tuple[np.ndarray, SynthState]:
+        return self.synth.run(f0_midi, gain, updates, state)

@@ -23,13 +23,15 @@ phase reproduces the signal. Frame ``t`` describes input samples ``[(t + 1) hop 
 is the signal delayed by ``latency_samples = n_fft - 1 + lookahead_frames * hop`` samples.
 
 Also here: :class:`LogToLinear`, the map from the 190-bin log-frequency features back to a
-linear-frequency STFT magnitude. The heap integration runs in numba: with Python's heapq a
+linear-frequency STFT magnitude, and :class:`RTPGHIVocoder`, the engine's ``"rtpghi"`` vocoder
+(:class:`audiosym.engine.vocoder.base.Vocoder`). The heap integration runs in numba: with Python's heapq a
 1025-bin frame took ~2.9 ms in all (one thread, this project's 2-core machine), compiled ~0.5 ms.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +39,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from audiosym.dsp.features import FeatureConfig, analysis_window, log_frequency_matrix
 from audiosym.dsp.pitch import midi_to_hz
+from audiosym.dsp.resample import ResamplerState, StreamResampler
 from audiosym.errors import ParameterError
 
 HANN_LAMBDA = 0.25645  # lam / n_fft^2 of the Gaussian that stands in for a Hann window (LTFAT pghi docs)
@@ -234,3 +237,116 @@ def _heap_kernel():
     from audiosym.engine.vocoder.kernels import integrate
 
     return integrate
+
+
+@dataclass(frozen=True)
+class MagnitudeUpdate:
+    """The linear STFT magnitude ``[n_fft // 2 + 1]`` in effect from device sample ``offset``."""
+
+    offset: int
+    magnitude: np.ndarray
+
+
+@dataclass(frozen=True)
+class RTPGHIVocoderState:
+    """Device samples returned so far, the magnitude in effect ``[n_fft // 2 + 1]``, the RTPGHI
+    and output resampler states, and device-rate samples made but not yet returned ``fifo``."""
+
+    n_samples: int
+    magnitude: np.ndarray
+    rtpghi: RTPGHIState
+    resampler: ResamplerState
+    fifo: np.ndarray
+
+
+#: Model samples from a frame's completion to RTPGHI's output reaching half level, by look-ahead
+#: frames: measured through the engine on decoded frames (see :class:`RTPGHIVocoder`), less the
+#: mean wait for a hop and the output resampler. On true STFT magnitudes the step is longer
+#: (bench vocoder's ``step_latency_ms``: 68 / 58 ms), decoded frames' onsets being softer.
+STEP_SAMPLES = {1: 947, 0: 699}
+
+
+class RTPGHIVocoder:
+    """The engine's ``"rtpghi"`` vocoder: decoded frames -> linear magnitude -> RTPGHI at the model
+    rate -> resampled to the device rate.
+
+    ``read`` maps each decoded frame to a linear STFT magnitude (:class:`LogToLinear`, ``method``)
+    scaled to a signal of unit RMS times the frame's velocity scale (decoded levels are arbitrary
+    per frame; loudness comes from the engine). ``run`` feeds RTPGHI one magnitude per model-rate
+    hop: frame ``t`` completes at model sample ``(t + 1) * hop`` (as the features do), i.e. at
+    device sample ``ceil((t + 1) * hop * sample_rate / model_rate) - 1``, and takes the magnitude
+    in effect there times the engine's ``gain`` there. Loudness therefore goes through the same
+    synthesis window as the spectrum (16 ms steps, overlap-added) and arrives with it, so a note
+    never starts with the previous note's spectrum. The pitch is the decoder's: ``f0_midi``, the
+    harmonic model's target, is not used, and bends are heard as the engine re-decodes them.
+    Every frame's position and value depends only on absolute sample positions, so any blocking
+    gives the same output.
+
+    Latency, measured (``latency_samples``): a new frame reaches half level ~70 ms later at any
+    device rate with one frame look-ahead, ~55 ms without (shipped ``sps-default``, synth mode,
+    MIDI 36-96, four onset phases per hop: single notes 54-89 ms and 41-70 ms): the wait for the
+    next hop (8 ms on average), RTPGHI's synthesis window (:data:`STEP_SAMPLES`) and the output
+    resampler (3 ms). The harmonic vocoder adds none, so this one suits offline rendering, where
+    latency is compensated, more than playing live. Its level is what the phase reconstruction
+    keeps of the mapped magnitude: 1-5 dB below the harmonic vocoder's there.
+    ``n_harmonics``/``n_bands`` are the common constructor's
+    (:class:`audiosym.engine.vocoder.base.VocoderFactory`) and unused: RTPGHI reconstructs every
+    FFT bin. ``lookahead_frames``, ``tol``, ``method``: those chosen for decoded frames
+    (benchmarks/rtpghi_tuning.py).
+    """
+
+    def __init__(self, cfg: FeatureConfig, *, sample_rate: int, ramp_samples: int, n_harmonics: int = 160,
+                 n_bands: int = 16, lookahead_frames: int = 1, tol: float = 1e-2, method: str = "hybrid") -> None:
+        self.cfg, self.sample_rate = cfg, int(sample_rate)
+        self.to_linear = LogToLinear(cfg, method=method)
+        self.rtpghi = RTPGHI.for_features(cfg, lookahead_frames=lookahead_frames, tol=tol)
+        self.resampler = StreamResampler(sample_rate_in=cfg.sample_rate, sample_rate_out=self.sample_rate)
+        # Parseval: a signal of RMS s gives sum |X|^2 = s^2 n_fft sum(w^2) / 2 over the rfft bins.
+        w = analysis_window(cfg.n_fft)
+        self._rms_per_norm = float(np.sqrt(2.0 / (cfg.n_fft * np.sum(w**2))))
+        # The resampler's output lags the model-rate samples by a fraction of a model sample; a
+        # few zeros up front always cover the difference, so every block can be served in full.
+        self._lead = max(d - self._resampled(d * cfg.sample_rate // self.sample_rate)
+                         for d in range(self.resampler.up + 1))
+        # One frame now compiles (or loads the cached) heap kernel here, not in a callback.
+        first = -(-cfg.hop_length * self.sample_rate // cfg.sample_rate)
+        self.run(np.zeros(first), np.ones(first), [MagnitudeUpdate(0, np.ones(self.rtpghi.n_bins))], self.init_state())
+
+    def _resampled(self, n_model: int) -> int:
+        """Device samples the output resampler has made after ``n_model`` model-rate samples."""
+        return (n_model * self.resampler.up - 1) // self.resampler.down + 1 if n_model > 0 else 0
+
+    @property
+    def latency_samples(self) -> int:
+        model = self.cfg.hop_length / 2 + STEP_SAMPLES[self.rtpghi.lookahead_frames]
+        return int(round(model * self.sample_rate / self.cfg.sample_rate + self.resampler.delay_samples_out + self._lead))
+
+    def init_state(self) -> RTPGHIVocoderState:
+        return RTPGHIVocoderState(0, np.zeros(self.rtpghi.n_bins), self.rtpghi.init_state(),
+                                  self.resampler.init_state(), np.zeros(self._lead))
+
+    def read(self, logmag: np.ndarray, f0_midi: np.ndarray, *, offsets: Sequence[int],
+             scales: Sequence[float], jumps: Sequence[bool]) -> list[MagnitudeUpdate]:
+        lin = self.to_linear(logmag)  # [R, n_fft // 2 + 1]
+        rms = np.sqrt(np.sum(lin**2, axis=1)) * self._rms_per_norm
+        return [MagnitudeUpdate(int(offset), lin[i] * (scale / rms[i] if rms[i] > 0 else 0.0))
+                for i, (offset, scale) in enumerate(zip(offsets, scales))]
+
+    def run(self, f0_midi: np.ndarray, gain: np.ndarray, updates: list[MagnitudeUpdate],
+            state: RTPGHIVocoderState) -> tuple[np.ndarray, RTPGHIVocoderState]:
+        n, d0 = len(gain), state.n_samples
+        sr, model_sr, hop = self.sample_rate, self.cfg.sample_rate, self.cfg.hop_length
+        m0, m1 = d0 * model_sr // sr, (d0 + n) * model_sr // sr  # model samples before / after
+        magnitude, ui, frames = state.magnitude, 0, []
+        for t in range(m0 // hop, m1 // hop):  # the frames that complete in this block
+            at = -(-(t + 1) * hop * sr // model_sr) - 1 - d0
+            while ui < len(updates) and updates[ui].offset <= at:
+                magnitude, ui = updates[ui].magnitude, ui + 1
+            frames.append(magnitude * gain[at])
+        if updates[ui:]:
+            magnitude = updates[-1].magnitude
+        mags = np.array(frames).reshape(-1, self.rtpghi.n_bins)
+        y_model, rtpghi_state = self.rtpghi.process(mags, m1 - m0, state.rtpghi)
+        y, _, resampler_state = self.resampler.step(y_model, state.resampler)
+        ready = np.concatenate([state.fifo, y])
+        return ready[:n], RTPGHIVocoderState(d0 + n, magnitude, rtpghi_state, resampler_state, ready[n:].copy())

@@ -1,4 +1,4 @@
-"""``audiosym bench vocoder``: which vocoder turns magnitude frames into audio closest to the truth.
+"""``bench_vocoder``: which vocoder turns magnitude frames into audio closest to the truth.
 
 Soundfont notes (flute, violin, trumpet, clarinet, piano at MIDI 48/60/72, 16 kHz, RMS 0.1)
 -> magnitude frames -> audio, multi-resolution STFT distance to the rendering (lower is closer;
@@ -21,24 +21,29 @@ import os
 import time
 from datetime import datetime, timezone
 
+import librosa
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.special import logsumexp
 
-from audiosym.cli.bench import _half_rise, _log
+from audiosym.bench.common import half_rise, log
+from audiosym.data.soundfonts import default_train_soundfont, render_note
+from audiosym.dsp.features import FeatureConfig, analysis_window, features, log_frequency_matrix
+from audiosym.dsp.metrics import mrstft_distance
+from audiosym.dsp.pitch import midi_to_hz
+from audiosym.engine.dynamics import input_level
+from audiosym.engine.engine import Engine
+from audiosym.engine.vocoder.harmonic import HarmonicNoiseSynth, SpectrumReader, Update
+from audiosym.engine.vocoder.rtpghi import RTPGHI, LogToLinear, stft_magnitude
+from audiosym.errors import ParameterError
+from audiosym.preset.session import load_preset
 
 
 def bench_vocoder(*, programs=(73, 40, 56, 71, 0), notes=(48, 60, 72), preset: str = "sps-default") -> dict:
-    import librosa
-
-    from audiosym.data.soundfonts import default_train_soundfont, render_note
-    from audiosym.dsp.features import FeatureConfig, features, log_frequency_matrix
-    from audiosym.dsp.metrics import mrstft_distance
-    from audiosym.engine.dynamics import input_level
-    from audiosym.engine.engine import Engine
-    from audiosym.engine.vocoder.harmonic import HarmonicNoiseSynth, SpectrumReader, Update
-    from audiosym.engine.vocoder.rtpghi import RTPGHI, LogToLinear, stft_magnitude
-    from audiosym.errors import ParameterError
-    from audiosym.preset.session import load_preset
-
+    """The comparison of the module docstring on the soundfont's GM ``programs`` x MIDI ``notes``,
+    decoded frames from ``preset`` (a file or shipped name with the default features) -> one
+    JSON-ready dict: mean MRSTFT per vocoder, RTPGHI's wins, pitch deviation, cost per frame,
+    step latency, and every note's row (``items``)."""
     cfg = FeatureConfig()
     sr, hop, n_fft = cfg.sample_rate, cfg.hop_length, cfg.n_fft
     sf = default_train_soundfont()
@@ -50,11 +55,9 @@ def bench_vocoder(*, programs=(73, 40, 56, 71, 0), notes=(48, 60, 72), preset: s
         raise ParameterError(f"preset {preset!r} uses other feature settings than the defaults the vocoder bench "
                              "compares on; pass a preset with the default features (e.g. sps-default)")
 
-    class _Level:  # the engine's transfer-mode envelope follower, borrowed without a model
-        features, kind, context_frames, midi_range = cfg, "sps", 1, (0, 127)
-        timbre_names, metadata = ["x"], {"timbres": {}}  # type: ignore[var-annotated]
-
-    follower = Engine(_Level(), timbre="x", sample_rate=sr)
+    # The engine's transfer-mode envelope follower (its hold, smoothing and control period at the
+    # model rate) gives harmonic+noise its level, as in the engine.
+    follower = Engine(model, timbre=model.timbre_names[0], sample_rate=sr)
 
     def decoded(x: np.ndarray) -> np.ndarray:
         return decoded_features(model, x)
@@ -124,7 +127,7 @@ def bench_vocoder(*, programs=(73, 40, 56, 71, 0), notes=(48, 60, 72), preset: s
                 row[name] = round(mrstft_distance(out, y), 4)
                 scores[name].append(row[name])
             rows.append(row)
-            _log(str(row))
+            log(str(row))
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "soundfont": sf, "preset": preset,
         "machine": {"cpus": os.cpu_count(), "load_avg_1min": round(os.getloadavg()[0], 2)},
@@ -153,10 +156,6 @@ def decoded_features(model, x: np.ndarray) -> np.ndarray:
     frame for frame (``context_frames - 1`` frames of silence lead in), each decoded frame moved to
     the original frame's level: decoded levels are defined only up to a per-frame constant, and
     harmonic+noise gets its level from the engine's envelope follower instead."""
-    from scipy.special import logsumexp
-
-    from audiosym.dsp.features import features
-
     cfg, c = model.features, model.context_frames
     orig = features(np.concatenate([np.zeros((c - 1) * cfg.hop_length), x]), cfg).astype(np.float64)
     dec = model.decode(**model.encode(orig[None]))[0].astype(np.float64)
@@ -166,8 +165,6 @@ def decoded_features(model, x: np.ndarray) -> np.ndarray:
 
 def _pitch_cents(x: np.ndarray, note: int, sample_rate: int) -> float:
     """Median pyin pitch of ``x`` from 0.15 to 0.75 s, in cents from MIDI ``note`` (nan if unvoiced)."""
-    import librosa
-
     seg = x[int(0.15 * sample_rate):int(0.75 * sample_rate)]
     f0, voiced, _ = librosa.pyin(seg, fmin=float(librosa.midi_to_hz(note - 12)), fmax=float(librosa.midi_to_hz(note + 12)),
                                  sr=sample_rate, frame_length=2048, resolution=0.02)
@@ -177,10 +174,6 @@ def _pitch_cents(x: np.ndarray, note: int, sample_rate: int) -> float:
 def _with_true_phase(x: np.ndarray, mag: np.ndarray, voc) -> np.ndarray:
     """``x``'s own causal STFT phase on magnitude ``mag [T, bins]``, overlap-added as RTPGHI does,
     aligned with ``x`` (an oracle bound: the magnitude's error alone)."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    from audiosym.dsp.features import analysis_window
-
     n_fft, hop = voc.n_fft, voc.hop_length
     buf = np.concatenate([np.zeros(n_fft - hop), x])
     frames = sliding_window_view(buf, n_fft)[::hop][: len(mag)]
@@ -195,8 +188,6 @@ def _costs(stream, cfg, reader, voc, to_linear) -> dict:
     """Per-frame compute (wall and thread CPU, median / p99, ms), one frame per call as in a
     real-time callback: RTPGHI (look-ahead 1) from a linear magnitude; RTPGHI from log-frequency
     features (hybrid map + synthesis); harmonic+noise (read + one hop of synthesis), all at 16 kHz."""
-    from audiosym.engine.vocoder.harmonic import HarmonicNoiseSynth, Update
-
     hop = cfg.hop_length
     synth = HarmonicNoiseSynth(cfg, sample_rate=cfg.sample_rate, ramp_samples=hop)
     steps = {
@@ -225,11 +216,6 @@ def _step_latency(cfg, reader, voc, ramp_samples: int) -> dict:
     12 harmonics) at frame ``t0``, which a streaming caller has at sample ``(t0 + 1) * hop``; the
     latency runs from then to the output's 1 ms RMS reaching half its steady level.
     Harmonic+noise applies the frame when it arrives (a jump from silence, as the engine does)."""
-    from audiosym.dsp.features import features
-    from audiosym.dsp.pitch import midi_to_hz
-    from audiosym.engine.vocoder.harmonic import HarmonicNoiseSynth, Update
-    from audiosym.engine.vocoder.rtpghi import stft_magnitude
-
     sr, hop, t0 = cfg.sample_rate, cfg.hop_length, 40
     t = np.arange(2 * sr) / sr
     tone = sum(np.sin(2 * np.pi * midi_to_hz(60) * k * t + k) / k for k in range(1, 13))
@@ -241,10 +227,10 @@ def _step_latency(cfg, reader, voc, ramp_samples: int) -> dict:
     out = {}
     for la, v in voc.items():
         y, _ = v.process(np.concatenate([np.zeros((t0, v.n_bins)), lin]), n, v.init_state())
-        out[f"rtpghi_lookahead_{la}"] = round(1000 * (_half_rise(y, arrive, window, sr) - arrive) / sr, 2)
+        out[f"rtpghi_lookahead_{la}"] = round(1000 * (half_rise(y, arrive, window, sr) - arrive) / sr, 2)
     synth = HarmonicNoiseSynth(cfg, sample_rate=sr, ramp_samples=ramp_samples)
     amps, noise = reader.read(logf, np.full(len(logf), 60.0))
     ups = [Update(arrive + i * hop, amps[i], noise[i], jump=i == 0) for i in range(len(logf))]
     y, _ = synth.run(np.full(n, 60.0), np.ones(n), ups, synth.init_state())
-    out["harmonic_noise"] = round(1000 * (_half_rise(y, arrive, window, sr) - arrive) / sr, 2)
+    out["harmonic_noise"] = round(1000 * (half_rise(y, arrive, window, sr) - arrive) / sr, 2)
     return out

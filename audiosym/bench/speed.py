@@ -1,4 +1,4 @@
-"""Throughput benchmarks behind ``audiosym bench resynth`` and ``audiosym bench train``.
+"""Throughput benchmarks: offline resynthesis realtime factor and training steps per second.
 
 ``bench_resynth``: offline resynthesis speed (issue #6 target: >= 100x real time per CPU core).
 A seeded soundfont melody (TimGM6mb clarinet, always installed) is re-timbred at 44.1 kHz and at
@@ -17,7 +17,8 @@ time; the median of ``repeats`` runs. One onnxruntime thread; set ``OMP_NUM_THRE
 ``bench_train``: optimisation steps per second of a method's ``tiny`` config for ``steps``
 steps, by running the shared trainer (``train.core.runs.train_method``) in a temporary directory with
 evaluation off; the trainer's own ``steps_per_second`` (step time only, no checkpoint writes)
-and the process CPU time per step. torch is imported here only, inside the function.
+and the process CPU time per step. torch and ``train`` are imported inside that function only
+(see there).
 """
 
 from __future__ import annotations
@@ -25,35 +26,30 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import sys
+import tempfile
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
+
+from audiosym.bench.common import header, log
+from audiosym.data.soundfonts import find_soundfont, render_melody
+from audiosym.io.midifile import MelodyNote, melody_events
+from audiosym.offline.pitch_track import input_note_events
+from audiosym.offline.render import make_engine, render_signal, resynthesize
+from audiosym.preset.session import load_preset
+from audiosym.timbre.match import with_stored_match
 
 RATES = (44100, 16000)
 TARGET_REALTIME_FACTOR = 100.0
 
 
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def _header() -> dict:
-    return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip(),
-        "load_average": [round(v, 2) for v in os.getloadavg()],
-        "python": platform.python_version(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-    }
+    return {**header(), "python": platform.python_version(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
 
 def _melody(seconds: float, seed: int) -> list:
     """Seeded random-walk melody (MelodyNote list): 0.45 s notes every 0.5 s, MIDI 55..79."""
-    from audiosym.io.midifile import MelodyNote
-
     rng = np.random.default_rng(seed)
     pitch, notes = 67, []
     for i in range(int(seconds / 0.5)):
@@ -71,13 +67,9 @@ def _timed(fn, *args, **kwargs) -> tuple[float, float]:
 
 def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float = 30.0, repeats: int = 3,
                   rates: tuple[int, ...] = RATES, seed: int = 0) -> dict:
-    from audiosym.data.soundfonts import find_soundfont, render_melody
-    from audiosym.io.midifile import melody_events
-    from audiosym.offline.pitch_track import input_note_events
-    from audiosym.offline.render import make_engine, render_signal, resynthesize
-    from audiosym.preset.session import load_preset
-    from audiosym.timbre.match import with_stored_match
-
+    """Realtime factors (module docstring) of re-timbring a ``seconds``-long seeded melody with
+    ``preset_name`` (file or shipped name; ``timbre``: default the preset's) at each of ``rates``
+    (Hz), median of ``repeats`` runs -> one JSON-ready dict."""
     preset = with_stored_match(load_preset(preset_name, device="cpu", intra_op_threads=1))  # as `resynth` plays
     timbre = timbre or preset.default_timbre
     sf = find_soundfont("TimGM6mb")
@@ -111,7 +103,7 @@ def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float
                 row[f"{name}_realtime_factor_cpu"] = round(dur / max(cpu, 1e-9), 1)
                 row[f"{name}_realtime_factor_wall"] = round(dur / max(wall, 1e-9), 1)
             per_mode[mode] = row
-            _log(f"{preset.name} {rate} Hz {mode}: {row}")
+            log(f"{preset.name} {rate} Hz {mode}: {row}")
         per_rate[str(rate)] = per_mode
     headline = per_rate[str(rates[0])]["midi"]["resynth_realtime_factor_cpu"]
     return {
@@ -125,11 +117,12 @@ def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float
 
 
 def bench_train(method: str, *, steps: int = 50, device: str = "cpu", threads: int = 1, config: str = "tiny") -> dict:
-    import tempfile
-
-    from audiosym.cli._common import require_torch
-
-    require_torch("bench train")
+    """Steps per second of ``method``'s (``"sps"`` or ``"v3"``) ``config`` for ``steps`` steps on
+    ``device`` (``"cpu"``: ``threads`` torch threads, or ``"cuda"``) -> one JSON-ready dict.
+    Needs the ``train`` extra (torch)."""
+    # torch and the trainer (train/, which imports torch) only here, when this benchmark runs:
+    # audiosym is the torch-free runtime (DESIGN.md's rule, tests/test_rule.py imports every
+    # module of it without torch), and the other benchmarks must run where torch is missing.
     import torch
 
     from train.core.runs import train_method
