@@ -1,4 +1,4 @@
-"""Throughput benchmarks: offline resynthesis realtime factor and training steps per second.
+"""Throughput benchmark: offline resynthesis realtime factor (training speed: :mod:`train.core.bench`).
 
 ``bench_resynth``: offline resynthesis speed (issue #6 target: >= 100x real time per CPU core).
 A seeded soundfont melody (TimGM6mb clarinet, always installed) is re-timbred at 44.1 kHz and at
@@ -13,12 +13,6 @@ through as live). Without MIDI the encoder runs on every frame.
 Realtime factor = audio seconds / compute seconds, with compute measured both as process CPU
 time (``time.process_time``, what other jobs on a shared machine cannot inflate) and as wall
 time; the median of ``repeats`` runs. One onnxruntime thread; set ``OMP_NUM_THREADS=1``.
-
-``bench_train``: optimisation steps per second of a method's ``tiny`` config for ``steps``
-steps, by running the shared trainer (``train.core.runs.train_method``) in a temporary directory with
-evaluation off; the trainer's own ``steps_per_second`` (step time only, no checkpoint writes)
-and the process CPU time per step. torch and ``train`` are imported inside that function only
-(see there).
 """
 
 from __future__ import annotations
@@ -26,7 +20,6 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import tempfile
 import time
 from typing import Any
 
@@ -113,35 +106,4 @@ def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float
         "realtime_factor_cpu": headline,
         "realtime_factor_cpu_is": f"resynth, {rates[0]} Hz, midi mode, process CPU time",
         "targets": {"realtime_factor_cpu": TARGET_REALTIME_FACTOR},
-    }
-
-
-def bench_train(method: str, *, steps: int = 50, device: str = "cpu", threads: int = 1, config: str = "tiny") -> dict:
-    """Steps per second of ``method``'s (``"sps"`` or ``"v3"``) ``config`` for ``steps`` steps on
-    ``device`` (``"cpu"``: ``threads`` torch threads, or ``"cuda"``) -> one JSON-ready dict.
-    Needs the ``train`` extra (torch)."""
-    # torch and the trainer (train/, which imports torch) only here, when this benchmark runs:
-    # audiosym is the torch-free runtime (DESIGN.md's rule, tests/test_rule.py imports every
-    # module of it without torch), and the other benchmarks must run where torch is missing.
-    import torch
-
-    from train.core.runs import train_method
-
-    if device == "cpu":
-        torch.set_num_threads(max(int(threads), 1))
-    with tempfile.TemporaryDirectory(prefix="audiosym-bench-train-") as out:
-        c0, w0 = time.process_time(), time.perf_counter()
-        summary = train_method(method, config=config, overrides=[f"steps={steps}", "eval_every=0", f"ckpt_every={steps}"],
-                               out=os.path.join(out, "run"), device=device, progress=False)
-        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
-    return {
-        **_header(), "method": method, "config": config, "device": device,
-        "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "steps": int(summary["steps"]),
-        "steps_per_second": summary["steps_per_second"],
-        "train_seconds": summary["train_seconds"],
-        "total_wall_seconds": round(wall, 2), "total_cpu_seconds": round(cpu, 2),
-        "note": "steps_per_second: the trainer's step time only (sample, forward, backward, optimiser); "
-                "total_*: including data preparation (cached notes) and the final checkpoint",
-        "last_loss": summary.get("last_logs", {}).get("loss"),
     }

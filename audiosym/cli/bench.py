@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         if args.steps < 1:
             raise ParameterError(f"--steps {args.steps} must be at least 1")
         require_torch("bench train")
-        from audiosym.bench.speed import bench_train
+        from train.core.bench import bench_train
 
         result = bench_train(args.method, steps=args.steps, device=args.device)
     elif not args.preset:
