@@ -29,12 +29,13 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from audiosym.dsp.features import FeatureConfig
 from audiosym.errors import ParameterError
 
 
 @dataclass
 class TrainSettings:
-    """Optimisation settings shared by all methods."""
+    """Settings shared by all methods: optimisation, and the features trained on."""
 
     steps: int = 2000
     lr: float = 1e-3
@@ -47,6 +48,15 @@ class TrainSettings:
     log_every: int = 50
     eval_every: int = 500  # 0 = never evaluate during training
     ckpt_every: int = 500
+
+    @property
+    def features(self) -> FeatureConfig:
+        """The features every part of this config's run computes and reads: notes, model input
+        width (``n_bins``), evaluation, the exported preset. The runtime's defaults (16 kHz,
+        2048-sample window, 256-sample hop, 190 bins): the engine computes the same features
+        live. A property, not a config key: no recipe has chosen other features, and a key
+        would change every run's recorded config (and refuse ``--resume`` of older runs)."""
+        return FeatureConfig()
 
 
 @dataclass

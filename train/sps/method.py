@@ -322,11 +322,11 @@ class Sampler:
             batch["cutoff"] = torch.from_numpy(rng.uniform(0, self.frames.shape[2], size=idx.shape).astype(np.float32))
         return batch
 
-def note_spec(cfg: Config, features: FeatureConfig | None = None) -> NoteSetSpec:
+def note_spec(cfg: Config) -> NoteSetSpec:
     return NoteSetSpec(
         soundfont=find_soundfont(cfg.soundfont or default_train_soundfont()),
         programs=tuple(cfg.programs), velocities=tuple(cfg.velocities), note_seconds=cfg.note_seconds,
-        features=features or FeatureConfig(),
+        features=cfg.features,
     )
 
 
@@ -375,8 +375,8 @@ def build_task(cfg: Config, *, device: torch.device, progress: bool = True) -> T
     check_config(cfg)
     if not cfg.soundfont:
         cfg.soundfont = find_soundfont(default_train_soundfont())
-    features = FeatureConfig()
-    table = load_notes(note_spec(cfg, features), progress=progress)
+    features = cfg.features
+    table = load_notes(note_spec(cfg), progress=progress)
     if len(table) == 0:
         raise ParameterError(f"no note of programs {cfg.programs} rendered audibly from {cfg.soundfont}")
     model = SPSModel(cfg, features.n_bins)
@@ -403,7 +403,7 @@ def load_latent_model(state: dict[str, Any]) -> TorchSPS:
 
     conf = {k: v for k, v in state["config"].items() if k != "name"}
     cfg = from_dict(Config, conf)
-    features = FeatureConfig()
+    features = cfg.features
     model = SPSModel(cfg, features.n_bins)
     model.load_state_dict(state["model"])
     model.eval()

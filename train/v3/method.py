@@ -20,7 +20,6 @@ import torch
 from audiosym.data.notes import NoteSetSpec, load_notes
 from audiosym.data.plans import V3_HELDOUT_PROGRAMS, V3_TRAIN_PROGRAMS
 from audiosym.data.soundfonts import default_train_soundfont, find_soundfont
-from audiosym.dsp.features import FeatureConfig
 from audiosym.errors import ParameterError
 from train.core.config import from_dict
 from train.core.trainer import Task, TrainSettings
@@ -94,13 +93,13 @@ def note_spec(cfg: Config, soundfont: str, programs: tuple[int, ...]) -> NoteSet
     return NoteSetSpec(
         soundfont=soundfont, programs=tuple(int(p) for p in programs), velocities=tuple(cfg.velocities),
         note_seconds=cfg.note_seconds, pitch_limits=(int(cfg.pitch_limits[0]), int(cfg.pitch_limits[1])),
-        features=FeatureConfig(),
+        features=cfg.features,
     )
 
 
 def build_net(cfg: Config) -> V3Net:
     return V3Net(
-        n_bins=FeatureConfig().n_bins, context_frames=cfg.context_frames, content_dim=cfg.content_dim,
+        n_bins=cfg.features.n_bins, context_frames=cfg.context_frames, content_dim=cfg.content_dim,
         style_dim=cfg.style_dim, n_atoms=cfg.n_atoms, hidden=cfg.hidden, conv_channels=cfg.conv_channels,
         conv_kernel=cfg.conv_kernel, ema_decay=cfg.ema_decay, dead_fraction=cfg.dead_fraction,
         style_dft=cfg.style_dft, content_norm=cfg.content_norm,
@@ -188,7 +187,7 @@ class FragmentSampler:
         x = self.frames[rows[..., None], t0[..., None] + np.arange(C)]  # [B, L, C, F]
         gain = np.stack([self.envelope(rng, L * C).reshape(L, C) for _ in range(B)])[..., None]
         gain = gain + self.eq(rng, B, x.shape[-1])[:, None, None, :]
-        eps = FeatureConfig().eps
+        eps = cfg.features.eps
         # The gain acts on magnitudes, not on log values: the eps floor stays where it is.
         x = np.log(np.maximum(np.exp(x.astype(np.float64)) - eps, 0.0) * np.exp(gain) + eps)
         return {
@@ -206,7 +205,7 @@ class TorchV3Model:
     def __init__(self, net: V3Net, cfg: Config, *, train_soundfont: str) -> None:
         self.torch_model = net
         self.config = cfg
-        self.features = FeatureConfig()
+        self.features = cfg.features
         self.context_frames = cfg.context_frames
         self.metadata = {
             "method": "v3",
