@@ -12,7 +12,6 @@ DistributedDataParallel (NCCL on CUDA, gloo on CPU). Only rank 0 writes files.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import os
 import platform
@@ -338,7 +337,3 @@ def load_checkpoint(run_dir: str | os.PathLike, map_location: str = "cpu") -> di
     if not path.exists():
         raise ParameterError(f"{run_dir} holds no checkpoint.pt: is it a run directory made by `audiosym train`?")
     return torch.load(path, map_location=map_location, weights_only=False)
-
-
-def settings_dict(s: TrainSettings) -> dict[str, Any]:
-    return dataclasses.asdict(s)
