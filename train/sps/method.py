@@ -37,6 +37,7 @@ from audiosym.data.soundfonts import default_train_soundfont, find_soundfont, so
 from audiosym.errors import ParameterError
 from audiosym.eval.sps import evaluate_sps
 from train.core.config import from_record
+from train.core.device import to_model, to_numpy
 from train.core.trainer import Task
 from train.sps.config import CONFIGS, Config
 from train.sps.data import SequenceSampler, note_spec
@@ -64,19 +65,18 @@ class TorchSPS:
         was = self.torch_model.training
         self.torch_model.eval()
         with torch.no_grad():
-            zp, zt = self._encoder(torch.from_numpy(frames))
+            zp, zt = self._encoder(to_model(frames, self.torch_model))
         self.torch_model.train(was)
-        return {"z_pitch": zp.numpy(), "z_timbre": zt.numpy()}
+        return {"z_pitch": to_numpy(zp), "z_timbre": to_numpy(zt)}
 
     def decode(self, **latents: np.ndarray) -> np.ndarray:
         """``decode(z_pitch=[N, T', 1], z_timbre=[N, T', D]) -> logmag [N, T', F]``."""
         if set(latents) != {"z_pitch", "z_timbre"}:
             raise ParameterError(f"decode got {sorted(latents)}; an SPS model decodes z_pitch= and z_timbre=")
-        z_pitch, z_timbre = latents["z_pitch"], latents["z_timbre"]
         with torch.no_grad():
-            out = self._decoder(torch.as_tensor(np.asarray(z_pitch, np.float32)),
-                                torch.as_tensor(np.asarray(z_timbre, np.float32)))
-        return out.numpy()
+            out = self._decoder(to_model(latents["z_pitch"], self.torch_model),
+                                to_model(latents["z_timbre"], self.torch_model))
+        return to_numpy(out)
 
 
 def metadata(cfg: Config) -> dict[str, Any]:

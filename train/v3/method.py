@@ -27,6 +27,7 @@ from audiosym.data.soundfonts import default_train_soundfont, find_soundfont
 from audiosym.errors import ParameterError
 from audiosym.eval.v3 import evaluate_v3, prepare_eval
 from train.core.config import from_record
+from train.core.device import to_model, to_numpy
 from train.core.trainer import Task
 from train.v3.config import CONFIGS, Config
 from train.v3.data import FragmentSampler, note_spec
@@ -47,9 +48,6 @@ class TorchV3:
         self.metadata = metadata
         self._encoder, self._decoder = net.export_modules()
 
-    def _device(self) -> torch.device:
-        return next(self.torch_model.parameters()).device
-
     def encode(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         """``frames [N, T, F]`` log-magnitudes -> ``content``, ``content_q [N, T', Dc]``,
         ``code [N, T']`` (int64), ``style [N, T', Ds]``."""
@@ -61,19 +59,15 @@ class TorchV3:
         was = self.torch_model.training
         self.torch_model.eval()
         with torch.no_grad():
-            out = self._encoder(torch.from_numpy(frames).to(self._device()))
+            out = self._encoder(to_model(frames, self.torch_model))
         self.torch_model.train(was)
-        names = ("content", "code", "content_q", "style")
-        return {k: v.float().cpu().numpy() if k != "code" else v.cpu().numpy().astype(np.int64)
-                for k, v in zip(names, out)}
+        return {k: to_numpy(v) for k, v in zip(("content", "code", "content_q", "style"), out)}
 
     def decode(self, *, content_q: np.ndarray, style: np.ndarray) -> np.ndarray:
         """``decode(content_q=[N, T', Dc], style=[N, T', Ds]) -> logmag [N, T', F]``."""
         with torch.no_grad():
-            dev = self._device()
-            y = self._decoder(torch.as_tensor(content_q, dtype=torch.float32, device=dev),
-                              torch.as_tensor(style, dtype=torch.float32, device=dev))
-        return y.float().cpu().numpy()
+            y = self._decoder(to_model(content_q, self.torch_model), to_model(style, self.torch_model))
+        return to_numpy(y)
 
 
 def _train_soundfont(cfg: Config) -> str:
