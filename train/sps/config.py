@@ -16,7 +16,7 @@ DEFAULT_PROGRAMS = (0, 2, 4, 6, 7, 11, 12, 16, 19, 21, 22, 24, 26, 40, 41, 42, 4
 
 @dataclass
 class Config(TrainSettings):
-    """SPS settings (optimisation settings inherited from TrainSettings)."""
+    """SPS settings (optimisation settings and the features trained on inherited from TrainSettings)."""
 
     # data
     soundfont: str = ""  # '' = audiosym.data.soundfonts.default_train_soundfont()
