@@ -76,7 +76,6 @@ def run_variant(name: str, *, steps: int, eval_every: int, out: Path, seed: int,
                 extra: list[str] = ()) -> dict:
     import torch
 
-    from audiosym.dsp.features import FeatureConfig
     from audiosym.eval.sps import evaluate_sps
     from train.core.config import resolve
     from train.core.trainer import Trainer, seed_everything
@@ -106,7 +105,7 @@ def run_variant(name: str, *, steps: int, eval_every: int, out: Path, seed: int,
     curve = [{k: (round(row[k], 6) if isinstance(row[k], float) else row[k]) for k in keys if k in row}
              for row in curve]
     hit = next((c for c in curve if c["r2_mean"] >= 0.98), None)
-    latent = sps.TorchSPS(trainer.model, cfg, FeatureConfig(), sps._metadata(cfg))
+    latent = sps.TorchSPS(trainer.model, cfg, sps.metadata(cfg))
     final = evaluate_sps(latent, synthesis=synthesis, progress=False)
     final.pop("_codes", None)
     final.pop("soundfont_path", None)

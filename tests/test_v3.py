@@ -21,8 +21,9 @@ from audiosym.eval.v3 import (  # noqa: E402
     purity,
 )
 from train.core.config import resolve  # noqa: E402
-from train.v3.method import CONFIGS, Config  # noqa: E402
-from train.v3.model import EMACodebook, LossWeights, mpd  # noqa: E402
+from train.v3.config import CONFIGS, Config, LossWeights  # noqa: E402
+from train.v3.loss import mpd  # noqa: E402
+from train.v3.model import EMACodebook  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = [

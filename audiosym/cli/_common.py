@@ -7,7 +7,8 @@ import json
 import sys
 from typing import Any
 
-from audiosym.errors import MissingExtraError
+from audiosym.engine.dynamics import DEFAULT_DYNAMICS
+from audiosym.errors import MissingExtraError, ParameterError
 
 
 def require_torch(command: str) -> None:
@@ -27,12 +28,32 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def add_timbre_from_arguments(p, *, use: str) -> None:
-    """``--timbre-from REF.wav`` and ``--timbre-from-midi REF.mid`` (``audiosym resynth``,
-    ``audiosym live``); ``use``: what the measured timbre is for, in the first help line."""
+def add_timbre_arguments(p, *, timbre_help: str, use: str) -> None:
+    """``--timbre NAME``, ``--timbre-from REF.wav`` and ``--timbre-from-midi REF.mid`` (``audiosym
+    resynth``, ``audiosym live``); ``timbre_help``: what ``--timbre`` names without a reference;
+    ``use``: what the measured timbre is for, in the first help line."""
+    p.add_argument("--timbre", default=None,
+                   help=f"{timbre_help}; with --timbre-from: the name given to the reference's timbre "
+                        "(default ref:<file stem>)")
     p.add_argument("--timbre-from", default=None, metavar="REF.wav",
                    help=f"{use} the timbre measured from this recording instead of a named one (a few seconds "
                         "of single notes covering the range you will play): make it sound like this file")
     p.add_argument("--timbre-from-midi", default=None, metavar="REF.mid",
                    help="the --timbre-from recording's melody (time 0 = the recording's start): its pitch is then "
                         "read from the notes instead of pyin, which can mistake the octave (organs, pianos)")
+
+
+def check_timbre_from(args) -> None:
+    """``--timbre-from-midi`` describes a ``--timbre-from`` recording: refuse it alone."""
+    if args.timbre_from_midi and not args.timbre_from:
+        raise ParameterError(f"--timbre-from-midi {args.timbre_from_midi} labels a --timbre-from recording; "
+                             "give the recording with --timbre-from REF.wav")
+
+
+def add_dynamics_argument(p, *, prefix: str = "", timbre: str, input: str) -> None:
+    """``--dynamics timbre|input``, default :data:`audiosym.engine.dynamics.DEFAULT_DYNAMICS`;
+    ``timbre``/``input``: what each choice does, in the help line after ``prefix``."""
+    does = {"timbre": timbre, "input": input}
+    choices = ["timbre", "input"]
+    help = prefix + "; ".join(f"'{c}'{' (default)' if c == DEFAULT_DYNAMICS else ''} {does[c]}" for c in choices)
+    p.add_argument("--dynamics", choices=choices, default=DEFAULT_DYNAMICS, help=help)

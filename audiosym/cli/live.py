@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from audiosym.cli._common import add_timbre_from_arguments
+from audiosym.cli._common import add_dynamics_argument, add_timbre_arguments, check_timbre_from
 
 HELP = """\
 Play a preset live. MIDI chooses the pitch (monophonic, last-note priority, pitch bend,
@@ -37,9 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("live", help="play a preset live from MIDI (and audio in)", description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", help="preset file or shipped name")
-    p.add_argument("--timbre", help="named timbre of the preset (default: the preset's default); with "
-                   "--timbre-from: the name given to the reference's timbre (default ref:<file stem>)")
-    add_timbre_from_arguments(p, use="play (measured once, before the audio starts)")
+    add_timbre_arguments(p, timbre_help="named timbre of the preset (default: the preset's default)",
+                         use="play (measured once, before the audio starts)")
     p.add_argument("--morph-timbre", default=None, help="timbre that CC1 (mod wheel) morphs towards")
     p.add_argument("--midi-port", type=_port, default=None, help="MIDI input port: index or part of its name")
     p.add_argument("--midi-api", default=None, choices=["jack", "alsa", "coremidi", "winmm"],
@@ -49,9 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample-rate", type=int, default=None, help="device rate in Hz (default: the output device's)")
     p.add_argument("--block", type=int, default=128, help="block size in samples (default 128 = 2.7 ms at 48 kHz)")
     p.add_argument("--mode", choices=["transfer", "synth"], default="transfer")
-    p.add_argument("--dynamics", choices=["timbre", "input"], default="timbre",
-                   help="transfer mode, while a MIDI note is held: 'timbre' (default) plays the timbre's stored note "
-                        "envelope at the input's level (a piano decays, an organ holds); 'input' follows the input")
+    add_dynamics_argument(p, prefix="transfer mode, while a MIDI note is held: ",
+                          timbre="plays the timbre's stored note envelope at the input's level (a piano decays, "
+                                 "an organ holds)", input="follows the input")
     p.add_argument("--no-match", dest="match", action="store_false",
                    help="play named timbres without the match correction stored in the preset")
     p.add_argument("--bend-range", type=float, default=2.0, help="pitch-bend range in semitones (default 2)")
@@ -82,9 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from audiosym.preset.session import load_preset
     from audiosym.timbre.match import with_stored_match
 
-    if args.timbre_from_midi and not args.timbre_from:
-        raise ParameterError(f"--timbre-from-midi {args.timbre_from_midi} labels a --timbre-from recording; "
-                             "give the recording with --timbre-from REF.wav")
+    check_timbre_from(args)
     preset: Any = load_preset(args.preset, device="cpu", intra_op_threads=1)  # or a wrapper of it
     if args.match:
         preset = with_stored_match(preset)

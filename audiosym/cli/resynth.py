@@ -6,7 +6,12 @@ import argparse
 import sys
 import time
 
-from audiosym.cli._common import add_timbre_from_arguments, print_json
+from audiosym.cli._common import (
+    add_dynamics_argument,
+    add_timbre_arguments,
+    check_timbre_from,
+    print_json,
+)
 
 HELP = """\
 Re-timbre audio files with a preset, offline, through the same engine as `audiosym live`
@@ -65,18 +70,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, folders or glob patterns")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     p.add_argument("--preset", required=True, help="preset file or shipped name (see `audiosym presets list`)")
-    p.add_argument("--timbre", default=None,
-                   help="named timbre of the preset (see `audiosym presets inspect P`); with --timbre-from: "
-                        "the name given to the reference's timbre (default ref:<file stem>)")
-    add_timbre_from_arguments(p, use="use")
+    add_timbre_arguments(p, timbre_help="named timbre of the preset (see `audiosym presets inspect P`)", use="use")
     p.add_argument("--match-named", action="store_true",
                    help="measure the named --timbre's match correction now, on the preset's training soundfont "
                         "(needs it installed), instead of using the one stored in the preset")
     p.add_argument("--no-match", dest="match", action="store_false",
                    help="play named timbres without the match correction stored in the preset")
-    p.add_argument("--dynamics", choices=["timbre", "input"], default="timbre",
-                   help="'timbre' (default) shapes each note (MIDI or the input's own) with the timbre's note envelope at "
-                        "the input's level; 'input' follows the input's level throughout")
+    add_dynamics_argument(p, timbre="shapes each note (MIDI or the input's own) with the timbre's note envelope at "
+                                    "the input's level", input="follows the input's level throughout")
     pitch = p.add_mutually_exclusive_group()
     pitch.add_argument("--transpose", type=float, default=0.0, metavar="N", help="shift the input's pitch by N semitones")
     pitch.add_argument("--midi", default=None, metavar="FILE.mid", help="drive pitch from this MIDI file's melody")
@@ -150,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
     if args.input_pitch is not None and args.midi is not None:
         raise ParameterError(f"--input-pitch {args.input_pitch} is how the input's own pitch is played; "
                              f"with --midi {args.midi} the MIDI melody sets the pitch: use one")
+    check_timbre_from(args)
     settings = ResynthSettings(
         preset=args.preset, timbre=args.timbre, timbre_from=args.timbre_from, timbre_from_midi=args.timbre_from_midi,
         match_named=args.match_named,

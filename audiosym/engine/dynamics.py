@@ -19,6 +19,17 @@ import numpy as np
 
 GATE = 10 ** (-40 / 20)  # after a note's release the input must fall this far (-40 dB) below it
 
+#: What shapes a held MIDI note's level in transfer mode (the ``dynamics`` argument), unless told
+#: otherwise, in every command (``live``, ``resynth``, ``demo``) and offline function
+#: (:mod:`audiosym.offline`): the timbre's stored note envelope at the input's level, so a
+#: piano decays and an organ holds, as a musician expects of the timbre they chose.
+DEFAULT_DYNAMICS = "timbre"
+
+#: The :class:`audiosym.engine.engine.Engine` constructor's own default, kept from before note
+#: envelopes existed so that code built on the bare engine keeps its output: the output follows
+#: the input's level, which needs nothing from the preset beyond its graphs.
+ENGINE_DYNAMICS = "input"
+
 
 @functools.lru_cache(maxsize=1)
 def envelope_kernel():

@@ -54,6 +54,7 @@ from audiosym.engine.control import (
     as_events,
 )
 from audiosym.engine.dynamics import (
+    ENGINE_DYNAMICS,
     NoteEnvState,
     envelope_kernel,
     input_level,
@@ -82,7 +83,10 @@ class Engine:
     envelope_ms, hold_ms : transfer-mode envelope follower smoothing and peak-hold window.
     dynamics : transfer mode, while a MIDI note is held: ``"input"`` (the output follows the
         input's level) or ``"timbre"`` (the input's peak level since note-on times the timbre's
-        stored note envelope; timbres without one follow the input).
+        stored note envelope; timbres without one follow the input). The engine's own default
+        (``ENGINE_DYNAMICS``, ``"input"``) predates the note envelopes and is kept so code built
+        on the engine keeps its output; the commands and offline functions pass
+        ``DEFAULT_DYNAMICS`` (``"timbre"``, audiosym.engine.dynamics), what a musician expects.
     control_ms : control grid period; bend, CC and encoder changes are decoded at most this often,
         and each new spectrum is ramped in over this time (2 ms = 96 samples at 48 kHz).
     vocoder : ``"harmonic"`` (harmonic-plus-noise, no added latency) or ``"rtpghi"`` (phase
@@ -93,7 +97,7 @@ class Engine:
                  mode: str = "transfer", bend_range_semitones: float = 2.0,
                  morph_timbre: str | None = None, adsr: Adsr | None = None, synth_level: float = 0.1,
                  envelope_ms: float = 2.0, hold_ms: float = 20.0, control_ms: float = 2.0,
-                 n_harmonics: int = 160, noise_bands: int = 16, dynamics: str = "input",
+                 n_harmonics: int = 160, noise_bands: int = 16, dynamics: str = ENGINE_DYNAMICS,
                  vocoder: str = "harmonic") -> None:
         self.preset = preset
         self.cfg = preset.features

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.errors import ParameterError, PresetError
 
 #: The demo melody: ``(onset_s, duration_s, midi_pitch, velocity)``, 4.8 s, within MIDI 60..72.
@@ -136,7 +137,7 @@ def run_demo(
         for timbre in contrasting_timbres(preset, timbres_per_preset):
             from audiosym.engine.engine import Engine
 
-            engine = Engine(preset, timbre=timbre, sample_rate=sample_rate, mode="transfer", dynamics="timbre")
+            engine = Engine(preset, timbre=timbre, sample_rate=sample_rate, mode="transfer", dynamics=DEFAULT_DYNAMICS)
             z = render_signal(engine, y, events)
             peak = float(np.max(np.abs(z))) if len(z) else 0.0
             if peak > 0.99:  # keep the WAVs listenable at equal level without clipping

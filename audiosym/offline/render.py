@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.errors import ParameterError
 
 #: Samples per ``Engine.process`` call offline: large enough to batch ~100 encoder and decoder
@@ -86,7 +87,7 @@ class TransposedPreset:
 
 
 def make_engine(preset, *, timbre: str, sample_rate: int, transpose_semitones: float = 0.0,
-                dynamics: str = "timbre"):
+                dynamics: str = DEFAULT_DYNAMICS):
     """A fresh transfer-mode engine (fresh state) at ``sample_rate`` Hz; a non-zero
     ``transpose_semitones`` shifts the input's pass-through pitch (:class:`TransposedPreset`).
     ``dynamics``: what shapes a MIDI note's level (:class:`audiosym.engine.engine.Engine`)."""
@@ -99,7 +100,7 @@ def make_engine(preset, *, timbre: str, sample_rate: int, transpose_semitones: f
 
 def resynthesize(
     preset, y: np.ndarray, *, sample_rate: int, timbre: str, notes=None,
-    transpose_semitones: float = 0.0, output_sample_rate: int | None = None, dynamics: str = "timbre",
+    transpose_semitones: float = 0.0, output_sample_rate: int | None = None, dynamics: str = DEFAULT_DYNAMICS,
     input_pitch: str = "notes", input_notes: list | None = None,
 ) -> tuple[np.ndarray, int]:
     """Re-timbre mono ``y [n]`` at ``sample_rate`` Hz -> ``(out [m], out_rate)``, time-aligned.

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.errors import ParameterError
 from audiosym.io.audio import InputSource, discover_inputs, read_audio, write_wav
 from audiosym.offline.render import INPUT_PITCH, TransposedPreset, resynthesize
@@ -56,7 +57,7 @@ class ResynthSettings:
     timbre_from_midi: str | None = None
     match_named: bool = False
     match: bool = True
-    dynamics: str = "timbre"
+    dynamics: str = DEFAULT_DYNAMICS
     transpose_semitones: float = 0.0
     input_pitch: str = "notes"
     save_notes: bool = False

@@ -49,6 +49,12 @@ def from_dict(cls: type[C], data: dict[str, Any], *, where: str = "config") -> C
     return cls(**kwargs)
 
 
+def from_record(cls: type[C], record: dict[str, Any]) -> C:
+    """``cls`` from a run's recorded config (``config.json``, the checkpoint's ``"config"``): the
+    settings plus ``name``, the named config the run started from, which is not a setting."""
+    return from_dict(cls, {k: v for k, v in record.items() if k != "name"})
+
+
 def resolve(cls: type[C], presets: dict[str, dict[str, Any]], name: str, overrides: list[str] | None = None) -> C:
     """Preset ``name`` of ``cls`` with ``key=value`` overrides applied (e.g. ``steps=500``)."""
     if name not in presets:

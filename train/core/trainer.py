@@ -12,7 +12,6 @@ DistributedDataParallel (NCCL on CUDA, gloo on CPU). Only rank 0 writes files.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import os
 import platform
@@ -29,12 +28,14 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from audiosym.dsp.features import FeatureConfig
 from audiosym.errors import ParameterError
+from train.core.device import to_model
 
 
 @dataclass
 class TrainSettings:
-    """Optimisation settings shared by all methods."""
+    """Settings shared by all methods: optimisation, and the features trained on."""
 
     steps: int = 2000
     lr: float = 1e-3
@@ -47,6 +48,15 @@ class TrainSettings:
     log_every: int = 50
     eval_every: int = 500  # 0 = never evaluate during training
     ckpt_every: int = 500
+
+    @property
+    def features(self) -> FeatureConfig:
+        """The features every part of this config's run computes and reads: notes, model input
+        width (``n_bins``), evaluation, the exported preset. The runtime's defaults (16 kHz,
+        2048-sample window, 256-sample hop, 190 bins): the engine computes the same features
+        live. A property, not a config key: no recipe has chosen other features, and a key
+        would change every run's recorded config (and refuse ``--resume`` of older runs)."""
+        return FeatureConfig()
 
 
 @dataclass
@@ -210,7 +220,9 @@ class Trainer:
         path = self.checkpoint_path()
         if not path.exists():
             return False
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        # on the host: load_state_dict copies weights and optimizer state onto the model's device,
+        # and the CPU RNG state must stay a CPU tensor (torch.set_rng_state refuses a CUDA one)
+        state = load_checkpoint(self.run_dir)
         # The run length and logging cadence may change on resume (to extend a run); nothing else.
         free = {"steps", "log_every", "eval_every", "ckpt_every"}
         if {k: v for k, v in state["config"].items() if k not in free} != {
@@ -264,7 +276,7 @@ class Trainer:
                 self.model.train()
                 for g in self.opt.param_groups:
                     g["lr"] = self.lr_at(self.step)
-                batch = {k: v.to(self.device, non_blocking=True) for k, v in self.task.sample(self.rng, self.step).items()}
+                batch = {k: to_model(v, self.model, dtype=None) for k, v in self.task.sample(self.rng, self.step).items()}
                 with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast):
                     loss, logs = self.ddp(batch)
                 self.opt.zero_grad(set_to_none=True)
@@ -324,11 +336,9 @@ class Trainer:
 
 
 def load_checkpoint(run_dir: str | os.PathLike, map_location: str = "cpu") -> dict[str, Any]:
+    """The checkpoint of a run, its tensors on ``map_location`` (the host by default, whatever
+    device trained it: export and evaluation of a GPU-trained run then work on a CPU machine)."""
     path = Path(run_dir) / "checkpoint.pt"
     if not path.exists():
         raise ParameterError(f"{run_dir} holds no checkpoint.pt: is it a run directory made by `audiosym train`?")
     return torch.load(path, map_location=map_location, weights_only=False)
-
-
-def settings_dict(s: TrainSettings) -> dict[str, Any]:
-    return dataclasses.asdict(s)

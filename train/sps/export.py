@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import nn
 
+from train.core.device import model_device
 from train.sps.model import PEAK_WIDTH, EquivariantDecoder, FrameEncoder, read_template
 
 
@@ -91,6 +92,9 @@ class _FastHarmonicEncoder(nn.Module):
     def __init__(self, enc: FrameEncoder) -> None:
         super().__init__()
         c, f, floor, d = enc.context, enc.n_bins, float(enc.floor_nats), enc.timbre_dim
+        # the constant matrices are built on the host (the band's loop is 23k small writes) and
+        # placed beside the trained weights, so the module runs where the model is
+        dev = model_device(enc)
         self.floor = floor
         mods = list(enc.body)  # type: ignore[call-overload]
         linears = [m for m in mods if isinstance(m, nn.Linear)]
@@ -113,10 +117,10 @@ class _FastHarmonicEncoder(nn.Module):
         self.b_out = nn.Parameter((head_w @ last.bias.detach().double() + head_b).float(), requires_grad=False)
         # peaks = relu((I - A) x / floor): the "+1" of the normalisation cancels (rows of A sum to 1)
         eye = torch.eye(f, dtype=torch.float64)
-        self.w_peaks = nn.Parameter(((eye - _moving_average_matrix(f, PEAK_WIDTH)) / floor).float().unsqueeze(-1),
+        self.w_peaks = nn.Parameter(((eye - _moving_average_matrix(f, PEAK_WIDTH)) / floor).float().unsqueeze(-1).to(dev),
                                     requires_grad=False)
         # harmonic sum: logits[k] = beta * sum_i sum_j kernel[i, j] * peaks_i[k + j], zero past F
-        kern = enc.pitch_kernel.detach().double()  # [C, span]
+        kern = enc.pitch_kernel.detach().double().cpu()  # [C, span]
         beta = float(enc.pitch_log_beta.detach().double().exp())
         band = torch.zeros(f, f, c, dtype=torch.float64)
         lo = enc.kernel_below  # the kernel's first tap reads bin k - lo
@@ -124,7 +128,7 @@ class _FastHarmonicEncoder(nn.Module):
             for j in range(kern.shape[1]):
                 if 0 <= k + j - lo < f:
                     band[k, k + j - lo, :] = kern[:, j] * beta
-        self.w_pitch = nn.Parameter(band.float(), requires_grad=False)
+        self.w_pitch = nn.Parameter(band.float().to(dev), requires_grad=False)
         self.w_pos = nn.Parameter(enc.bin_pos.detach().clone().reshape(1, f, 1), requires_grad=False)
 
     def forward(self, frames: torch.Tensor):

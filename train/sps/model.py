@@ -1,4 +1,4 @@
-"""SPS networks: frame encoder, (equivariant or plain) decoder, GRU prior, and the training loss.
+"""SPS networks: frame encoder, (equivariant or plain) decoder, GRU prior.
 
 Shapes: ``F`` log-frequency bins (190), ``C`` causal context frames, ``D`` timbre dims.
 The encoder maps ``frames [N, T, F]`` to ``z_pitch [N, T', 1]`` and ``z_timbre [N, T', D]``
@@ -148,33 +148,6 @@ class FrameEncoder(nn.Module):
         return self.harmonic_pitch(self.windows(frames))
 
 
-def filter_invariance_loss(encoder: FrameEncoder, frames: torch.Tensor, cutoff_bins: torch.Tensor, *,
-                           slope: float, min_mass: float, sharpen: float):
-    """Pitch does not change when a filter removes upper partials: low-pass each note above a
-    random cutoff and ask the harmonic head's candidate posterior on the filtered frame to match
-    the sharpened (``sharpen`` x logits), detached posterior on the unfiltered one (cross-entropy).
-
-    ``frames [N, C, F]`` log-magnitudes (one output frame each), ``cutoff_bins [N]``. The roll-off
-    (``slope`` nats per bin above the cutoff) acts through the per-frame normalisation: partials
-    that end up more than ``floor_nats`` below the strongest survivor vanish. A note whose filtered
-    frame keeps less than ``min_mass`` of its spectral-peak mass is left out (little left to read).
-    Returns (mean cross-entropy over kept notes, kept fraction).
-    Unlike an MSE on z_pitch, a cross-entropy cannot be met by flattening both posteriors (an MSE
-    version collapsed the kernel to ~0), and its gradient raises the target candidate's logit
-    wherever the filtered posterior's mass currently is (the soft-argmax gradient is only local).
-    """
-    f = frames.shape[-1]
-    k = torch.arange(f, dtype=frames.dtype, device=frames.device)
-    att = -slope * torch.relu(k - cutoff_bins.to(frames.dtype)[:, None])  # [N, F] nats
-    _, mass_lp, q_logits = encoder.pitch_only(frames + att[:, None, :])
-    _, mass, p_logits = encoder.pitch_only(frames)
-    q_logits, p_logits = q_logits[:, -1], p_logits[:, -1]
-    target = torch.softmax(sharpen * p_logits.detach(), -1)
-    per = -(target * torch.log_softmax(q_logits, -1)).sum(-1)  # [N]
-    keep = (mass_lp[:, -1] > min_mass * mass[:, -1]).to(frames.dtype)
-    return (keep * per).sum() / keep.sum().clamp(min=1.0), keep.mean()
-
-
 def fourier_features(z: torch.Tensor, n: int) -> torch.Tensor:
     """``z [..., 1] -> [..., 2n]``: sin/cos of pi * 2^k * z, k = 0..n-1 (lets a scalar draw sharp shapes)."""
     freqs = math.pi * (2.0 ** torch.arange(n, dtype=z.dtype, device=z.device))
@@ -239,27 +212,6 @@ def read_template(tmpl: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     return v0 + frac * (v1 - v0)
 
 
-def gaussian_blur(x: torch.Tensor, sigma_bins: float) -> torch.Tensor:
-    """Blur ``x [..., F]`` along frequency (coarse-to-fine training); identity for sigma < 0.3."""
-    if sigma_bins < 0.3:
-        return x
-    r = int(math.ceil(3 * sigma_bins))
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-0.5 * (t / sigma_bins) ** 2)
-    k = (k / k.sum()).view(1, 1, -1)
-    shape = x.shape
-    y = Fn.conv1d(Fn.pad(x.reshape(-1, 1, shape[-1]), (r, r), mode="replicate"), k)
-    return y.reshape(shape)
-
-
-def frame_mse(pred: torch.Tensor, target: torch.Tensor, sigma_bins: float = 0.0) -> torch.Tensor:
-    """MSE between log spectra after removing each frame's mean (loudness is not reconstructed)."""
-    pred, target = gaussian_blur(pred, sigma_bins), gaussian_blur(target, sigma_bins)
-    pred = pred - pred.mean(-1, keepdim=True)
-    target = target - target.mean(-1, keepdim=True)
-    return ((pred - target) ** 2).mean()
-
-
 class Prior(nn.Module):
     """GRU over a sequence of z_pitch ``[B, L, 1]`` predicting the next one ``[B, L, 1]``."""
 
@@ -271,13 +223,3 @@ class Prior(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h, _ = self.gru(z)
         return z + self.head(h)  # residual: predicting the step keeps the output on z's scale
-
-
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """``mu + exp(0.5 * logvar) * eps`` (the reference code wrongly used ``exp(logvar) * 0.5``)."""
-    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-
-
-def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, 1)) summed over the last axis, averaged over the rest."""
-    return (0.5 * (mu**2 + logvar.exp() - 1.0 - logvar)).sum(-1).mean()

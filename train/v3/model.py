@@ -5,75 +5,17 @@ Shapes: a training batch holds ``B`` samples of ``L`` fragments; each fragment i
 encoder turns the C frames ending at a frame into one content vector ``[Dc]`` and one
 style vector ``[Ds]``, so it runs live one frame per hop with C - 1 frames of history.
 
-Losses (Wu et al., ICLR 2025, see shared/REFERENCE.md §2) on mean pairwise distances
-(mpd): content CF/CS, style SS/SF, sample SS/CS and fragment CF/SF hinges with
-relativity r, MSE reconstruction, commitment; plus our vocabulary-invariance term
-(symmetric Chamfer distance between the content sets of every pair of samples / CF).
+The losses are in :mod:`train.v3.loss`, the ONNX wrappers in :mod:`train.v3.export`.
 """
 
 from __future__ import annotations
-
-import dataclasses
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiosym.errors import ParameterError
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of the loss terms. Strict: an unknown name is an error, never silently dropped."""
-
-    recon: float = 1.0
-    content: float = 1.0  # ReLU(r - CF/CS)/r
-    style: float = 1.0  # ReLU(r - SS/SF)/r
-    sample: float = 1.0  # ReLU(r - SS/CS)/r
-    fragment: float = 1.0  # ReLU(r - CF/SF)/r
-    commitment: float = 0.1
-    vocab: float = 0.0  # Chamfer(content sets of two samples) / CF (not in the paper)
-
-    @classmethod
-    def parse(cls, value: LossWeights | dict | str | None) -> LossWeights:
-        """From a dict or a ``"name=value,name=value"`` string (defaults for names left out)."""
-        if value is None:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            items = {}
-            for part in (p.strip() for p in value.split(",")):
-                if not part:
-                    continue
-                if "=" not in part and ":" not in part:
-                    raise ParameterError(f"loss weight {part!r} must look like name=value (e.g. vocab=1)")
-                k, v = part.replace(":", "=", 1).split("=", 1)
-                items[k.strip()] = v.strip()
-            value = items
-        if not isinstance(value, dict):
-            raise ParameterError(f"loss={value!r} must be a dict or a 'name=value,...' string")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(value) - names)
-        if unknown:
-            raise ParameterError(f"unknown loss weight(s) {unknown}; allowed: {sorted(names)}")
-        try:
-            return cls(**{k: float(v) for k, v in value.items()})
-        except ValueError as exc:
-            raise ParameterError(f"loss weights {value!r} must be numbers") from exc
-
-
-def mpd(x: torch.Tensor) -> torch.Tensor:
-    """Mean pairwise Euclidean distance over axis -2: ``x [..., n, d] -> [...]``; 0 when n < 2."""
-    n = x.shape[-2]
-    if n < 2:
-        return x.new_zeros(x.shape[:-2])
-    diff = x.unsqueeze(-2) - x.unsqueeze(-3)
-    # sqrt'(0) is infinite: keep the diagonal away from 0 and leave it out of the mean.
-    d = torch.sqrt((diff * diff).sum(-1) + 1e-12)
-    off = 1.0 - torch.eye(n, dtype=x.dtype, device=x.device)
-    return (d * off).sum((-1, -2)) / (n * (n - 1))
+from train.v3.config import Config
+from train.v3.export import export_modules
 
 
 def normalise_frames(x: torch.Tensor) -> torch.Tensor:
@@ -235,112 +177,15 @@ class V3Net(nn.Module):
         return y - y.mean(-1, keepdim=True)
 
     def export_modules(self) -> tuple[nn.Module, nn.Module]:
-        return V3Encoder(self), V3Decoder(self)
+        """(encoder, decoder) in the LatentModel layout (:mod:`train.v3.export`)."""
+        return export_modules(self)
 
 
-class V3Encoder(nn.Module):
-    """``frames [N, T, F] -> (content [N, T', Dc], code [N, T'] int64, content_q [N, T', Dc], style [N, T', Ds])``."""
-
-    def __init__(self, net: V3Net) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, frames: torch.Tensor):
-        c = self.net.context_frames
-        t_out = frames.shape[1] - c + 1
-        # window [N, T', C, F]: frame t' sees input frames t' .. t' + C - 1 (causal context)
-        window = torch.stack([frames[:, i : i + t_out] for i in range(c)], dim=2)
-        content, style = self.net.encode_fragments(window)
-        code, content_q = self.net.codebook(content)
-        return content, code, content_q, style
-
-
-class V3Decoder(nn.Module):
-    """``(content_q [N, T', Dc], style [N, T', Ds]) -> logmag [N, T', F]``."""
-
-    def __init__(self, net: V3Net) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, content_q: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        return self.net.decode(content_q, style)
-
-
-def chamfer_pairs(c: torch.Tensor) -> torch.Tensor:
-    """Mean symmetric Chamfer distance between the sets ``c[a]`` and ``c[b]`` over pairs a != b.
-
-    ``c [B, L, D] -> []``; 0 when B < 2.
-    """
-    b = c.shape[0]
-    if b < 2:
-        return c.new_zeros(())
-    d = torch.cdist(c.unsqueeze(1).expand(b, b, *c.shape[1:]).reshape(b * b, *c.shape[1:]),
-                    c.unsqueeze(0).expand(b, b, *c.shape[1:]).reshape(b * b, *c.shape[1:]))
-    d = d.reshape(b, b, c.shape[1], c.shape[1])
-    sym = d.min(-1).values.mean(-1) + d.min(-2).values.mean(-1)  # [B, B]
-    off = 1.0 - torch.eye(b, dtype=c.dtype, device=c.device)
-    return (sym * off).sum() / (b * (b - 1))
-
-
-class V3Loss(nn.Module):
-    """Wraps :class:`V3Net` for the trainer: ``forward(batch) -> (loss, logs)``."""
-
-    def __init__(self, net: V3Net, *, weights: LossWeights, relativity: float, seed: int = 0,
-                 recon_style: str = "own") -> None:
-        super().__init__()
-        if recon_style not in ("own", "shuffle"):
-            raise ParameterError(f"recon_style={recon_style!r} must be own or shuffle")
-        self.recon_style = recon_style
-        self.net = net
-        self.weights = weights
-        self.r = float(relativity)
-        self._gen = torch.Generator(device="cpu").manual_seed(seed)
-
-    def forward(self, batch: dict[str, torch.Tensor]):
-        frames = batch["frames"]  # [B, L, C, F]
-        w, r, eps = self.weights, self.r, 1e-8
-        content, style = self.net.encode_fragments(frames)  # [B, L, Dc], [B, L, Ds]
-        cb = self.net.codebook
-        if self.training and not bool(cb.initialised):
-            cb.kmeans_init(content.detach())
-        code, q = cb(content.detach())
-        if self.training:
-            cb.ema_update(content.detach(), code, self._gen)
-        q = q.detach()
-        content_st = content + (q - content).detach()  # straight-through
-        commit = F.mse_loss(content, q)
-
-        target = frames[:, :, -1, :]
-        target = target - target.mean(-1, keepdim=True)
-        style_dec = style
-        if self.training and self.recon_style == "shuffle":
-            # Decode each fragment with the style of another fragment of the same sample (same
-            # instrument, other pitch): style then cannot carry pitch, only what the sample shares.
-            L = style.shape[1]
-            shift = torch.randint(1, L, (style.shape[0], 1), generator=self._gen).to(style.device)
-            idx = (torch.arange(L, device=style.device)[None, :] + shift) % L
-            style_dec = torch.gather(style, 1, idx[..., None].expand_as(style))
-        recon = F.mse_loss(self.net.decode(content_st, style_dec), target)
-
-        cf = 0.5 * (mpd(content).mean() + mpd(q).mean())
-        cs = 0.5 * (mpd(content.mean(1)) + mpd(q.mean(1)))
-        sf = mpd(style).mean()
-        ss = mpd(style.mean(1))
-        hinge = {
-            "content": F.relu(r - cf / (cs + eps)) / r,
-            "style": F.relu(r - ss / (sf + eps)) / r,
-            "sample": F.relu(r - ss / (cs + eps)) / r,
-            "fragment": F.relu(r - cf / (sf + eps)) / r,
-        }
-        loss = w.recon * recon + w.commitment * commit
-        for name, value in hinge.items():
-            loss = loss + getattr(w, name) * value
-        vocab = chamfer_pairs(content) / (cf + eps) if w.vocab else content.new_zeros(())
-        loss = loss + w.vocab * vocab
-        logs = {"recon": recon.detach(), "commit": commit.detach(), "vocab": vocab.detach(),
-                "cf_cs": (cf / (cs + eps)).detach(), "ss_sf": (ss / (sf + eps)).detach(),
-                "ss_cs": (ss / (cs + eps)).detach(), "cf_sf": (cf / (sf + eps)).detach(),
-                "atoms_used": torch.tensor(float(torch.unique(code).numel())),
-                "restarts": cb.restarts.float()}
-        logs.update({f"h_{k}": v.detach() for k, v in hinge.items()})
-        return loss, logs
+def build_net(cfg: Config) -> V3Net:
+    """The (untrained) network ``cfg`` describes."""
+    return V3Net(
+        n_bins=cfg.features.n_bins, context_frames=cfg.context_frames, content_dim=cfg.content_dim,
+        style_dim=cfg.style_dim, n_atoms=cfg.n_atoms, hidden=cfg.hidden, conv_channels=cfg.conv_channels,
+        conv_kernel=cfg.conv_kernel, ema_decay=cfg.ema_decay, dead_fraction=cfg.dead_fraction,
+        style_dft=cfg.style_dft, content_norm=cfg.content_norm,
+    )
