@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from audiosym import families
 from audiosym.dsp.features import FeatureConfig
 
 
@@ -35,6 +36,21 @@ class FakePreset:
         self.metadata = {"kind": kind, "pitch_control": pitch_control, "timbres": timbres,
                          "midi_range": list(self.midi_range), "default_timbre": "flute"}
         self._timbre_map = rng.normal(size=(self.features.n_bins, timbre_dim)).astype(np.float32) * 0.01
+
+    @property
+    def family(self):
+        return families.get(self.kind)
+
+    @property
+    def pitch_map(self):
+        return self.family.pitch_map(self.metadata["pitch_control"])
+
+    @property
+    def continuous_pitch(self) -> bool:
+        return self.pitch_map.continuous
+
+    def input_midi(self, encoded):
+        return self.latent_to_midi(encoded[self.family.pitch_readout])
 
     @property
     def timbre_names(self) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from audiosym import families
+
 HELP = """\
 Evaluate a trained run directory (needs audiosym[train]) or a preset file (torch-free)
 on notes rendered from a soundfont the model never trained on.
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval", help="evaluate a run or preset on a held-out soundfont", description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("method", choices=["sps", "v3"])
+    p.add_argument("method", choices=families.names(), help="the model family")
     p.add_argument("model", help="run directory or preset (file path or shipped name)")
     p.add_argument("--soundfont", default=None, help="held-out soundfont (default: MuseScore_General when installed, else one that is not the training soundfont)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
@@ -31,5 +33,5 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    module = importlib.import_module(f"audiosym.eval.{args.method}")
+    module = importlib.import_module(families.get(args.method).evaluation)
     return int(module.main(args) or 0)

@@ -60,7 +60,7 @@ from audiosym.engine.dynamics import (
     note_gate,
     starts_note,
 )
-from audiosym.engine.state import LATENT_NAMES, EngineState, as_block, check_arguments
+from audiosym.engine.state import EngineState, as_block, check_arguments
 from audiosym.engine.vocoder.harmonic import HarmonicNoiseSynth, SpectrumReader, Update
 
 
@@ -105,8 +105,8 @@ class Engine:
         self.hold = max(int(round(hold_ms * sample_rate / 1000)), 1)
         self.env_alpha = float(np.exp(-1.0 / max(envelope_ms * sample_rate / 1000, 1e-9)))
         self.control_period = max(int(round(control_ms * sample_rate / 1000)), 1)
-        self.pitch_name, self.timbre_name = LATENT_NAMES[preset.kind]
-        self.linear = preset.metadata.get("pitch_control", {}).get("type", "linear") == "linear"
+        self.pitch_name, self.timbre_name = preset.family.pitch_latent, preset.family.timbre_latent
+        self.linear = preset.continuous_pitch
         self.midi_lo, self.midi_hi = (float(v) for v in preset.midi_range)
         self.program_timbres: dict[int, str] = {}
         for name, info in preset.metadata.get("timbres", {}).items():
@@ -259,10 +259,7 @@ class Engine:
             return []
         out = self.preset.encode(np.ascontiguousarray(windows[needed]))
         latents = np.asarray(out[self.pitch_name])[:, -1, :]  # [len(needed), d]
-        if self.linear:
-            midi = np.asarray(self.preset.latent_to_midi(latents), dtype=np.float64).reshape(-1)
-        else:
-            midi = np.asarray(self.preset.latent_to_midi(np.asarray(out["code"])[:, -1]), dtype=np.float64)
+        midi = np.asarray(self.preset.input_midi(out), dtype=np.float64)[:, -1]
         return [(int(offsets[i]), latents[j], float(midi[j])) for j, i in enumerate(needed)]
 
     def _timbre_vector(self, control: ControlState) -> np.ndarray:

@@ -15,7 +15,6 @@ from audiosym.errors import ParameterError
 
 MODES = ("transfer", "synth")
 DYNAMICS = ("input", "timbre")
-LATENT_NAMES = {"sps": ("z_pitch", "z_timbre"), "v3": ("content_q", "style")}
 MAX_BLOCK_HINT = 8192
 
 
@@ -50,8 +49,6 @@ def check_arguments(preset: Any, *, timbre: str, morph_timbre: str | None, sampl
         raise ParameterError(f"mode={mode!r} is not one of {MODES}")
     if dynamics not in DYNAMICS:
         raise ParameterError(f"dynamics={dynamics!r} is not one of {DYNAMICS}")
-    if preset.kind not in LATENT_NAMES:
-        raise ParameterError(f"preset kind {preset.kind!r} is not one of {sorted(LATENT_NAMES)}")
     names = list(preset.timbre_names)
     for label, name in (("timbre", timbre), ("morph_timbre", morph_timbre)):
         if name is not None and name not in names:

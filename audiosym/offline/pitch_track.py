@@ -63,12 +63,11 @@ def pitch_track(preset, y: np.ndarray, sample_rate: int) -> PitchTrack:
     if len(logmag) < c:
         empty = np.zeros(0)
         return PitchTrack(empty, empty, empty)
-    key = "z_pitch" if preset.kind == "sps" else "code"
     parts = []
     for start in range(0, len(logmag) - c + 1, ENCODE_CHUNK_FRAMES):  # outputs start .. start + chunk - 1
         window = logmag[start : start + ENCODE_CHUNK_FRAMES + c - 1]
-        parts.append(np.asarray(preset.encode(window[None])[key])[0])
-    midi = np.asarray(preset.latent_to_midi(np.concatenate(parts)), dtype=np.float64).reshape(-1)
+        parts.append(np.asarray(preset.input_midi(preset.encode(window[None])), dtype=np.float64)[0])
+    midi = np.concatenate(parts)
     frame = np.arange(len(midi)) + c - 1  # encoder output t' ends at feature frame t' + c - 1
     centre = (frame + 1) * cfg.hop_length - cfg.n_fft / 2  # samples at the model rate
     level = 10 * np.log10(mean_square(y16, centre, cfg.hop_length // 2) + 1e-20)

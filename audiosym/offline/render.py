@@ -59,30 +59,13 @@ class TransposedPreset:
 
     def __init__(self, preset, semitones: float):
         self._preset, self.semitones = preset, float(semitones)
-        pc = preset.metadata["pitch_control"]
-        if pc["type"] == "codebook" and self.semitones != round(self.semitones):
-            raise ParameterError(
-                f"--transpose {semitones:g}: a codebook (V3) preset has discrete pitches; use whole semitones"
-            )
+        preset.pitch_map.check_transpose(self.semitones)
 
     def __getattr__(self, name):
         return getattr(self._preset, name)
 
     def encode(self, frames: np.ndarray) -> dict[str, np.ndarray]:
-        out = dict(self._preset.encode(frames))
-        pc = self._preset.metadata["pitch_control"]
-        if pc["type"] == "linear":
-            out["z_pitch"] = (np.asarray(out["z_pitch"]) + np.float32(pc["b"] * self.semitones)).astype(np.float32)
-            return out
-        atom_midi = np.asarray(pc["atom_midi"], dtype=np.int64)
-        codebook = np.asarray(pc["codebook"], dtype=np.float32)
-        code = np.asarray(out["code"])
-        mapped = np.flatnonzero(atom_midi >= 0)
-        target = atom_midi[code] + int(round(self.semitones))
-        nearest = mapped[np.argmin(np.abs(atom_midi[mapped][None, :] - target.reshape(-1, 1)), axis=1)]
-        new_code = np.where(atom_midi[code] >= 0, nearest.reshape(code.shape), code)
-        out["code"], out["content_q"] = new_code, codebook[new_code]
-        return out
+        return self._preset.pitch_map.transpose(dict(self._preset.encode(frames)), self.semitones)
 
 
 def make_engine(preset, *, timbre: str, sample_rate: int, transpose_semitones: float = 0.0,

@@ -21,7 +21,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from audiosym.errors import PresetError
+from audiosym import families
+from audiosym.errors import ParameterError, PresetError
 
 FORMAT_VERSION = 2  # 2 (2026-11-30): optional match.npz; version-1 files (no match data) still load
 SUFFIX = ".asym"
@@ -112,27 +113,23 @@ def validate_metadata(meta: Any, *, where: str = "metadata") -> None:
             f"{where}: default_timbre {meta['default_timbre']!r} is not one of the timbres "
             f"{sorted(meta['timbres'])}"
         )
-    pc = meta["pitch_control"]
-    if pc["type"] == "codebook" and len(pc["atom_midi"]) != len(pc["codebook"]):
-        raise PresetError(
-            f"{where}: pitch_control has {len(pc['atom_midi'])} atom_midi entries but "
-            f"{len(pc['codebook'])} codebook vectors; they must match"
-        )
-    expected = {"sps": "linear", "v3": "codebook"}[meta["kind"]]
-    if pc["type"] != expected:
-        raise PresetError(f"{where}: a {meta['kind']!r} preset needs pitch_control type {expected!r}, got {pc['type']!r}")
+    try:
+        family = families.get(meta["kind"])
+    except ParameterError as exc:
+        raise PresetError(f"{where}: kind {meta['kind']!r} is not a model family this audiosym knows ({exc}); "
+                          "upgrade audiosym or install the package that registers it") from None
+    pc_type = meta["pitch_control"]["type"]
+    if pc_type != family.pitch_control_type:
+        raise PresetError(f"{where}: a {family.name!r} preset needs pitch_control type "
+                          f"{family.pitch_control_type!r}, got {pc_type!r}")
     outputs = {t["name"]: t["shape"] for t in meta["latent"]["encoder_outputs"]}
-    timbre_key, pitch_key = ("z_timbre", "z_pitch") if meta["kind"] == "sps" else ("style", "content_q")
+    pitch_key, timbre_key = family.pitch_latent, family.timbre_latent
     if timbre_key not in outputs or pitch_key not in outputs:
-        raise PresetError(f"{where}: latent.encoder_outputs must name {pitch_key} and {timbre_key} for a {meta['kind']} preset")
+        raise PresetError(f"{where}: latent.encoder_outputs must name {pitch_key} and {timbre_key} for a {family.name} preset")
     dims = {len(t["vector"]) for t in meta["timbres"].values()}
     if dims != {outputs[timbre_key][-1]}:
         raise PresetError(f"{where}: timbre vectors have length(s) {sorted(dims)}, but {timbre_key} has {outputs[timbre_key][-1]} dims")
-    if pc["type"] == "codebook":
-        if {len(row) for row in pc["codebook"]} != {outputs[pitch_key][-1]}:
-            raise PresetError(f"{where}: codebook vectors must have {outputs[pitch_key][-1]} dims like {pitch_key}")
-        if max(pc["atom_midi"]) < 0:
-            raise PresetError(f"{where}: pitch_control.atom_midi maps no atom to a MIDI pitch; the preset cannot be played")
+    family.check_metadata(meta, where=where)
 
 
 def sha256_hex(blob: bytes) -> str:

@@ -14,6 +14,7 @@ sessions; this module never imports torch. Presets are written by
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -22,8 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from audiosym import families
 from audiosym.dsp.features import FeatureConfig
 from audiosym.errors import ParameterError, PresetError
+from audiosym.families.base import Family, PitchMap
 from audiosym.preset.format import (
     GRAPHS,
     METADATA,
@@ -32,10 +35,6 @@ from audiosym.preset.format import (
     read_preset_files,
     resolve_preset,
 )
-
-#: Output / input names of the graphs, per kind (the LatentModel layout of audiosym.families.base).
-ENCODER_OUTPUTS = {"sps": ("z_pitch", "z_timbre"), "v3": ("content", "code", "content_q", "style")}
-DECODER_INPUTS = {"sps": ("z_pitch", "z_timbre"), "v3": ("content_q", "style")}
 
 
 def _cuda_present() -> bool:
@@ -135,41 +134,36 @@ class Preset:
         return self.match is not None and name is not None and \
             self.match.subharmonic.get(name, 0.0) >= SUBHARMONIC_RATIO
 
-    def _codebook(self) -> tuple[np.ndarray, np.ndarray]:
-        pc = self.metadata["pitch_control"]
-        return np.asarray(pc["atom_midi"], dtype=np.int64), np.asarray(pc["codebook"], dtype=np.float32)
+    @property
+    def family(self) -> Family:
+        """The model family (:mod:`audiosym.families`) of this preset's ``kind``."""
+        return families.get(self.kind)
+
+    @functools.cached_property
+    def pitch_map(self) -> PitchMap:
+        """The calibration of ``metadata["pitch_control"]`` (:meth:`Family.pitch_map`)."""
+        return self.family.pitch_map(self.metadata["pitch_control"])
+
+    @property
+    def continuous_pitch(self) -> bool:
+        """True when any pitch has a latent (``linear``: bends, microtones), False when only the
+        calibrated notes do (``codebook``)."""
+        return self.pitch_map.continuous
 
     def midi_to_latent(self, midi) -> np.ndarray:
-        """MIDI pitch (float or array ``[...]``) -> pitch latent: ``z_pitch [..., 1]`` = a + b·midi
-        (SPS, continuous), or ``content_q [..., Dc]`` of the atom mapped to the nearest pitch (V3)."""
-        m = np.asarray(midi, dtype=np.float64)
-        pc = self.metadata["pitch_control"]
-        if pc["type"] == "linear":
-            return (pc["a"] + pc["b"] * m)[..., None].astype(np.float32)
-        atom_midi, codebook = self._codebook()
-        mapped = np.flatnonzero(atom_midi >= 0)
-        nearest = mapped[np.argmin(np.abs(atom_midi[mapped][None, :] - m.reshape(-1, 1)), axis=1)]
-        return codebook[nearest].reshape(*m.shape, codebook.shape[1])
+        """MIDI pitch (float or array ``[...]``) -> pitch latent ``[..., D]`` (the family's
+        ``pitch_latent``), e.g. ``z_pitch = a + b * midi`` (SPS) or the atom mapped to the
+        nearest pitch (V3)."""
+        return self.pitch_map.midi_to_latent(midi)
 
     def latent_to_midi(self, z) -> np.ndarray:
-        """Pitch latent -> MIDI pitch: SPS ``z_pitch [..., 1]`` -> ``[...]`` float; V3 ``code [...]``
-        (int) or ``content/content_q [..., Dc]`` (nearest atom) -> ``[...]`` float, NaN for unmapped atoms."""
-        z = np.asarray(z)
-        pc = self.metadata["pitch_control"]
-        if pc["type"] == "linear":
-            if z.shape[-1:] != (1,):
-                raise ParameterError(f"z_pitch has shape {z.shape}; expected [..., 1]")
-            return (z[..., 0].astype(np.float64) - pc["a"]) / pc["b"]
-        atom_midi, codebook = self._codebook()
-        if np.issubdtype(z.dtype, np.integer):
-            code = z
-        else:
-            if z.shape[-1:] != codebook.shape[1:]:
-                raise ParameterError(f"content has shape {z.shape}; expected [..., {codebook.shape[1]}]")
-            d = ((z[..., None, :].astype(np.float32) - codebook) ** 2).sum(-1)
-            code = d.argmin(-1)
-        midi = atom_midi[code].astype(np.float64)
-        return np.where(midi >= 0, midi, np.nan)
+        """Pitch latent (or the family's ``pitch_readout`` output, e.g. V3 ``code``) -> MIDI pitch
+        ``[...]`` float, NaN where it stands for no pitch."""
+        return self.pitch_map.latent_to_midi(z)
+
+    def input_midi(self, encoded: dict[str, np.ndarray]) -> np.ndarray:
+        """The input's pitch (MIDI, ``[N, T']`` float, NaN: none) read from encoder outputs."""
+        return self.latent_to_midi(encoded[self.family.pitch_readout])
 
     def encode(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         frames = np.asarray(frames, dtype=np.float32)
@@ -178,11 +172,11 @@ class Preset:
             raise ParameterError(
                 f"frames has shape {frames.shape}; expected [N, T, {f}] with T >= context_frames={self.context_frames}"
             )
-        outs = self.encoder.run(list(ENCODER_OUTPUTS[self.kind]), {"frames": frames})
-        return dict(zip(ENCODER_OUTPUTS[self.kind], outs))
+        names = self.family.encoder_outputs
+        return dict(zip(names, self.encoder.run(list(names), {"frames": frames})))
 
     def decode(self, **latents: np.ndarray) -> np.ndarray:
-        names = DECODER_INPUTS[self.kind]
+        names = self.family.decoder_inputs
         if set(latents) != set(names):
             raise ParameterError(f"decode() of a {self.kind!r} preset takes exactly {list(names)}, got {sorted(latents)}")
         return self.decoder.run(["logmag"], {n: np.asarray(latents[n], dtype=np.float32) for n in names})[0]
@@ -248,9 +242,10 @@ def compare_models(a, b, *, atol: float = 1e-4, seed: int = 0, frames: np.ndarra
         frames = np.random.default_rng(seed).normal(-6.0, 2.0, size=shape)
     x = np.asarray(frames, dtype=np.float32)
     za, zb = a.encode(x), b.encode(x)
+    family = families.get(a.kind)
     worst = 0.0
-    for k in ENCODER_OUTPUTS[a.kind]:
-        if k == "code":
+    for k in family.encoder_outputs:
+        if np.issubdtype(np.asarray(za[k]).dtype, np.integer):  # codes: agreement, not distance
             agree = float(np.mean(np.asarray(za[k]) == np.asarray(zb[k])))
             if agree < 0.999:
                 raise PresetError(f"re-loaded preset disagrees on {agree:.1%} of codes only")
@@ -258,7 +253,7 @@ def compare_models(a, b, *, atol: float = 1e-4, seed: int = 0, frames: np.ndarra
         if np.shape(za[k]) != np.shape(zb[k]):
             raise PresetError(f"re-loaded preset gives {k} of shape {np.shape(za[k])}, the model {np.shape(zb[k])}")
         worst = max(worst, float(np.max(np.abs(np.asarray(za[k]) - np.asarray(zb[k])))))
-    lat = {k: np.asarray(zb[k]) for k in DECODER_INPUTS[a.kind]}
+    lat = {k: np.asarray(zb[k]) for k in family.decoder_inputs}
     worst = max(worst, float(np.max(np.abs(a.decode(**lat) - np.asarray(b.decode(**lat))))))
     if not worst <= atol:
         raise PresetError(f"re-loaded preset differs from the in-memory model by {worst:.2e} > {atol:.0e}")

@@ -34,8 +34,6 @@ from audiosym.errors import ParameterError
 if TYPE_CHECKING:
     from audiosym.timbre.envelope import NoteEnvelope
 
-PITCH_LATENT = {"sps": "z_pitch", "v3": "content_q"}
-TIMBRE_LATENT = {"sps": "z_timbre", "v3": "style"}
 LEVEL_RANGE_DB = 35.0  # frames more than this below the loudest frame are not measured
 STABLE_SEMITONES = 0.5  # pitch must stay within this across a frame's analysis window
 MIN_FRAMES = 20  # fewer steady pitched frames than this (0.32 s): not a usable reference
@@ -156,9 +154,6 @@ def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str =
     from audiosym.io.audio import resample
 
     cfg = preset.features
-    kind = preset.kind
-    if kind not in PITCH_LATENT:
-        raise ParameterError(f"preset kind {kind!r} is not one of {sorted(PITCH_LATENT)}")
     y16 = resample(np.asarray(y, dtype=np.float32), orig_sample_rate=int(sample_rate),
                    target_sample_rate=cfg.sample_rate)
     logmag = features(y16, cfg)
@@ -187,22 +182,19 @@ def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str =
     enc = preset.encode(logmag[None])
     rows = idx - (c - 1)  # encoder output t' ends at feature frame t' + c - 1
     if vector is None:
-        vector = np.asarray(enc[TIMBRE_LATENT[kind]])[0][rows].mean(axis=0)
+        vector = np.asarray(enc[preset.family.timbre_latent])[0][rows].mean(axis=0)
     vector = np.asarray(vector, dtype=np.float32)
     if notes is None:
         # pyin's pitch in the octave the preset's encoder reports: an organ's 16' stop makes pyin
         # hear the sub-octave, while the preset (calibrated on MIDI labels) calls it the played
         # note. The encoder is noisier: one decision per note (run of steady frames), and only
         # when the encoder insists (V3's encoder, confined to two octaves, would add errors).
-        if kind == "sps":
-            enc_midi = np.asarray(preset.latent_to_midi(np.asarray(enc["z_pitch"])[0]), dtype=np.float64)
-        else:
-            enc_midi = np.asarray(preset.latent_to_midi(np.asarray(enc["code"])[0]), dtype=np.float64)
+        enc_midi = np.asarray(preset.input_midi(enc), dtype=np.float64)[0]
         midi = midi + 12.0 * _octave_per_run(idx, midi, enc_midi[rows])
     n_bins = cfg.n_bins
     offsets = np.arange(-(n_bins - 1), n_bins, dtype=np.float64)  # bins relative to the pitch
     pitch = np.clip(midi, lo, hi)
-    if preset.metadata["pitch_control"]["type"] != "linear":  # codebook: the pitch of the atom played
+    if not preset.continuous_pitch:  # discrete pitch (a codebook): the pitch of the note played
         pitch = np.round(pitch)
     grid = np.arange(np.floor(pitch.min()), np.ceil(pitch.max()) + 1.0)  # semitone rows of the table
     relative = np.zeros((len(grid), len(offsets)))
@@ -249,8 +241,7 @@ def _decode_at(preset, midi: np.ndarray, vector: np.ndarray) -> np.ndarray:
     pitch = np.clip(np.asarray(midi, dtype=np.float64), lo, hi)
     latent = preset.midi_to_latent(pitch).astype(np.float32)[:, None, :]
     v = np.repeat(vector[None, None, :], len(pitch), axis=0).astype(np.float32)
-    kind = preset.kind
-    out = preset.decode(**{PITCH_LATENT[kind]: latent, TIMBRE_LATENT[kind]: v})
+    out = preset.decode(**{preset.family.pitch_latent: latent, preset.family.timbre_latent: v})
     return np.asarray(out, dtype=np.float64)[:, -1, :]
 
 
@@ -339,8 +330,7 @@ class ReferencePreset:
         for ref in self.references:
             others = [np.linalg.norm(v - ref.vector) for n, v in vectors.items() if n != ref.name]
             self._scale.append(max(min(others) if others else 1.0, 1e-6))
-        kind = preset.kind
-        self._pitch, self._timbre = PITCH_LATENT[kind], TIMBRE_LATENT[kind]
+        self._pitch, self._timbre = preset.family.pitch_latent, preset.family.timbre_latent
         from audiosym.timbre.match import MatchTable
 
         self._table = (MatchTable(self.references, self._scale, preset.features)

@@ -240,6 +240,10 @@ class TorchV3Model:
         return {k: v.float().cpu().numpy() if k != "code" else v.cpu().numpy().astype(np.int64)
                 for k, v in zip(names, out)}
 
+    def codebook(self) -> np.ndarray:
+        """``[K, Dc]`` float32: the atoms, what ``content_q`` is where ``code == k`` (export calibrates with it)."""
+        return self.torch_model.codebook.atoms.detach().float().cpu().numpy()
+
     def decode(self, *, content_q: np.ndarray, style: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             dev = self._device()
