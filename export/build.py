@@ -21,10 +21,17 @@ import audiosym
 from audiosym.data.soundfonts import soundfont_label
 from audiosym.errors import PresetError
 from audiosym.preset.format import SUFFIX
-from audiosym.preset.session import Preset
+from audiosym.preset.model import Preset
 from audiosym.timbre.match import MEMBER as MATCH_MEMBER
 from export.calibrate import calibrate, parity_notes
-from export.onnx_graphs import OPSET, ParityReport, check_parity, export_graphs, latent_layout
+from export.onnx_graphs import (
+    OPSET,
+    ExportableModel,
+    ParityReport,
+    check_parity,
+    export_graphs,
+    latent_layout,
+)
 from export.save import save_preset
 
 EVAL_SETUP_KEYS = ("test_soundfont", "train_programs", "heldout_programs", "pitch_limits", "velocities",
@@ -79,7 +86,7 @@ def default_name(out: str | os.PathLike) -> str:
 
 
 def build_preset(
-    model,
+    model: ExportableModel,
     out: str | os.PathLike,
     *,
     name: str | None = None,
@@ -135,7 +142,7 @@ def build_preset(
         "source": {"parity_max_abs_err": report.max_abs_err, "parity_inputs": f"{len(notes)} rendered training notes"},
     }
     for key in EVAL_SETUP_KEYS:  # the run's evaluation setup, read by audiosym.eval.v3 from a preset too
-        value = (getattr(model, "metadata", None) or {}).get(key)
+        value = model.metadata.get(key)
         if value not in (None, "", [], ()):
             meta[key] = list(value) if isinstance(value, tuple | list) else value
     if description:

@@ -11,19 +11,31 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from audiosym import families
 from audiosym.errors import PresetError
+from audiosym.families.base import LatentModel
+
+
+class ExportableModel(LatentModel, Protocol):
+    """A trained run as export takes it: a LatentModel with its torch module, whose
+    ``export_modules()`` gives (encoder, decoder) in the family's layout (and, optionally,
+    ``onnx_modules()`` the same functions with fewer graph nodes)."""
+
+    @property
+    def torch_model(self) -> Any:  # a torch.nn.Module with export_modules(); nn.Module's typing hides it
+        ...
+
 
 OPSET = 17
 EXAMPLE_FRAMES = 16  # time length of the export example (after the context); checks use others
 
 
-def latent_layout(model) -> dict[str, list[dict[str, Any]]]:
+def latent_layout(model: ExportableModel) -> dict[str, list[dict[str, Any]]]:
     """Names, shapes (``N``, ``T``, ``T_out`` symbolic) and dtypes of the graphs' inputs and outputs."""
     enc, _ = model.torch_model.export_modules()
     x = torch.zeros(1, model.context_frames, model.features.n_bins)
@@ -83,7 +95,7 @@ def _optimise(onnx_bytes: bytes) -> bytes:
             return f.read()
 
 
-def export_graphs(model, *, rewrite: bool = True) -> tuple[bytes, bytes]:
+def export_graphs(model: ExportableModel, *, rewrite: bool = True) -> tuple[bytes, bytes]:
     """``(encoder_onnx, decoder_onnx)`` bytes of a trained LatentModel with ``.torch_model``.
 
     ``rewrite=False`` exports the training forward literally (``export_modules()``) even when the
@@ -165,7 +177,7 @@ def _inputs(rng: np.random.Generator, batch: int, t: int, n_bins: int, notes: np
 
 
 def check_parity(
-    model, enc_bytes: bytes, dec_bytes: bytes, *, atol: float = 1e-4,
+    model: ExportableModel, enc_bytes: bytes, dec_bytes: bytes, *, atol: float = 1e-4,
     cases: tuple[tuple[int, int], ...] = ((1, 1), (1, 37), (3, 5), (4, 101)), repeats: int = 5, seed: int = 0,
     notes: np.ndarray | None = None,
 ) -> ParityReport:

@@ -134,11 +134,10 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
     from audiosym.engine.control import control_change, note_off, note_on, pitch_bend
     from audiosym.engine.engine import Engine
     from audiosym.preset.session import load_preset
-    from audiosym.timbre.match import with_stored_match
 
     preset = load_preset(preset_name, device="cpu", intra_op_threads=1)
     if match:
-        preset = with_stored_match(preset)
+        preset = preset.with_stored_match()
     timbre = timbre or preset.default_timbre
     lo, hi = preset.midi_range
     sr, block = sample_rate, block_size
@@ -232,7 +231,7 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores".strip(),
         "load_average": [round(v, 2) for v in os.getloadavg()],
         "preset": preset.name, "kind": preset.kind, "timbre": timbre, "midi_range": [lo, hi],
-        "match_corrections": bool(getattr(preset, "applies_stored_match", False)), "dynamics": dynamics,
+        "match_corrections": preset.applies_stored_match, "dynamics": dynamics,
         "sample_rate": sr, "block_size": block, "block_ms": round(block_ms, 4), "ort_threads": 1,
         "block_compute_p50_ms": round(float(np.percentile(tw, 50)), 4),
         "block_compute_p99_ms": round(float(np.percentile(tw, 99)), 4),

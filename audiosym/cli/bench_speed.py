@@ -76,9 +76,8 @@ def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float
     from audiosym.offline.pitch_track import input_note_events
     from audiosym.offline.render import make_engine, render_signal, resynthesize
     from audiosym.preset.session import load_preset
-    from audiosym.timbre.match import with_stored_match
 
-    preset = with_stored_match(load_preset(preset_name, device="cpu", intra_op_threads=1))  # as `resynth` plays
+    preset = load_preset(preset_name, device="cpu", intra_op_threads=1).with_stored_match()  # as `resynth` plays
     timbre = timbre or preset.default_timbre
     sf = find_soundfont("TimGM6mb")
     notes = _melody(seconds, seed)

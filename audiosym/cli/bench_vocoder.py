@@ -50,11 +50,7 @@ def bench_vocoder(*, programs=(73, 40, 56, 71, 0), notes=(48, 60, 72), preset: s
         raise ParameterError(f"preset {preset!r} uses other feature settings than the defaults the vocoder bench "
                              "compares on; pass a preset with the default features (e.g. sps-default)")
 
-    class _Level:  # the engine's transfer-mode envelope follower, borrowed without a model
-        features, kind, context_frames, midi_range = cfg, "sps", 1, (0, 127)
-        timbre_names, metadata = ["x"], {"timbres": {}}  # type: ignore[var-annotated]
-
-    follower = Engine(_Level(), timbre="x", sample_rate=sr)
+    follower = Engine(model, timbre=model.default_timbre, sample_rate=sr)  # its transfer-mode envelope follower
 
     def decoded(x: np.ndarray) -> np.ndarray:
         return decoded_features(model, x)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from audiosym.cli._common import add_timbre_from_arguments
 
@@ -80,20 +79,20 @@ def run(args: argparse.Namespace) -> int:
 
     from audiosym.engine.engine import Engine
     from audiosym.preset.session import load_preset
-    from audiosym.timbre.match import with_stored_match
 
     if args.timbre_from_midi and not args.timbre_from:
         raise ParameterError(f"--timbre-from-midi {args.timbre_from_midi} labels a --timbre-from recording; "
                              "give the recording with --timbre-from REF.wav")
-    preset: Any = load_preset(args.preset, device="cpu", intra_op_threads=1)  # or a wrapper of it
+    preset = load_preset(args.preset, device="cpu", intra_op_threads=1)
     if args.match:
-        preset = with_stored_match(preset)
+        preset = preset.with_stored_match()
     if args.timbre_from:  # measured before any device opens
-        from audiosym.timbre.reference import reference_name, with_reference
+        from audiosym.timbre.reference import measure_reference, reference_name
 
         name = args.timbre or reference_name(args.timbre_from)
         print(f"measuring the timbre of {args.timbre_from} ...", file=sys.stderr, flush=True)
-        preset = with_reference(preset, args.timbre_from, name=name, midi_path=args.timbre_from_midi)
+        preset = preset.with_references([measure_reference(preset, args.timbre_from, name=name,
+                                                           midi_path=args.timbre_from_midi)])
         timbre = name
     else:
         timbre = args.timbre or preset.default_timbre

@@ -62,6 +62,7 @@ from audiosym.engine.dynamics import (
 )
 from audiosym.engine.state import EngineState, as_block, check_arguments
 from audiosym.engine.vocoder.harmonic import HarmonicNoiseSynth, SpectrumReader, Update
+from audiosym.preset.model import Preset
 
 
 class Engine:
@@ -69,7 +70,8 @@ class Engine:
 
     Parameters
     ----------
-    preset : LatentModel with the preset API (``timbre_vector``, ``midi_to_latent``, ...).
+    preset : the :class:`audiosym.preset.model.Preset` to play (composed as wanted: stored match,
+        reference timbres, transposition).
     timbre : a name in ``preset.timbre_names``.
     sample_rate : device rate in Hz (>= the model rate, 16 kHz; 44.1 and 48 kHz are typical).
     block_size : the host's nominal block size (only for ``block_ms``; ``process`` takes any length).
@@ -86,7 +88,7 @@ class Engine:
         and each new spectrum is ramped in over this time (2 ms = 96 samples at 48 kHz).
     """
 
-    def __init__(self, preset: Any, *, timbre: str, sample_rate: int, block_size: int | None = None,
+    def __init__(self, preset: Preset, *, timbre: str, sample_rate: int, block_size: int | None = None,
                  mode: str = "transfer", bend_range_semitones: float = 2.0,
                  morph_timbre: str | None = None, adsr: Adsr | None = None, synth_level: float = 0.1,
                  envelope_ms: float = 2.0, hold_ms: float = 20.0, control_ms: float = 2.0,
@@ -105,12 +107,10 @@ class Engine:
         self.hold = max(int(round(hold_ms * sample_rate / 1000)), 1)
         self.env_alpha = float(np.exp(-1.0 / max(envelope_ms * sample_rate / 1000, 1e-9)))
         self.control_period = max(int(round(control_ms * sample_rate / 1000)), 1)
-        self.pitch_name, self.timbre_name = preset.family.pitch_latent, preset.family.timbre_latent
+        self.pitch_name, self.timbre_name = preset.pitch_latent, preset.timbre_latent
         self.linear = preset.continuous_pitch
         self.midi_lo, self.midi_hi = (float(v) for v in preset.midi_range)
-        self.program_timbres: dict[int, str] = {}
-        for name, info in preset.metadata.get("timbres", {}).items():
-            self.program_timbres.setdefault(int(info["program"]), name)
+        self.program_timbres = preset.program_timbres
         self.resampler = StreamResampler(sample_rate_in=self.sample_rate, sample_rate_out=self.cfg.sample_rate)
         self.reader = SpectrumReader(self.cfg, n_harmonics=n_harmonics, n_bands=noise_bands)
         self.synth = HarmonicNoiseSynth(self.cfg, sample_rate=self.sample_rate, ramp_samples=self.control_period,
@@ -366,8 +366,7 @@ class Engine:
         """The timbre's stored note envelope at ``note``: (linear gains, hop in samples), cached."""
         key = (timbre, -1 if note is None else int(note))
         if key not in self._envelopes:
-            env_of = getattr(self.preset, "envelope", None)
-            env = env_of(timbre) if env_of is not None else None
+            env = self.preset.envelope(timbre)
             self._envelopes[key] = None if env is None or note is None else (
                 env.curve(float(note)), env.hop_s * self.sample_rate)
         return self._envelopes[key]
@@ -392,8 +391,7 @@ class Engine:
         on the f0 / 2 series, which holds both the note's harmonics and the sub-octave ones."""
         name = self.morph_timbre if self.morph_timbre is not None and cs.mod > 0.5 else cs.timbre
         if name not in self._shift_cache:
-            test = getattr(self.preset, "subharmonic", None)
-            self._shift_cache[name] = 12.0 if test is not None and test(name) else 0.0
+            self._shift_cache[name] = 12.0 if self.preset.subharmonic(name) else 0.0
         return self._shift_cache[name]
 
     def _decode(self, requests: list) -> list[Update]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -12,6 +11,7 @@ from audiosym.engine.control import AdsrState, ControlState
 from audiosym.engine.dynamics import NoteEnvState
 from audiosym.engine.vocoder.harmonic import SynthState
 from audiosym.errors import ParameterError
+from audiosym.preset.model import Preset
 
 MODES = ("transfer", "synth")
 DYNAMICS = ("input", "timbre")
@@ -41,7 +41,7 @@ class EngineState:
     note_env: NoteEnvState | None = None  # dynamics="timbre": the sounding note's envelope
 
 
-def check_arguments(preset: Any, *, timbre: str, morph_timbre: str | None, sample_rate: int, model_rate: int,
+def check_arguments(preset: Preset, *, timbre: str, morph_timbre: str | None, sample_rate: int, model_rate: int,
                     block_size: int | None, mode: str, dynamics: str) -> None:
     """Raise ParameterError for an :class:`audiosym.engine.engine.Engine` argument that this engine or
     ``preset`` (model rate ``model_rate`` Hz) cannot take."""

@@ -34,14 +34,67 @@ from audiosym.errors import ParameterError
 class LatentModel(Protocol):
     """A trained model, numpy in and numpy out: a training run (torch) or a preset (onnxruntime)."""
 
-    kind: str  # the family's name: "sps" | "v3" | ...
-    features: FeatureConfig
-    context_frames: int
-    metadata: dict[str, Any]
+    @property
+    def kind(self) -> str:
+        """The model family's name: ``"sps"``, ``"v3"``, ..."""
+        ...
+
+    @property
+    def features(self) -> FeatureConfig: ...
+
+    @property
+    def context_frames(self) -> int:
+        """Input frames per output frame (the encoder's causal context)."""
+        ...
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """What the run or the preset file records about the model (settings, calibration, ...)."""
+        ...
 
     def encode(self, frames: np.ndarray) -> dict[str, np.ndarray]: ...
 
     def decode(self, **latents: np.ndarray) -> np.ndarray: ...
+
+
+class CalibratedModel(LatentModel, Protocol):
+    """A LatentModel with its calibration and named timbres: what measuring against a preset
+    needs (timbre references, match data). :class:`audiosym.preset.model.Preset` is one."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def family(self) -> Family: ...
+
+    @property
+    def midi_range(self) -> tuple[int, int]:
+        """Playable MIDI pitches, inclusive."""
+        ...
+
+    @property
+    def continuous_pitch(self) -> bool:
+        """True: any pitch has a latent; False: only the calibrated notes."""
+        ...
+
+    @property
+    def timbre_names(self) -> list[str]: ...
+
+    def timbre_vector(self, name: str | None = None) -> np.ndarray:
+        """``[D]`` float32 timbre latent of a named timbre (None: the default one)."""
+        ...
+
+    def timbre_program(self, name: str) -> int:
+        """The GM program a named timbre was measured on (-1: a recording)."""
+        ...
+
+    def midi_to_latent(self, midi: ArrayLike) -> np.ndarray: ...
+
+    def latent_to_midi(self, z: ArrayLike) -> np.ndarray: ...
+
+    def input_midi(self, encoded: dict[str, np.ndarray]) -> np.ndarray:
+        """The input's pitch (MIDI ``[N, T']``, NaN: none) read from encoder outputs."""
+        ...
 
 
 class PitchMap(Protocol):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from audiosym.errors import ParameterError, PresetError
+from audiosym.preset.model import Preset
 
 #: The demo melody: ``(onset_s, duration_s, midi_pitch, velocity)``, 4.8 s, within MIDI 60..72.
 DEMO_MELODY: tuple[tuple[float, float, int, int], ...] = tuple(
@@ -42,7 +43,7 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def contrasting_timbres(preset, count: int, *, exclude=()) -> list[str]:
+def contrasting_timbres(preset: Preset, count: int, *, exclude=()) -> list[str]:
     """Up to ``count`` timbre names far apart: the default timbre, then farthest-point picks
     (each next name maximises its distance to those already chosen), so the demo covers the
     preset's timbre space instead of near-duplicates. Names in ``exclude`` are never chosen
@@ -121,9 +122,7 @@ def run_demo(
             "no shipped presets were found (the presets/ folder is missing or empty); pass --preset FILE.asym, "
             "or make one: audiosym train sps --config tiny --out runs/sps && audiosym export runs/sps --out my.asym"
         )
-    from audiosym.timbre.match import with_stored_match
-
-    loaded = [with_stored_match(load_preset(p, device="cpu")) for p in sources]
+    loaded = [load_preset(p, device="cpu").with_stored_match() for p in sources]
     out_dir = fresh_output_dir(out, overwrite=overwrite)
     soundfont = find_soundfont("TimGM6mb")
     notes = list(DEMO_MELODY)

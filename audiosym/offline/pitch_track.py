@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audiosym.preset.model import Preset
 from audiosym.timbre.envelope import last_low_point, mean_square
 
 GATE_DB = 40.0  # frames this far under the loudest frame are silence (no note)
@@ -49,7 +50,7 @@ class PitchTrack:
     settle_s: float = 0.0  # after a level onset, the encoder reads the new note from this much later
 
 
-def pitch_track(preset, y: np.ndarray, sample_rate: int) -> PitchTrack:
+def pitch_track(preset: Preset, y: np.ndarray, sample_rate: int) -> PitchTrack:
     """The preset encoder's pitch of mono ``y [n]`` at ``sample_rate`` Hz, frame by frame (the
     same frames, graph and calibration the engine's pass-through uses)."""
     from audiosym.dsp.features import features
@@ -197,13 +198,13 @@ def note_events(notes: list[TrackNote], *, sample_rate: int, bend_range_semitone
     return [ev for offset, _, ev in keyed if n_samples is None or offset < n_samples]
 
 
-def input_notes(preset, y: np.ndarray, sample_rate: int, *, transpose_semitones: float = 0.0) -> list[TrackNote]:
+def input_notes(preset: Preset, y: np.ndarray, sample_rate: int, *, transpose_semitones: float = 0.0) -> list[TrackNote]:
     """The notes of mono ``y [n]`` at ``sample_rate`` Hz as the preset's encoder hears them:
     :func:`track_notes` of :func:`pitch_track`."""
     return track_notes(pitch_track(preset, y, sample_rate), transpose_semitones=transpose_semitones)
 
 
-def input_note_events(preset, y: np.ndarray, sample_rate: int, *, engine_rate: int, n_samples: int,
+def input_note_events(preset: Preset, y: np.ndarray, sample_rate: int, *, engine_rate: int, n_samples: int,
                       bend_range_semitones: float, transpose_semitones: float = 0.0,
                       notes: list[TrackNote] | None = None) -> list:
     """Engine events (at ``engine_rate``) that play mono ``y [n]`` (at ``sample_rate`` Hz)'s own

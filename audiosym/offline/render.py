@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from audiosym.engine.engine import Engine
 from audiosym.errors import ParameterError
+from audiosym.preset.model import Preset
 
 #: Samples per ``Engine.process`` call offline: large enough to batch ~100 encoder and decoder
 #: frames per onnxruntime call, small enough that the engine's per-sample temporaries stay in
@@ -16,7 +18,7 @@ RENDER_BLOCK_SAMPLES = 1 << 17
 INPUT_PITCH = ("notes", "stream")  # without MIDI: the input's pitch as notes (offline) or as streamed
 
 
-def render_signal(engine, y: np.ndarray, events=(), *, block_samples: int = RENDER_BLOCK_SAMPLES) -> np.ndarray:
+def render_signal(engine: Engine, y: np.ndarray, events=(), *, block_samples: int = RENDER_BLOCK_SAMPLES) -> np.ndarray:
     """The engine's output for mono ``y [n]`` at ``engine.sample_rate``, time-aligned with ``y``.
 
     The engine's loudness path lags its input by ``engine.latency_samples``; the input is padded
@@ -45,43 +47,18 @@ def render_signal(engine, y: np.ndarray, events=(), *, block_samples: int = REND
     return np.asarray(full, dtype=np.float32)[latency : latency + n]
 
 
-class TransposedPreset:
-    """A preset whose encoder reports the input's pitch ``semitones`` higher (lower if negative).
-
-    The engine passes the input's own pitch latent through when no MIDI note is held; shifting
-    what the encoder returns shifts that pass-through, and nothing else (MIDI-driven pitch goes
-    through ``midi_to_latent``, unchanged). Linear (SPS) presets: ``z_pitch + b * semitones``,
-    exact and continuous. Codebook (V3) presets: each frame's atom is replaced by the atom mapped
-    to the pitch nearest ``atom_midi[code] + semitones`` (whole semitones; unmapped atoms stay;
-    beyond the atoms' pitch range the nearest mapped atom is used, i.e. the shift saturates).
-    Everything else is the wrapped preset's.
-    """
-
-    def __init__(self, preset, semitones: float):
-        self._preset, self.semitones = preset, float(semitones)
-        preset.pitch_map.check_transpose(self.semitones)
-
-    def __getattr__(self, name):
-        return getattr(self._preset, name)
-
-    def encode(self, frames: np.ndarray) -> dict[str, np.ndarray]:
-        return self._preset.pitch_map.transpose(dict(self._preset.encode(frames)), self.semitones)
-
-
-def make_engine(preset, *, timbre: str, sample_rate: int, transpose_semitones: float = 0.0,
-                dynamics: str = "timbre"):
+def make_engine(preset: Preset, *, timbre: str, sample_rate: int, transpose_semitones: float = 0.0,
+                dynamics: str = "timbre") -> Engine:
     """A fresh transfer-mode engine (fresh state) at ``sample_rate`` Hz; a non-zero
-    ``transpose_semitones`` shifts the input's pass-through pitch (:class:`TransposedPreset`).
+    ``transpose_semitones`` shifts the input's pass-through pitch (:meth:`Preset.transposed`).
     ``dynamics``: what shapes a MIDI note's level (:class:`audiosym.engine.engine.Engine`)."""
-    from audiosym.engine.engine import Engine
-
     if transpose_semitones:
-        preset = TransposedPreset(preset, transpose_semitones)
+        preset = preset.transposed(transpose_semitones)
     return Engine(preset, timbre=timbre, sample_rate=int(sample_rate), mode="transfer", dynamics=dynamics)
 
 
 def resynthesize(
-    preset, y: np.ndarray, *, sample_rate: int, timbre: str, notes=None,
+    preset: Preset, y: np.ndarray, *, sample_rate: int, timbre: str, notes=None,
     transpose_semitones: float = 0.0, output_sample_rate: int | None = None, dynamics: str = "timbre",
     input_pitch: str = "notes", input_notes: list | None = None,
 ) -> tuple[np.ndarray, int]:
@@ -98,8 +75,8 @@ def resynthesize(
     model rate when that is lower (the engine needs at least the model rate), in which case the
     output is resampled down. ``dynamics="timbre"``: each MIDI note sounds at the input's level
     with the timbre's own note envelope (when the preset stores one); ``"input"``: the output
-    follows the input's level throughout. ``preset`` is used as given: wrap it with
-    :func:`audiosym.timbre.match.with_stored_match` for the stored match corrections.
+    follows the input's level throughout. ``preset`` is played as given: compose
+    ``preset.with_stored_match()`` for the stored match corrections.
     """
     from audiosym.io.audio import resample
     from audiosym.io.midifile import melody_events

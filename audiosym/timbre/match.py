@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from audiosym.errors import ParameterError, PresetError
+from audiosym.families.base import CalibratedModel
 from audiosym.timbre.envelope import (
     ENV_HOP_S,
     ENV_SECONDS,
@@ -52,7 +53,7 @@ class NamedMatch:
 
 
 # -------------------------------------------------------------------------- measuring
-def measure_notes(preset, names: list[str] | None = None, *, soundfont: str | None = None,
+def measure_notes(preset: CalibratedModel, names: list[str] | None = None, *, soundfont: str | None = None,
                   progress: bool = False) -> tuple[dict[str, NoteEnvelope], dict[str, float]]:
     """``(envelopes, subharmonic)`` of the named timbres' programs on the training soundfont,
     from one held note (velocity 100, ``ENV_SECONDS``) every ``ENV_STEP_SEMITONES`` of each
@@ -80,7 +81,7 @@ def measure_notes(preset, names: list[str] | None = None, *, soundfont: str | No
 
         it = tqdm(names, desc="note envelopes", unit="timbre", leave=False)
     for name in it:
-        program = int(preset.metadata["timbres"][name]["program"])
+        program = preset.timbre_program(name)
         if program < 0:
             continue
         ilo, ihi = instrument_range(program)
@@ -118,7 +119,7 @@ def subharmonic_ratio(logmag: np.ndarray, midi, cfg) -> float:
     return float(at[0::2].sum() / harm) if harm > 0 else float("nan")
 
 
-def training_soundfont(preset, soundfont: str | None = None) -> str:
+def training_soundfont(preset: CalibratedModel, soundfont: str | None = None) -> str:
     """``soundfont``, else the soundfont the preset's named timbres came from
     (``metadata.calibration.soundfont``); ParameterError when neither is known."""
     name = soundfont or preset.metadata.get("calibration", {}).get("soundfont")
@@ -127,7 +128,7 @@ def training_soundfont(preset, soundfont: str | None = None) -> str:
     return str(name)
 
 
-def named_corrections(preset, names: list[str] | None = None, *, soundfont: str | None = None,
+def named_corrections(preset: CalibratedModel, names: list[str] | None = None, *, soundfont: str | None = None,
                       step_semitones: int = 2, note_seconds: float = 0.5) -> list:
     """Match corrections for the preset's NAMED timbres, measured where their vectors came from.
 
@@ -136,7 +137,7 @@ def named_corrections(preset, names: list[str] | None = None, *, soundfont: str 
     playing every ``step_semitones`` of its range within the preset's, notes labelled (no pyin),
     and measures the correction of the named vector (``reference_from_audio(vector=...)``).
     Returns :class:`audiosym.timbre.reference.TimbreReference` objects; use as
-    ``ReferencePreset(preset, named_corrections(preset), replace_named=True)``.
+    ``preset.with_references(named_corrections(preset), replace_named=True)``.
     """
     from audiosym.data.plans import instrument_range
     from audiosym.data.soundfonts import find_soundfont, render_melody
@@ -148,7 +149,7 @@ def named_corrections(preset, names: list[str] | None = None, *, soundfont: str 
     lo, hi = preset.midi_range
     out = []
     for name in names or preset.timbre_names:
-        program = int(preset.metadata["timbres"][name]["program"])
+        program = preset.timbre_program(name)
         ilo, ihi = instrument_range(program)
         pitches = list(range(max(lo, ilo), min(hi, ihi) + 1, step_semitones))
         notes = [(i * note_seconds, (i + 1) * note_seconds - 0.05, p) for i, p in enumerate(pitches)]
@@ -159,12 +160,12 @@ def named_corrections(preset, names: list[str] | None = None, *, soundfont: str 
     return out
 
 
-def measure_named(preset, names: list[str] | None = None, *, soundfont: str | None = None,
+def measure_named(preset: CalibratedModel, names: list[str] | None = None, *, soundfont: str | None = None,
                   progress: bool = False) -> NamedMatch:
     """Match corrections and note envelopes of the preset's named timbres (programs >= 0)."""
     from audiosym.errors import AudiosymError
     sf_name = training_soundfont(preset, soundfont)
-    names = [n for n in (names or preset.timbre_names) if int(preset.metadata["timbres"][n]["program"]) >= 0]
+    names = [n for n in (names or preset.timbre_names) if preset.timbre_program(n) >= 0]
     it = names
     if progress:
         from tqdm import tqdm
@@ -252,7 +253,7 @@ class MatchTable:
 
     ``apply(out [N, T, n_bins], timbre [N, T, D], midi [N, T])`` adds, to each row, each
     reference's correction weighted by ``w = max(0, 1 - |v - v_ref| / scale_ref)``
-    (see :class:`audiosym.timbre.reference.ReferencePreset`): the relative table read at the row's
+    (see :mod:`audiosym.timbre.layer`): the relative table read at the row's
     pitch (linear between semitone rows, clamped) and shifted to its pitch bin (linear between
     entries, clamped at the ends, as ``np.interp`` reads it), plus the absolute curve. The
     relative tables are resampled onto one common semitone grid at construction; the per-row
@@ -321,17 +322,3 @@ def _apply_kernel():
                     out[i, b] += w * (lo + f * (hi - lo) + absolute[r, b])
 
     return apply
-
-
-def with_stored_match(preset):
-    """``preset`` whose named timbres carry their stored match corrections (a
-    :class:`audiosym.timbre.reference.ReferencePreset`), or ``preset`` itself when it stores none or
-    already applies them."""
-    stored = getattr(preset, "match", None)
-    if stored is None or not stored.references or getattr(preset, "applies_stored_match", False):
-        return preset
-    from audiosym.timbre.reference import ReferencePreset
-
-    out = ReferencePreset(preset, stored.references, replace_named=True)
-    out.applies_stored_match = True
-    return out

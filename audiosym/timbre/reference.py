@@ -13,10 +13,9 @@ musician's target is usually a recording. :func:`reference_from_audio` measures 
   formants, body resonances). Like a "match EQ", it moves the decoded spectrum towards the
   reference's measured one; it is computed once, offline.
 
-:class:`ReferencePreset` wraps a preset and adds each reference as a named timbre; its
-``decode`` adds the correction to rows whose timbre vector is the reference's (weighted by
-closeness when CC1 morphs away from it). The engine needs no change: it takes timbre names,
-vectors and spectra from whatever preset object it is given.
+``preset.with_references([reference])`` (:meth:`audiosym.preset.model.Preset.with_references`,
+:mod:`audiosym.timbre.layer`) adds each reference as a named timbre and the correction to decoded
+rows whose timbre vector is the reference's (weighted by closeness when CC1 morphs away from it).
 """
 
 from __future__ import annotations
@@ -29,7 +28,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from audiosym.errors import ParameterError
+from audiosym.errors import AudiosymError, ParameterError
+from audiosym.families.base import CalibratedModel
+from audiosym.io.midifile import load_track_notes
 
 if TYPE_CHECKING:
     from audiosym.timbre.envelope import NoteEnvelope
@@ -136,7 +137,7 @@ def _normalise(logmag: np.ndarray) -> np.ndarray:
     return logmag - (m + np.log(np.exp(logmag - m).sum(axis=-1, keepdims=True)))
 
 
-def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str = "ref", source: str = "",
+def reference_from_audio(preset: CalibratedModel, y: np.ndarray, *, sample_rate: int, name: str = "ref", source: str = "",
                          notes=None, vector: np.ndarray | None = None, correct: bool = True,
                          pitch_bandwidth_semitones: float | None = PITCH_BANDWIDTH_SEMITONES) -> TimbreReference:
     """Measure mono ``y [n]`` at ``sample_rate`` Hz against ``preset`` (see the module docstring).
@@ -234,7 +235,7 @@ def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str =
     )
 
 
-def _decode_at(preset, midi: np.ndarray, vector: np.ndarray) -> np.ndarray:
+def _decode_at(preset: CalibratedModel, midi: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """``[k, n_bins]`` decoded log-magnitude at pitches ``midi [k]`` (clipped to the preset's
     range; a codebook preset rounds to its atoms) with timbre ``vector [D]``."""
     lo, hi = preset.midi_range
@@ -284,7 +285,7 @@ def _smooth(x: np.ndarray, width_bins: float) -> np.ndarray:
     return num / den
 
 
-def reference_from_file(preset, path: str | os.PathLike, *, name: str | None = None,
+def reference_from_file(preset: CalibratedModel, path: str | os.PathLike, *, name: str | None = None,
                         correct: bool = True, notes=None) -> TimbreReference:
     """:func:`reference_from_audio` of an audio file (any format/rate audiosym reads; mono downmix);
     ``notes``: the recording's melody, if known (then no pyin)."""
@@ -295,103 +296,15 @@ def reference_from_file(preset, path: str | os.PathLike, *, name: str | None = N
                                 source=str(path), correct=correct, notes=notes)
 
 
-class ReferencePreset:
-    """``preset`` plus timbres measured from recordings (a drop-in preset for Engine/resynth).
-
-    Timbre names: the preset's plus each reference's ``name`` (which must be new, unless
-    ``replace_named``: then a reference named like a timbre of the preset replaces it, as
-    :func:`audiosym.timbre.match.named_corrections` does). ``decode``
-    adds a reference's correction to each row in proportion to ``w = max(0, 1 - |v - v_ref| /
-    d)``, ``v`` the row's timbre vector and ``d`` the distance from ``v_ref`` to the nearest
-    other timbre: 1 on the reference itself, 0 once a morph reaches another timbre.
-    """
-
-    def __init__(self, preset, references: list[TimbreReference], *, replace_named: bool = False):
-        self._preset = preset
-        self.references = list(references)
-        self.replace_named = replace_named
-        meta = dict(preset.metadata)
-        timbres = dict(meta["timbres"])
-        for ref in self.references:
-            if ref.name in timbres and replace_named:  # a correction of the named timbre itself
-                timbres[ref.name] = {**timbres[ref.name], "vector": [float(x) for x in ref.vector]}
-                continue
-            if ref.name in timbres:
-                raise ParameterError(
-                    f"reference timbre name {ref.name!r} is already a timbre of preset {preset.name!r}; "
-                    "give the reference another name"
-                )
-            timbres[ref.name] = {"program": -1, "vector": [float(x) for x in ref.vector], "trained": False,
-                                 "source": ref.source, "frames": ref.frames}
-        meta["timbres"] = timbres
-        self.metadata = meta
-        vectors = {n: np.asarray(t["vector"], dtype=np.float32) for n, t in timbres.items()}
-        self._scale = []
-        for ref in self.references:
-            others = [np.linalg.norm(v - ref.vector) for n, v in vectors.items() if n != ref.name]
-            self._scale.append(max(min(others) if others else 1.0, 1e-6))
-        self._pitch, self._timbre = preset.family.pitch_latent, preset.family.timbre_latent
-        from audiosym.timbre.match import MatchTable
-
-        self._table = (MatchTable(self.references, self._scale, preset.features)
-                       if self.references else None)
-
-    def __getattr__(self, name):
-        return getattr(self._preset, name)
-
-    @property
-    def timbre_names(self) -> list[str]:
-        return sorted(self.metadata["timbres"])
-
-    def timbre_vector(self, name: str | None = None) -> np.ndarray:
-        for ref in self.references:
-            if name == ref.name:
-                return ref.vector.astype(np.float32)
-        return self._preset.timbre_vector(name)
-
-    def subharmonic(self, name: str | None) -> bool:
-        """A reference added here: by its own measurement; named timbres: as the preset says."""
-        from audiosym.timbre.match import SUBHARMONIC_RATIO
-
-        for ref in self.references:
-            if name == ref.name and not (self.replace_named and np.isnan(ref.subharmonic)):
-                return bool(ref.subharmonic >= SUBHARMONIC_RATIO)
-        test = getattr(self._preset, "subharmonic", None)
-        return bool(test(name)) if test is not None else False
-
-    def envelope(self, name: str | None):
-        """The note envelope (:class:`audiosym.timbre.envelope.NoteEnvelope`) of a timbre, or None: the
-        preset's stored one where it has one (named timbres), else the one measured on the
-        reference's recording."""
-        env_of = getattr(self._preset, "envelope", None)
-        stored = env_of(name) if env_of is not None else None
-        if stored is not None:
-            return stored
-        return next((ref.envelope for ref in self.references if ref.name == name), None)
-
-    def decode(self, **latents: np.ndarray) -> np.ndarray:
-        out = np.asarray(self._preset.decode(**latents))
-        if self._table is None:
-            return out
-        timbre = np.asarray(latents[self._timbre], dtype=np.float32)  # [N, T, D]
-        pitch = np.asarray(latents[self._pitch], dtype=np.float32)
-        midi = np.asarray(self._preset.latent_to_midi(pitch), dtype=np.float64)  # [N, T]
-        return self._table.apply(out, timbre, midi)
-
-
-def with_reference(preset, path: str | os.PathLike, *, name: str | None = None,
-                   midi_path: str | os.PathLike | None = None) -> ReferencePreset:
-    """``preset`` plus the timbre measured from the recording at ``path`` (named ``name``, default
-    ``ref:<file stem>``); ``midi_path``: the recording's melody as a MIDI file (its pitch then
-    comes from the notes, not pyin). What ``--timbre-from`` / ``--timbre-from-midi`` do in
-    ``audiosym resynth`` and ``audiosym live``; a recording that cannot be measured is a
-    ParameterError naming it."""
-    from audiosym.errors import AudiosymError
-    from audiosym.io.midifile import load_track_notes
-
+def measure_reference(preset: CalibratedModel, path: str | os.PathLike, *, name: str | None = None,
+                      midi_path: str | os.PathLike | None = None) -> TimbreReference:
+    """The timbre measured from the recording at ``path`` (named ``name``, default ``ref:<file
+    stem>``); ``midi_path``: the recording's melody as a MIDI file (its pitch then comes from the
+    notes, not pyin). What ``--timbre-from`` / ``--timbre-from-midi`` measure in ``audiosym
+    resynth`` and ``audiosym live`` (they add it with ``preset.with_references``); a recording
+    that cannot be measured is a ParameterError naming it."""
     try:
         notes = load_track_notes(midi_path) if midi_path else None
-        reference = reference_from_file(preset, path, name=name, notes=notes)
+        return reference_from_file(preset, path, name=name, notes=notes)
     except AudiosymError as exc:
         raise ParameterError(f"--timbre-from {path}: {exc}") from None
-    return ReferencePreset(preset, [reference])
