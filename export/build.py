@@ -20,7 +20,7 @@ import numpy as np
 import audiosym
 from audiosym.data.soundfonts import soundfont_label
 from audiosym.errors import PresetError
-from audiosym.preset.format import SUFFIX
+from audiosym.preset.format import SUFFIX, latency_samples, receptive_field_samples
 from audiosym.preset.model import Preset
 from audiosym.timbre.match import MEMBER as MATCH_MEMBER
 from export.calibrate import calibrate, parity_notes
@@ -36,13 +36,6 @@ from export.save import save_preset
 
 EVAL_SETUP_KEYS = ("test_soundfont", "train_programs", "heldout_programs", "pitch_limits", "velocities",
                    "note_seconds", "sustain_start_frame", "n_atoms")
-
-
-def latency_samples(features, context_frames: int) -> int:
-    """Analysis look-behind of the model path, in samples at the model rate: an output frame
-    depends on ``n_fft + (C - 1) * hop`` past samples and is complete at the end of its hop, so
-    its oldest input sample lies ``n_fft - hop + (C - 1) * hop`` samples before the newest hop."""
-    return int(features.n_fft - features.hop_length + (context_frames - 1) * features.hop_length)
 
 
 def _versions() -> dict[str, str]:
@@ -133,7 +126,7 @@ def build_preset(
         "window": "hann_periodic",
         "context_frames": int(model.context_frames),
         "latency_samples": latency_samples(model.features, model.context_frames),
-        "receptive_field_samples": int(model.features.n_fft + (model.context_frames - 1) * model.features.hop_length),
+        "receptive_field_samples": receptive_field_samples(model.features, model.context_frames),
         "latent": latent_layout(model),
         "train_soundfont": soundfont_label(cal["calibration"]["soundfont"]),
         **{k: cal[k] for k in ("pitch_control", "midi_range", "timbres", "default_timbre")},

@@ -16,6 +16,7 @@ import numpy as np
 from audiosym import families
 from audiosym.dsp.features import FeatureConfig
 from audiosym.families.base import PitchMap
+from audiosym.preset.format import latency_samples
 from audiosym.preset.model import Preset
 from audiosym.timbre.match import NamedMatch
 
@@ -105,9 +106,8 @@ def FakePreset(kind: str = "sps", *, context_frames: int = 3, timbre_dim: int = 
         atom_midi = list(range(LOWEST, 97))
         codebook = rng.normal(size=(len(atom_midi), 8)).astype(np.float32)
         pitch_control = {"type": "codebook", "atom_midi": atom_midi, "codebook": codebook.tolist()}
-    latency = cfg.n_fft - cfg.hop_length + (context_frames - 1) * cfg.hop_length
     metadata = {"name": f"fake-{kind}", "kind": kind, "features": cfg.to_dict(), "context_frames": context_frames,
-                "latency_samples": latency, "pitch_control": pitch_control, "timbres": timbres,
+                "latency_samples": latency_samples(cfg, context_frames), "pitch_control": pitch_control, "timbres": timbres,
                 "midi_range": [36, 96], "default_timbre": "flute" if "flute" in timbres else sorted(timbres)[0],
                 **({"calibration": calibration} if calibration else {})}
     timbre_map = rng.normal(size=(cfg.n_bins, timbre_dim)).astype(np.float32) * 0.01

@@ -17,9 +17,9 @@ from audiosym.dsp.features import FeatureConfig
 from audiosym.engine.control import MidiEvent, note_off, note_on
 from audiosym.engine.engine import Engine
 from audiosym.errors import ParameterError
-from audiosym.timbre.envelope import NoteEnvelope
+from audiosym.timbre.envelope import NoteEnvelope, pitch_row
 from audiosym.timbre.match import MatchTable, NamedMatch, from_bytes, to_bytes
-from audiosym.timbre.reference import TimbreReference, _row
+from audiosym.timbre.reference import TimbreReference
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,7 @@ def _per_row(out, timbre, midi, refs, scales, cfg):
         w = np.clip(1.0 - np.linalg.norm(timbre - ref.vector, axis=-1) / scale, 0.0, 1.0)
         for i, j in zip(*np.nonzero(w > 0)):
             m = float(midi[i, j]) if np.isfinite(midi[i, j]) else 60.0
-            row = _row(ref.relative, ref.pitch_grid, m)
+            row = pitch_row(ref.relative, ref.pitch_grid, m)
             corr = np.interp(bins - cfg.midi_to_bin(m), offsets, row) + ref.absolute
             out[i, j] += np.float32(w[i, j]) * corr.astype(np.float32)
     return out
@@ -308,7 +308,8 @@ def test_a_timbre_that_cannot_be_measured_is_skipped_not_fatal():
 
 
 def test_subharmonic_measurement_flags_only_the_16_foot_organ():
-    from audiosym.timbre.match import SUBHARMONIC_RATIO, measure_notes
+    from audiosym.timbre.match import measure_notes
+    from audiosym.timbre.reference import SUBHARMONIC_RATIO
 
     fake = FakePreset(timbres={n: {"program": p, "vector": [0, 0, 0, 0]}
                                for n, p in (("drawbar_organ", 16), ("flute", 73), ("acoustic_grand_piano", 0),

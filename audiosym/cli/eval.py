@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+from pathlib import Path
 
 from audiosym import families
+from audiosym.cli._common import require_torch
+from audiosym.errors import ParameterError
+from audiosym.families.base import LatentModel
+from audiosym.preset.session import load_preset
 
 HELP = """\
 Evaluate a trained run directory (needs audiosym[train]) or a preset file (torch-free)
@@ -32,6 +38,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def open_model(path: str | os.PathLike, *, kind: str | None = None) -> LatentModel:
+    """A preset file/name (torch-free) or a training run directory (needs ``audiosym[train]``),
+    of family ``kind`` when given."""
+    model: LatentModel
+    if Path(path).is_dir():
+        require_torch("eval on a run directory")
+        from train.core.runs import load_run  # noqa: PLC0415 - torch only when a run is opened
+
+        model = load_run(path)
+    else:
+        model = load_preset(path)
+    if kind is not None and model.kind != kind:
+        raise ParameterError(f"{path} holds a {model.kind!r} model, but {kind!r} was asked for")
+    return model
+
+
 def run(args: argparse.Namespace) -> int:
-    module = importlib.import_module(families.get(args.method).evaluation)
-    return int(module.main(args) or 0)
+    family = families.get(args.method)
+    model = open_model(args.model, kind=family.name)
+    module = importlib.import_module(family.evaluation)
+    return int(module.main(args, model) or 0)

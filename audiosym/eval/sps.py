@@ -34,7 +34,7 @@ from audiosym.data.soundfonts import (
 )
 from audiosym.dsp.features import FeatureConfig
 from audiosym.dsp.pitch import hz_to_midi, midi_to_hz
-from audiosym.families.base import LatentModel, encode_sustained, open_model
+from audiosym.families.base import LatentModel, encode_sustained
 
 SKIP_FRAMES = 8  # frames whose analysis window still holds pre-onset silence
 TRACKED_MIN_FRACTION = 0.75  # an instrument with fewer pyin-tracked renders is excluded
@@ -231,11 +231,10 @@ def plot(result: dict[str, Any], out_path: str) -> None:
     plt.close(fig)
 
 
-def main(args) -> int:
+def main(args, model: LatentModel) -> int:
     """Entry point of ``audiosym eval sps MODEL [--soundfont SF] [--json] [--plot OUT.png]``."""
     from audiosym.cli._common import print_json
 
-    model = open_model(args.model, kind="sps")
     res = evaluate_sps(model, soundfont=args.soundfont, progress=not getattr(args, "no_progress", False),
                        return_codes=bool(args.plot))
     if args.plot:

@@ -268,12 +268,10 @@ def plot_confusion(conf: np.ndarray, pitches: np.ndarray, path: str, *, title: s
     plt.close(fig)
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, model) -> int:
     """``audiosym eval v3 MODEL [--soundfont SF] [--json] [--plot OUT.png]``."""
     from audiosym.cli._common import print_json
-    from audiosym.families.base import open_model
 
-    model = open_model(args.model, kind="v3")
     md = model.metadata
     train_sf = md.get("train_soundfont") or None
     if train_sf:

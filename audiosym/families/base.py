@@ -17,17 +17,14 @@ magnitude) up to a per-frame constant.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from audiosym.dsp.features import FeatureConfig
-from audiosym.errors import ParameterError
 
 
 @runtime_checkable
@@ -196,21 +193,3 @@ def encode_sustained(
             outs.setdefault(name, []).append(np.asarray(value)[:, first:])
     return {name: np.concatenate(parts) for name, parts in outs.items()}
 
-
-def open_model(path: str | os.PathLike, *, kind: str | None = None) -> LatentModel:
-    """A preset file/name (torch-free) or a training run directory (needs ``audiosym[train]``)."""
-    p = Path(path)
-    if p.is_dir():
-        from audiosym.cli._common import require_torch
-
-        require_torch("eval on a run directory")
-        from train.core.runs import load_run  # noqa: PLC0415 - torch only when a run is opened
-
-        model = load_run(p)
-    else:
-        from audiosym.preset.session import load_preset
-
-        model = load_preset(path)
-    if kind is not None and model.kind != kind:
-        raise ParameterError(f"{path} holds a {model.kind!r} model, but {kind!r} was asked for")
-    return model

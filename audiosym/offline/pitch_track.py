@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audiosym.dsp.features import features
+from audiosym.engine.control import MidiEvent, note_off, note_on, pitch_bend
+from audiosym.io.audio import atomic_path, resample
 from audiosym.preset.model import Preset
 from audiosym.timbre.envelope import last_low_point, mean_square
 
@@ -53,9 +56,6 @@ class PitchTrack:
 def pitch_track(preset: Preset, y: np.ndarray, sample_rate: int) -> PitchTrack:
     """The preset encoder's pitch of mono ``y [n]`` at ``sample_rate`` Hz, frame by frame (the
     same frames, graph and calibration the engine's pass-through uses)."""
-    from audiosym.dsp.features import features
-    from audiosym.io.audio import resample
-
     cfg = preset.features
     y16 = resample(np.asarray(y, dtype=np.float32), orig_sample_rate=int(sample_rate),
                    target_sample_rate=cfg.sample_rate)
@@ -178,12 +178,10 @@ def sent_bends(note: TrackNote) -> list[tuple[float, float]]:
 
 
 def note_events(notes: list[TrackNote], *, sample_rate: int, bend_range_semitones: float,
-                n_samples: int | None = None) -> list:
+                n_samples: int | None = None) -> list[MidiEvent]:
     """Engine events for ``notes``: note-on/off and pitch bends (:func:`sent_bends` /
     ``bend_range_semitones``, clipped to the wheel's range), offsets in samples at
     ``sample_rate``, sorted; at one offset: note-off, bend, note-on."""
-    from audiosym.engine.control import note_off, note_on, pitch_bend
-
     keyed = []
     for n in notes:
         on = int(round(n.onset_s * sample_rate))
@@ -221,9 +219,7 @@ def write_notes_midi(notes: list[TrackNote], path, *, bend_range_semitones: floa
     track, velocity 100, the bends as pitch-bend messages for a ``bend_range_semitones`` wheel
     (:func:`sent_bends`, as the engine gets them). ``audiosym resynth
     --midi`` reads its notes back; a DAW or notation program opens it as it is."""
-    import pretty_midi
-
-    from audiosym.io.audio import atomic_path
+    import pretty_midi  # noqa: PLC0415 - 0.15 s to import; only --save-notes writes a MIDI file
 
     pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
     track = pretty_midi.Instrument(program=0, name="audiosym: notes of the input")

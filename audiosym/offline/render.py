@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from audiosym.engine.control import MidiEvent, as_events
 from audiosym.engine.engine import Engine
 from audiosym.errors import ParameterError
+from audiosym.io.audio import resample
+from audiosym.io.midifile import melody_events
+from audiosym.offline.pitch_track import input_note_events
 from audiosym.preset.model import Preset
 
 #: Samples per ``Engine.process`` call offline: large enough to batch ~100 encoder and decoder
@@ -28,8 +32,6 @@ def render_signal(engine: Engine, y: np.ndarray, events=(), *, block_samples: in
     state in blocks of ``block_samples`` (the engine's output does not depend on blocking:
     equal to streaming it in small blocks, tested).
     """
-    from audiosym.engine.control import MidiEvent, as_events
-
     n = len(y)
     latency = int(engine.latency_samples)
     padded = np.concatenate([np.asarray(y, dtype=np.float32), np.zeros(latency, np.float32)])
@@ -78,9 +80,6 @@ def resynthesize(
     follows the input's level throughout. ``preset`` is played as given: compose
     ``preset.with_stored_match()`` for the stored match corrections.
     """
-    from audiosym.io.audio import resample
-    from audiosym.io.midifile import melody_events
-
     out_rate = int(output_sample_rate or sample_rate)
     engine_rate = max(out_rate, int(preset.features.sample_rate))
     x = resample(y, orig_sample_rate=int(sample_rate), target_sample_rate=engine_rate)
@@ -91,8 +90,6 @@ def resynthesize(
     if notes:
         events = melody_events(notes, sample_rate=engine_rate, n_samples=len(x))
     elif input_pitch == "notes":  # the input's own pitch, as notes placed where the audio has them
-        from audiosym.offline.pitch_track import input_note_events
-
         events = input_note_events(preset, y, int(sample_rate), engine_rate=engine_rate, n_samples=len(x),
                                    bend_range_semitones=engine.bend_range_semitones,
                                    transpose_semitones=transpose_semitones, notes=input_notes)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from audiosym import families
+from audiosym.dsp.features import FeatureConfig
 from audiosym.errors import ParameterError, PresetError
 
 FORMAT_VERSION = 2  # 2 (2026-11-30): optional match.npz; version-1 files (no match data) still load
@@ -81,6 +82,22 @@ def resolve_preset(path_or_name: str | os.PathLike) -> Path:
     )
 
 
+# -- the real-time contract -------------------------------------------------------------
+def latency_samples(features: FeatureConfig, context_frames: int) -> int:
+    """Analysis look-behind of a model path, in samples at the model rate (``metadata["latency_samples"]``):
+    an output frame depends on the last ``receptive_field_samples`` input samples and is complete
+    at the end of its hop, so its oldest input sample lies ``n_fft - hop_length + (context_frames
+    - 1) * hop_length`` samples before the start of that hop (1792 + 256 = 2048 samples = 128 ms
+    at 16 kHz for the default features and 2 context frames). The engine adds its own synthesis
+    and resampling delay and measures the total."""
+    return int(features.n_fft - features.hop_length + (context_frames - 1) * features.hop_length)
+
+
+def receptive_field_samples(features: FeatureConfig, context_frames: int) -> int:
+    """Input samples that feed one output frame: ``n_fft + (context_frames - 1) * hop_length``."""
+    return int(features.n_fft + (context_frames - 1) * features.hop_length)
+
+
 # -- metadata validation ---------------------------------------------------------------
 def schema() -> dict[str, Any]:
     return json.loads((Path(__file__).resolve().parent / "schema" / "preset.schema.json").read_text())
@@ -88,7 +105,7 @@ def schema() -> dict[str, Any]:
 
 def validate_metadata(meta: Any, *, where: str = "metadata") -> None:
     """Raise PresetError naming the first field that breaks the schema or a cross-field rule."""
-    import jsonschema
+    import jsonschema  # noqa: PLC0415 - 0.1 s to import; only when a file is checked
 
     if not isinstance(meta, dict):
         raise PresetError(f"{where} must be a JSON object, got {type(meta).__name__}")

@@ -31,8 +31,8 @@ from audiosym.errors import ParameterError
 from audiosym.families.base import Family, PitchMap
 from audiosym.timbre.envelope import NoteEnvelope
 from audiosym.timbre.layer import TimbreLayer, TimbreTable
-from audiosym.timbre.match import SUBHARMONIC_RATIO, NamedMatch
-from audiosym.timbre.reference import TimbreReference
+from audiosym.timbre.match import NamedMatch
+from audiosym.timbre.reference import SUBHARMONIC_RATIO, TimbreReference
 
 
 class GraphSession(Protocol):
@@ -85,9 +85,8 @@ class Preset:
 
     @property
     def latency_samples(self) -> int:
-        """Analysis look-behind of the model path at ``features.sample_rate``:
-        ``n_fft - hop_length + (context_frames - 1) * hop_length`` samples between the oldest
-        input sample an output frame depends on and the end of the hop that completes it."""
+        """Analysis look-behind of the model path, samples at ``features.sample_rate``, as the
+        file declares it (:func:`audiosym.preset.format.latency_samples`)."""
         return int(self.metadata["latency_samples"])
 
     @property

@@ -21,8 +21,8 @@ import numpy as np
 from audiosym.dsp.features import FeatureConfig
 from audiosym.errors import ParameterError
 from audiosym.timbre.envelope import NoteEnvelope
-from audiosym.timbre.match import SUBHARMONIC_RATIO, MatchTable
-from audiosym.timbre.reference import TimbreReference
+from audiosym.timbre.match import MatchTable
+from audiosym.timbre.reference import SUBHARMONIC_RATIO, TimbreReference
 
 #: ``metadata["timbres"]``-style table: name -> {"program", "vector", ...}
 TimbreTable = Mapping[str, Mapping[str, Any]]

@@ -25,8 +25,12 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm import tqdm
 
-from audiosym.errors import ParameterError, PresetError
+from audiosym.data.plans import instrument_range
+from audiosym.data.soundfonts import find_soundfont, render_melody, render_note
+from audiosym.dsp.features import FeatureConfig, features
+from audiosym.errors import AudiosymError, ParameterError, PresetError
 from audiosym.families.base import CalibratedModel
 from audiosym.timbre.envelope import (
     ENV_HOP_S,
@@ -35,18 +39,23 @@ from audiosym.timbre.envelope import (
     ENV_VELOCITY,
     NoteEnvelope,
     held_note_db,
+    pitch_row,
+)
+from audiosym.timbre.reference import (
+    SUBHARMONIC_RATIO,
+    TimbreReference,
+    reference_from_audio,
+    subharmonic_ratio,
 )
 
 MEMBER = "match.npz"
-SUBHARMONIC_RATIO = 0.5  # a timbre whose half-harmonics carry this share of its harmonics' energy
-#                          sounds an octave-below partial series (an organ's 16' stop): f0 / 2 basis
 
 
 @dataclass
 class NamedMatch:
     """The stored measurements: references (corrections of named vectors) and envelopes by name."""
 
-    references: list = field(default_factory=list)  # list[audiosym.timbre.reference.TimbreReference]
+    references: list[TimbreReference] = field(default_factory=list)
     envelopes: dict[str, NoteEnvelope] = field(default_factory=dict)
     subharmonic: dict[str, float] = field(default_factory=dict)  # half-harmonic / harmonic energy
     info: dict = field(default_factory=dict)
@@ -65,21 +74,13 @@ def measure_notes(preset: CalibratedModel, names: list[str] | None = None, *, so
       About 0.001-0.05 for most GM programs, 1.2-1.7 for FluidR3's drawbar organ (a 16' stop:
       its partials are the harmonics of f0 / 2).
     """
-    from audiosym.data.plans import instrument_range
-    from audiosym.data.soundfonts import find_soundfont, render_note
-    from audiosym.dsp.features import features
-
     sf_path = find_soundfont(training_soundfont(preset, soundfont))
     cfg = preset.features
     sr = cfg.sample_rate
     lo, hi = preset.midi_range
     envelopes, subharmonic = {}, {}
     names = list(names or preset.timbre_names)
-    it = names
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(names, desc="note envelopes", unit="timbre", leave=False)
+    it = tqdm(names, desc="note envelopes", unit="timbre", leave=False) if progress else names
     for name in it:
         program = preset.timbre_program(name)
         if program < 0:
@@ -103,22 +104,6 @@ def measure_notes(preset: CalibratedModel, names: list[str] | None = None, *, so
     return envelopes, subharmonic
 
 
-def subharmonic_ratio(logmag: np.ndarray, midi, cfg) -> float:
-    """Energy at the half-harmonics (0.5, 1.5, 2.5, 3.5) f0 over that at the harmonics (1 .. 4) f0
-    of the mean magnitude of feature frames ``logmag [T, n_bins]`` at pitch ``midi`` (a number,
-    or ``[T]`` one per frame: each frame is then read at its own pitch). NaN without harmonics."""
-    frames = np.atleast_2d(np.asarray(logmag, dtype=np.float64))
-    mag = np.maximum(np.exp(frames) - cfg.eps, 0.0)
-    pitch = np.broadcast_to(np.asarray(midi, dtype=np.float64), (len(mag),))
-    bins = np.arange(cfg.n_bins)
-    at = np.zeros(8)
-    for m, row in zip(pitch, mag):
-        at += [np.interp(cfg.midi_to_bin(m + 12 * np.log2(k)), bins, row, left=0.0, right=0.0)
-               for k in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)]
-    harm = at[1::2].sum()
-    return float(at[0::2].sum() / harm) if harm > 0 else float("nan")
-
-
 def training_soundfont(preset: CalibratedModel, soundfont: str | None = None) -> str:
     """``soundfont``, else the soundfont the preset's named timbres came from
     (``metadata.calibration.soundfont``); ParameterError when neither is known."""
@@ -139,10 +124,6 @@ def named_corrections(preset: CalibratedModel, names: list[str] | None = None, *
     Returns :class:`audiosym.timbre.reference.TimbreReference` objects; use as
     ``preset.with_references(named_corrections(preset), replace_named=True)``.
     """
-    from audiosym.data.plans import instrument_range
-    from audiosym.data.soundfonts import find_soundfont, render_melody
-    from audiosym.timbre.reference import reference_from_audio
-
     sf_name = training_soundfont(preset, soundfont)
     sf_path = find_soundfont(sf_name)
     sr = preset.features.sample_rate
@@ -163,14 +144,9 @@ def named_corrections(preset: CalibratedModel, names: list[str] | None = None, *
 def measure_named(preset: CalibratedModel, names: list[str] | None = None, *, soundfont: str | None = None,
                   progress: bool = False) -> NamedMatch:
     """Match corrections and note envelopes of the preset's named timbres (programs >= 0)."""
-    from audiosym.errors import AudiosymError
     sf_name = training_soundfont(preset, soundfont)
     names = [n for n in (names or preset.timbre_names) if preset.timbre_program(n) >= 0]
-    it = names
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(names, desc="match corrections", unit="timbre", leave=False)
+    it = tqdm(names, desc="match corrections", unit="timbre", leave=False) if progress else names
     refs, skipped = [], {}
     for name in it:
         try:
@@ -216,8 +192,7 @@ def to_bytes(match: NamedMatch) -> bytes:
 
 
 def from_bytes(blob: bytes, *, where: str = MEMBER) -> NamedMatch:
-    from audiosym.timbre.reference import TimbreReference
-
+    """The :class:`NamedMatch` stored as ``blob`` (:func:`to_bytes`); PresetError naming ``where``."""
     try:
         z = np.load(io.BytesIO(blob), allow_pickle=False)
         refs = []
@@ -260,7 +235,7 @@ class MatchTable:
     work runs in numba (about 5 us for the engine's one-row requests, not ~100 us of numpy calls).
     """
 
-    def __init__(self, references: list, scales, cfg):
+    def __init__(self, references: list[TimbreReference], scales, cfg: FeatureConfig):
         self.vectors = np.ascontiguousarray(np.stack([r.vector for r in references]), dtype=np.float64)  # [R, D]
         self.scales = np.asarray(scales, dtype=np.float64)
         self.fmin, self.bps = float(cfg.fmin_midi), float(cfg.bins_per_semitone)
@@ -268,9 +243,7 @@ class MatchTable:
         g1 = max(float(r.pitch_grid[-1]) for r in references)
         self.g0 = g0
         grid = np.arange(g0, g1 + 1.0)
-        from audiosym.timbre.reference import _row
-
-        self.table = np.ascontiguousarray(np.stack([np.stack([_row(r.relative, r.pitch_grid, g) for g in grid])
+        self.table = np.ascontiguousarray(np.stack([np.stack([pitch_row(r.relative, r.pitch_grid, g) for g in grid])
                                                     for r in references]), dtype=np.float32)  # [R, G, 2 n - 1]
         self.absolute = np.ascontiguousarray(np.stack([r.absolute for r in references]), dtype=np.float32)
         n = self.absolute.shape[1]
@@ -290,7 +263,7 @@ class MatchTable:
 
 @functools.lru_cache(maxsize=1)
 def _apply_kernel():
-    import numba
+    import numba  # noqa: PLC0415 - 0.3 s to import; only when a match table is first applied
 
     @numba.njit(cache=True, nogil=True)
     def apply(out, timbre, midi, vectors, scales, table, absolute, g0, fmin, bps):  # pragma: no cover - compiled

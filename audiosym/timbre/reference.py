@@ -24,16 +24,17 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import librosa
 import numpy as np
 
+from audiosym.dsp.features import FeatureConfig, features
+from audiosym.dsp.pitch import hz_to_midi, midi_to_hz
 from audiosym.errors import AudiosymError, ParameterError
 from audiosym.families.base import CalibratedModel
+from audiosym.io.audio import read_audio, resample
 from audiosym.io.midifile import load_track_notes
-
-if TYPE_CHECKING:
-    from audiosym.timbre.envelope import NoteEnvelope
+from audiosym.timbre.envelope import NoteEnvelope, pitch_row, recording_envelope, recording_notes
 
 LEVEL_RANGE_DB = 35.0  # frames more than this below the loudest frame are not measured
 STABLE_SEMITONES = 0.5  # pitch must stay within this across a frame's analysis window
@@ -43,6 +44,8 @@ MAX_CORRECTION = 4.6  # |correction| is capped at 40 dB (natural log units)
 OCTAVE_AGREEMENT = 0.8  # share of a note's frames on which the encoder must name the other octave
 PITCH_BANDWIDTH_SEMITONES = 1.0  # default: a correction per register (pitch-keyed), see reference_from_audio
 NOTE_SKIP_S = 0.05  # with a known melody, frames whose window starts this soon after an onset are left out
+SUBHARMONIC_RATIO = 0.5  # a timbre whose half-harmonics carry this share of its harmonics' energy
+#                          sounds an octave-below partial series (an organ's 16' stop): f0 / 2 basis
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class TimbreReference:
     ``vector [D]`` float32; ``relative [2 n_bins - 1]`` log-magnitude correction indexed by
     ``bin - pitch_bin + n_bins - 1``; ``absolute [n_bins]``; ``frames``: frames measured;
     ``midi_range``: (lowest, highest) pitch played in the measured frames; ``subharmonic``:
-    half-harmonic over harmonic energy of the measured frames (:func:`audiosym.timbre.match.subharmonic_ratio`;
+    half-harmonic over harmonic energy of the measured frames (:func:`subharmonic_ratio`;
     NaN: not measured); ``envelope``: the recording's note envelope
     (:func:`audiosym.timbre.envelope.recording_envelope`; None: not measured).
     """
@@ -83,10 +86,6 @@ def _steady_frames(y16: np.ndarray, logmag: np.ndarray, cfg, midi_lo: float, mid
     every pyin frame its window covers is voiced with a pitch within ``STABLE_SEMITONES`` of
     the centre's, and its level is within ``LEVEL_RANGE_DB`` of the loudest frame.
     """
-    import librosa
-
-    from audiosym.dsp.pitch import hz_to_midi, midi_to_hz
-
     hop, n_fft = cfg.hop_length, cfg.n_fft
     f0, voiced, _ = librosa.pyin(
         y16.astype(np.float64), fmin=float(midi_to_hz(max(midi_lo - 2, 24))),
@@ -137,6 +136,22 @@ def _normalise(logmag: np.ndarray) -> np.ndarray:
     return logmag - (m + np.log(np.exp(logmag - m).sum(axis=-1, keepdims=True)))
 
 
+def subharmonic_ratio(logmag: np.ndarray, midi, cfg: FeatureConfig) -> float:
+    """Energy at the half-harmonics (0.5, 1.5, 2.5, 3.5) f0 over that at the harmonics (1 .. 4) f0
+    of the mean magnitude of feature frames ``logmag [T, n_bins]`` at pitch ``midi`` (a number,
+    or ``[T]`` one per frame: each frame is then read at its own pitch). NaN without harmonics."""
+    frames = np.atleast_2d(np.asarray(logmag, dtype=np.float64))
+    mag = np.maximum(np.exp(frames) - cfg.eps, 0.0)
+    pitch = np.broadcast_to(np.asarray(midi, dtype=np.float64), (len(mag),))
+    bins = np.arange(cfg.n_bins)
+    at = np.zeros(8)
+    for m, row in zip(pitch, mag):
+        at += [np.interp(cfg.midi_to_bin(m + 12 * np.log2(k)), bins, row, left=0.0, right=0.0)
+               for k in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)]
+    harm = at[1::2].sum()
+    return float(at[0::2].sum() / harm) if harm > 0 else float("nan")
+
+
 def reference_from_audio(preset: CalibratedModel, y: np.ndarray, *, sample_rate: int, name: str = "ref", source: str = "",
                          notes=None, vector: np.ndarray | None = None, correct: bool = True,
                          pitch_bandwidth_semitones: float | None = PITCH_BANDWIDTH_SEMITONES) -> TimbreReference:
@@ -151,9 +166,6 @@ def reference_from_audio(preset: CalibratedModel, y: np.ndarray, *, sample_rate:
     ``correct=False`` keeps only the timbre vector (zero corrections). Raises ParameterError
     when the recording has fewer than ``MIN_FRAMES`` usable frames.
     """
-    from audiosym.dsp.features import features
-    from audiosym.io.audio import resample
-
     cfg = preset.features
     y16 = resample(np.asarray(y, dtype=np.float32), orig_sample_rate=int(sample_rate),
                    target_sample_rate=cfg.sample_rate)
@@ -216,14 +228,11 @@ def reference_from_audio(preset: CalibratedModel, y: np.ndarray, *, sample_rate:
             num = (w[:, None] * filled).sum(0)
             den = (w[:, None] * seen).sum(0)
             relative[g] = np.where(den > 1e-3 * w.sum(), num / np.maximum(den, 1e-12), 0.0)
-        own = np.stack([np.interp(np.arange(n_bins) - pb, offsets, _row(relative, grid, m))
+        own = np.stack([np.interp(np.arange(n_bins) - pb, offsets, pitch_row(relative, grid, m))
                         for pb, m in zip(pitch_bins, pitch)])
         absolute = _smooth((residual - own).mean(axis=0), ABS_SMOOTH_SEMITONES * cfg.bins_per_semitone)
         relative = np.clip(relative, -MAX_CORRECTION, MAX_CORRECTION)
         absolute = np.clip(absolute, -MAX_CORRECTION, MAX_CORRECTION)
-    from audiosym.timbre.envelope import recording_envelope, recording_notes
-    from audiosym.timbre.match import subharmonic_ratio
-
     if notes is None:  # the notes pyin heard, for the envelope
         notes = recording_notes(y16, cfg.sample_rate, idx, midi, hop_length=cfg.hop_length, n_fft=cfg.n_fft)
     return TimbreReference(
@@ -244,16 +253,6 @@ def _decode_at(preset: CalibratedModel, midi: np.ndarray, vector: np.ndarray) ->
     v = np.repeat(vector[None, None, :], len(pitch), axis=0).astype(np.float32)
     out = preset.decode(**{preset.family.pitch_latent: latent, preset.family.timbre_latent: v})
     return np.asarray(out, dtype=np.float64)[:, -1, :]
-
-
-def _row(table: np.ndarray, grid: np.ndarray, midi: float) -> np.ndarray:
-    """The relative correction at ``midi``: linear between the table's semitone rows, clamped."""
-    x = float(np.clip(midi, grid[0], grid[-1]))
-    i = min(int(np.searchsorted(grid, x, side="right")) - 1, len(grid) - 1)
-    if i >= len(grid) - 1:
-        return table[-1]
-    fr = (x - grid[i]) / (grid[i + 1] - grid[i])
-    return table[i] * (1.0 - fr) + table[i + 1] * fr
 
 
 def _octave_per_run(idx: np.ndarray, midi: np.ndarray, enc_midi: np.ndarray) -> np.ndarray:
@@ -289,8 +288,6 @@ def reference_from_file(preset: CalibratedModel, path: str | os.PathLike, *, nam
                         correct: bool = True, notes=None) -> TimbreReference:
     """:func:`reference_from_audio` of an audio file (any format/rate audiosym reads; mono downmix);
     ``notes``: the recording's melody, if known (then no pyin)."""
-    from audiosym.io.audio import read_audio
-
     y, info = read_audio(path, max_seconds=600.0)
     return reference_from_audio(preset, y, sample_rate=info.sample_rate, name=name or reference_name(path),
                                 source=str(path), correct=correct, notes=notes)
