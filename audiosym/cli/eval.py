@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 from audiosym import families
-from audiosym.cli._common import require_torch
+from audiosym.cli._common import print_json, require_torch
 from audiosym.errors import ParameterError
+from audiosym.eval import Evaluation
 from audiosym.families.base import LatentModel
 from audiosym.preset.session import load_preset
 
@@ -57,5 +58,12 @@ def open_model(path: str | os.PathLike, *, kind: str | None = None) -> LatentMod
 def run(args: argparse.Namespace) -> int:
     family = families.get(args.method)
     model = open_model(args.model, kind=family.name)
-    module = importlib.import_module(family.evaluation)
-    return int(module.main(args, model) or 0)
+    evaluation: Evaluation = importlib.import_module(family.evaluation).evaluate(
+        model, soundfont=args.soundfont, progress=not args.no_progress)
+    if args.plot:
+        evaluation.plot(args.plot, args.model)
+    if args.json:
+        print_json(evaluation.metrics)
+    else:
+        print("\n".join(evaluation.lines))
+    return 0
