@@ -56,12 +56,13 @@ class EvalData:
 
 
 def prepare_eval(
-    *, train_soundfont: str | None = None, test_soundfont: str | None = None,
+    *, features: FeatureConfig, train_soundfont: str | None = None, test_soundfont: str | None = None,
     train_programs=V3_TRAIN_PROGRAMS, heldout_programs=V3_HELDOUT_PROGRAMS,
     pitch_limits=(60, 83), velocities=(80, 100, 120), note_seconds: float = 0.5,
     sustain_start_frame: int = 8, heldout_soundfont: bool = True, progress: bool = True,
 ) -> EvalData:
-    """Render (or load from the cache) the evaluation notes."""
+    """Render (or load from the cache) the evaluation notes, as frames of ``features`` (the
+    model's own: the frames it is fed must be the ones it was trained on)."""
     train_sf = find_soundfont(train_soundfont) if train_soundfont else default_train_soundfont()
     test_sf = None
     if heldout_soundfont:
@@ -71,7 +72,7 @@ def prepare_eval(
     def spec(sf: str) -> NoteSetSpec:
         return NoteSetSpec(soundfont=sf, programs=programs, velocities=tuple(int(v) for v in velocities),
                            note_seconds=float(note_seconds),
-                           pitch_limits=(int(pitch_limits[0]), int(pitch_limits[1])), features=FeatureConfig())
+                           pitch_limits=(int(pitch_limits[0]), int(pitch_limits[1])), features=features)
 
     return EvalData(
         train_soundfont=train_sf, test_soundfont=test_sf,
@@ -164,7 +165,7 @@ def evaluate_v3(model, *, data: EvalData | None = None, progress: bool = False, 
     """All V3 metrics of ``model`` (a LatentModel of kind 'v3') as a flat dict (floats + labels)."""
     if model.kind != "v3":
         raise ParameterError(f"model kind {model.kind!r} is not 'v3'; use `audiosym eval {model.kind}`")
-    data = data or prepare_eval(progress=progress, **prepare)
+    data = data or prepare_eval(features=model.features, progress=progress, **prepare)
     tab = data.train_table
     enc = encode_notes(model, tab, sustain_start_frame=data.sustain_start_frame)
     n_atoms = int(model.metadata.get("n_atoms", int(enc["code"].max()) + 1))
@@ -281,7 +282,7 @@ def evaluate(model: LatentModel, *, soundfont: str | None = None, progress: bool
         except Exception:  # the preset may come from a machine with other paths
             train_sf = find_soundfont(soundfont_label(train_sf))
     data = prepare_eval(
-        train_soundfont=train_sf, test_soundfont=soundfont or md.get("test_soundfont") or None,
+        features=model.features, train_soundfont=train_sf, test_soundfont=soundfont or md.get("test_soundfont") or None,
         train_programs=tuple(md.get("train_programs", V3_TRAIN_PROGRAMS)),
         heldout_programs=tuple(md.get("heldout_programs", V3_HELDOUT_PROGRAMS)),
         pitch_limits=tuple(md.get("pitch_limits", (60, 83))),

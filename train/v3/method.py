@@ -265,7 +265,7 @@ def build_task(cfg: Config, *, device: torch.device, progress: bool) -> Task:
     net = build_net(cfg)
     model = V3Loss(net, weights=cfg.loss, relativity=cfg.relativity, seed=cfg.seed, recon_style=cfg.recon_style)
     data = prepare_eval(
-        train_soundfont=sf, test_soundfont=cfg.test_soundfont or None, train_programs=cfg.train_programs,
+        features=table.spec.features, train_soundfont=sf, test_soundfont=cfg.test_soundfont or None, train_programs=cfg.train_programs,
         heldout_programs=cfg.heldout_programs, pitch_limits=tuple(cfg.pitch_limits),
         velocities=tuple(cfg.velocities), note_seconds=cfg.note_seconds,
         sustain_start_frame=cfg.sustain_start_frame, heldout_soundfont=cfg.eval_heldout_soundfont,
