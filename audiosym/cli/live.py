@@ -87,12 +87,17 @@ def run(args: argparse.Namespace) -> int:
     if args.match:
         preset = preset.with_stored_match()
     if args.timbre_from:  # measured before any device opens
+        from audiosym.errors import AudiosymError
+        from audiosym.io.midifile import load_track_notes
         from audiosym.timbre.reference import measure_reference, reference_name
 
         name = args.timbre or reference_name(args.timbre_from)
         print(f"measuring the timbre of {args.timbre_from} ...", file=sys.stderr, flush=True)
-        preset = preset.with_references([measure_reference(preset, args.timbre_from, name=name,
-                                                           midi_path=args.timbre_from_midi)])
+        try:
+            notes = load_track_notes(args.timbre_from_midi) if args.timbre_from_midi else None
+        except AudiosymError as exc:
+            raise ParameterError(f"--timbre-from {args.timbre_from}: {exc}") from None
+        preset = preset.with_references([measure_reference(preset, args.timbre_from, name=name, notes=notes)])
         timbre = name
     else:
         timbre = args.timbre or preset.default_timbre

@@ -234,8 +234,12 @@ def load_for_batch(settings: ResynthSettings, *, references: list[Layers] | None
     elif settings.match and not settings.match_named:
         preset = preset.with_stored_match()
     if settings.timbre_from is not None and references is None:  # measured once, before any input is touched
+        try:
+            notes = load_track_notes(settings.timbre_from_midi) if settings.timbre_from_midi else None
+        except AudiosymError as exc:
+            raise ParameterError(f"--timbre-from {settings.timbre_from}: {exc}") from None
         preset = preset.with_references([measure_reference(preset, settings.timbre_from, name=settings.timbre_name,
-                                                           midi_path=settings.timbre_from_midi)])
+                                                           notes=notes)])
     preset.timbre_vector(settings.timbre_name)  # unknown timbre -> ParameterError listing the names
     if settings.match_named and references is None:
         from audiosym.timbre.match import named_corrections

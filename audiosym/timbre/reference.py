@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import librosa
 import numpy as np
@@ -33,7 +35,6 @@ from audiosym.dsp.pitch import hz_to_midi, midi_to_hz
 from audiosym.errors import AudiosymError, ParameterError
 from audiosym.families.base import CalibratedModel
 from audiosym.io.audio import read_audio, resample
-from audiosym.io.midifile import load_track_notes
 from audiosym.timbre.envelope import NoteEnvelope, pitch_row, recording_envelope, recording_notes
 
 LEVEL_RANGE_DB = 35.0  # frames more than this below the loudest frame are not measured
@@ -294,14 +295,13 @@ def reference_from_file(preset: CalibratedModel, path: str | os.PathLike, *, nam
 
 
 def measure_reference(preset: CalibratedModel, path: str | os.PathLike, *, name: str | None = None,
-                      midi_path: str | os.PathLike | None = None) -> TimbreReference:
+                      notes: Sequence[Any] | None = None) -> TimbreReference:
     """The timbre measured from the recording at ``path`` (named ``name``, default ``ref:<file
-    stem>``); ``midi_path``: the recording's melody as a MIDI file (its pitch then comes from the
-    notes, not pyin). What ``--timbre-from`` / ``--timbre-from-midi`` measure in ``audiosym
+    stem>``); ``notes``: the recording's melody, if known (e.g. a ``--timbre-from-midi`` file's:
+    its pitch then comes from the notes, not pyin). What ``--timbre-from`` measures in ``audiosym
     resynth`` and ``audiosym live`` (they add it with ``preset.with_references``); a recording
     that cannot be measured is a ParameterError naming it."""
     try:
-        notes = load_track_notes(midi_path) if midi_path else None
         return reference_from_file(preset, path, name=name, notes=notes)
     except AudiosymError as exc:
         raise ParameterError(f"--timbre-from {path}: {exc}") from None
