@@ -1,14 +1,14 @@
 """The preset file format (``.asym``): where preset files live, their metadata schema, reading them checked.
 
 A preset file is one zip holding ``metadata.json``, ``encoder.onnx`` and ``decoder.onnx``.
-``metadata.json`` is validated against ``audiosym/schema/preset.schema.json`` when saved and
+``metadata.json`` is validated against ``audiosym/preset/schema/preset.schema.json`` when saved and
 when loaded, each graph's sha256 is checked, and the same metadata (less ``graphs``: a file
 cannot hold its own hash) sits in each graph's ONNX ``metadata_props`` under the key
 ``audiosym``. An optional ``match.npz`` (hash in ``metadata["match"]``) holds the named timbres'
 match corrections and note envelopes measured at export (:mod:`audiosym.timbre.match`).
 
 Nothing here starts onnxruntime or imports torch: :func:`audiosym.preset.session.load_preset` turns a
-checked file into a playable :class:`audiosym.preset.session.Preset`.
+checked file into a playable :class:`audiosym.preset.model.Preset`.
 """
 
 from __future__ import annotations
