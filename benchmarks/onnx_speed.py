@@ -35,7 +35,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from audiosym.preset.session import DECODER_INPUTS, ENCODER_OUTPUTS, make_session  # noqa: E402
+from audiosym.families import get as get_family  # noqa: E402
+from audiosym.preset.session import make_session  # noqa: E402
 from export.onnx_graphs import export_graphs  # noqa: E402
 
 TARGET_SPEEDUP = 3.0
@@ -101,7 +102,8 @@ def bench(model, calls: int) -> dict:
     enc_t, dec_t = (m.eval() for m in model.torch_model.export_modules())
     enc_b, dec_b = export_graphs(model)
     s_enc, s_dec = make_session(enc_b, device="cpu"), make_session(dec_b, device="cpu")
-    enc_names, dec_names = list(ENCODER_OUTPUTS[model.kind]), list(DECODER_INPUTS[model.kind])
+    family = get_family(model.kind)
+    enc_names, dec_names = list(family.encoder_outputs), list(family.decoder_inputs)
     x = np.random.default_rng(0).normal(-6, 2, (1, model.context_frames, model.features.n_bins)).astype(np.float32)
     xt = torch.from_numpy(x)
 

@@ -71,6 +71,7 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -83,8 +84,7 @@ from audiosym.io.midifile import MelodyNote  # noqa: E402
 from audiosym.offline.demo import contrasting_timbres  # noqa: E402
 from audiosym.offline.render import resynthesize  # noqa: E402
 from audiosym.preset.session import load_preset  # noqa: E402
-from audiosym.timbre.match import with_stored_match  # noqa: E402
-from audiosym.timbre.reference import ReferencePreset, reference_from_audio  # noqa: E402
+from audiosym.timbre.reference import reference_from_audio  # noqa: E402
 
 REFERENCE_SEED_OFFSET = 5000  # reference melodies: their own seed, disjoint from the test melodies
 
@@ -189,24 +189,29 @@ class LogisticClassifier:
 CLASSIFIERS = {"logreg": LogisticClassifier, "centroid": NearestCentroid}
 
 
-class OracleSpectrumPreset:
-    """A preset whose decoder is replaced by given spectra: ``spectra[midi] -> logmag [n_bins]``
-    (nearest pitch). Only for the ceiling measurement: what the engine + vocoder make of the
-    true spectrum of each note."""
+class OracleSpectrumDecoder:
+    """A decoder session that answers with given spectra: ``spectra[midi] -> logmag [n_bins]``
+    (nearest pitch to each frame's pitch latent). Only for the ceiling measurement: what the engine
+    + vocoder make of the true spectrum of each note (:func:`oracle_preset`)."""
 
     def __init__(self, preset, spectra: dict[int, np.ndarray]):
         self._preset, self._spectra = preset, spectra
         self._keys = np.array(sorted(spectra))
 
-    def __getattr__(self, name):
-        return getattr(self._preset, name)
-
-    def decode(self, **latents):
-        key = "z_pitch" if self._preset.kind == "sps" else "content_q"
-        midi = np.atleast_1d(self._preset.latent_to_midi(np.asarray(latents[key])[:, -1]))
+    def run(self, output_names, input_feed):
+        pitch = np.asarray(input_feed[self._preset.pitch_latent])
+        midi = np.atleast_1d(self._preset.latent_to_midi(pitch[:, -1]))
         rows = [self._spectra[int(self._keys[np.argmin(np.abs(self._keys - m))]) if np.isfinite(m) else
                               int(self._keys[0])] for m in midi]
-        return np.stack(rows)[:, None, :]
+        return [np.stack(rows)[:, None, :]]
+
+    def get_providers(self):
+        return ["oracle"]
+
+
+def oracle_preset(preset, spectra: dict[int, np.ndarray]):
+    """``preset`` whose decoder is :class:`OracleSpectrumDecoder` over ``spectra``."""
+    return replace(preset, decoder=OracleSpectrumDecoder(preset, spectra))
 
 
 def note_spectra(y: np.ndarray, notes: list[MelodyNote], cfg) -> dict[int, np.ndarray]:
@@ -233,7 +238,7 @@ def realtime_factor(preset, timbre: str, sf_path: str, program: int, sample_rate
         notes += [MelodyNote(t0 + n.onset_s, t0 + n.offset_s, n.pitch, n.velocity) for n in melody(rng, lo, hi)]
     y = render_melody(sf_path, program, [(n.onset_s, n.duration_s, n.pitch, n.velocity) for n in notes],
                       sample_rate=sample_rate, tail_seconds=0.0)
-    preset = with_stored_match(preset)
+    preset = preset.with_stored_match()
     resynthesize(preset, y[:sample_rate], sample_rate=sample_rate, timbre=timbre, notes=notes)  # warm-up
     start = time.perf_counter()
     resynthesize(preset, y, sample_rate=sample_rate, timbre=timbre, notes=notes)
@@ -265,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     bare = load_preset(args.preset, device="cpu", intra_op_threads=1)
-    preset = with_stored_match(bare)  # what `audiosym resynth` plays by default
+    preset = bare.with_stored_match()  # what `audiosym resynth` plays by default
     sf_path = find_soundfont(args.soundfont)
     sr = args.sample_rate
     excluded = {}
@@ -299,8 +304,6 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed + REFERENCE_SEED_OFFSET)
     references, labelled, ref_melodies, ref_info = {}, {}, [], {}
     if args.reference:
-        from dataclasses import replace
-
         for n in names:
             first, second = melody(rng, *span[n]), melody(rng, *span[n])
             shift = N_NOTES * NOTE_S + 0.4
@@ -319,9 +322,9 @@ def main(argv: list[str] | None = None) -> int:
                            "seconds_to_measure": round(seconds, 2)}
             log(f"reference {n}: {ref.frames} frames, pitch {ref.midi_range[0]:.1f}..{ref.midi_range[1]:.1f} found, "
                 f"{ref_info[n]['midi_range_played']} played")
-        with_ref = ReferencePreset(preset, list(references.values()))
-        with_labelled = ReferencePreset(preset, list(labelled.values()))
-        vector_only = ReferencePreset(preset, [replace(r, relative=np.zeros_like(r.relative),
+        with_ref = preset.with_references(list(references.values()))
+        with_labelled = preset.with_references(list(labelled.values()))
+        vector_only = preset.with_references([replace(r, relative=np.zeros_like(r.relative),
                                                        absolute=np.zeros_like(r.absolute)) for r in references.values()])
 
     modes = [m for m in args.modes.split(",") if m]
@@ -365,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
                              ("reference_with_notes", with_labelled, f"ref:{b}", notes, "timbre"),
                              ("reference_vector_only", vector_only, f"ref:{b}", notes, "timbre")]
                 if args.oracle:
-                    runs += [("oracle_spectrum", OracleSpectrumPreset(bare, note_spectra(yb, notes, preset.features)),
+                    runs += [("oracle_spectrum", oracle_preset(bare, note_spectra(yb, notes, preset.features)),
                               b, notes, "timbre")]
                 if args.ablations:
                     runs += [("named_no_match_input_dynamics", bare, b, notes, "input"),

@@ -20,22 +20,22 @@ import numpy as np
 import audiosym
 from audiosym.data.soundfonts import soundfont_label
 from audiosym.errors import PresetError
-from audiosym.preset.format import SUFFIX
-from audiosym.preset.session import Preset
+from audiosym.preset.format import SUFFIX, latency_samples, receptive_field_samples
+from audiosym.preset.model import Preset
 from audiosym.timbre.match import MEMBER as MATCH_MEMBER
 from export.calibrate import calibrate, parity_notes
-from export.onnx_graphs import OPSET, ParityReport, check_parity, export_graphs, latent_layout
+from export.onnx_graphs import (
+    OPSET,
+    ExportableModel,
+    ParityReport,
+    check_parity,
+    export_graphs,
+    latent_layout,
+)
 from export.save import save_preset
 
 EVAL_SETUP_KEYS = ("test_soundfont", "train_programs", "heldout_programs", "pitch_limits", "velocities",
                    "note_seconds", "sustain_start_frame", "n_atoms")
-
-
-def latency_samples(features, context_frames: int) -> int:
-    """Analysis look-behind of the model path, in samples at the model rate: an output frame
-    depends on ``n_fft + (C - 1) * hop`` past samples and is complete at the end of its hop, so
-    its oldest input sample lies ``n_fft - hop + (C - 1) * hop`` samples before the newest hop."""
-    return int(features.n_fft - features.hop_length + (context_frames - 1) * features.hop_length)
 
 
 def _versions() -> dict[str, str]:
@@ -79,7 +79,7 @@ def default_name(out: str | os.PathLike) -> str:
 
 
 def build_preset(
-    model,
+    model: ExportableModel,
     out: str | os.PathLike,
     *,
     name: str | None = None,
@@ -126,7 +126,7 @@ def build_preset(
         "window": "hann_periodic",
         "context_frames": int(model.context_frames),
         "latency_samples": latency_samples(model.features, model.context_frames),
-        "receptive_field_samples": int(model.features.n_fft + (model.context_frames - 1) * model.features.hop_length),
+        "receptive_field_samples": receptive_field_samples(model.features, model.context_frames),
         "latent": latent_layout(model),
         "train_soundfont": soundfont_label(cal["calibration"]["soundfont"]),
         **{k: cal[k] for k in ("pitch_control", "midi_range", "timbres", "default_timbre")},
@@ -135,7 +135,7 @@ def build_preset(
         "source": {"parity_max_abs_err": report.max_abs_err, "parity_inputs": f"{len(notes)} rendered training notes"},
     }
     for key in EVAL_SETUP_KEYS:  # the run's evaluation setup, read by audiosym.eval.v3 from a preset too
-        value = (getattr(model, "metadata", None) or {}).get(key)
+        value = model.metadata.get(key)
         if value not in (None, "", [], ()):
             meta[key] = list(value) if isinstance(value, tuple | list) else value
     if description:

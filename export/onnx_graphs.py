@@ -1,8 +1,8 @@
 """Torch encoder/decoder -> ONNX graphs (dynamic batch and time), optimised and checked against torch.
 
 The graphs follow the LatentModel layout of :mod:`audiosym.families.base`: the encoder takes
-``frames [N, T, n_bins]`` and returns the kind's latents with ``T' = T - C + 1``; the
-decoder takes the latents the kind decodes from and returns ``logmag [N, T', n_bins]``.
+``frames [N, T, n_bins]`` and returns the family's ``encoder_outputs`` with ``T' = T - C + 1``;
+the decoder takes its ``decoder_inputs`` and returns ``logmag [N, T', n_bins]``.
 The models hold no streaming state: the encoder sees its ``C`` context frames as input.
 """
 
@@ -11,25 +11,38 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from audiosym import families
 from audiosym.errors import PresetError
-from audiosym.preset.session import DECODER_INPUTS, ENCODER_OUTPUTS
+from audiosym.families.base import LatentModel
+
+
+class ExportableModel(LatentModel, Protocol):
+    """A trained run as export takes it: a LatentModel with its torch module, whose
+    ``export_modules()`` gives (encoder, decoder) in the family's layout (and, optionally,
+    ``onnx_modules()`` the same functions with fewer graph nodes)."""
+
+    @property
+    def torch_model(self) -> Any:  # a torch.nn.Module with export_modules(); nn.Module's typing hides it
+        ...
+
 
 OPSET = 17
 EXAMPLE_FRAMES = 16  # time length of the export example (after the context); checks use others
 
 
-def latent_layout(model) -> dict[str, list[dict[str, Any]]]:
+def latent_layout(model: ExportableModel) -> dict[str, list[dict[str, Any]]]:
     """Names, shapes (``N``, ``T``, ``T_out`` symbolic) and dtypes of the graphs' inputs and outputs."""
     enc, _ = model.torch_model.export_modules()
     x = torch.zeros(1, model.context_frames, model.features.n_bins)
     with torch.no_grad():
         outs = enc.eval()(x)
-    names = ENCODER_OUTPUTS[model.kind]
+    family = families.get(model.kind)
+    names = family.encoder_outputs
     if len(outs) != len(names):
         raise PresetError(f"the {model.kind} encoder returns {len(outs)} tensors; the layout needs {list(names)}")
     enc_out = []
@@ -41,7 +54,7 @@ def latent_layout(model) -> dict[str, list[dict[str, Any]]]:
     return {
         "encoder_inputs": [{"name": "frames", "shape": ["N", "T", n_bins], "dtype": "float32"}],
         "encoder_outputs": enc_out,
-        "decoder_inputs": [dict(by_name[n], shape=["N", "T", *by_name[n]["shape"][2:]]) for n in DECODER_INPUTS[model.kind]],
+        "decoder_inputs": [dict(by_name[n], shape=["N", "T", *by_name[n]["shape"][2:]]) for n in family.decoder_inputs],
         "decoder_outputs": [{"name": "logmag", "shape": ["N", "T", n_bins], "dtype": "float32"}],
     }
 
@@ -82,7 +95,7 @@ def _optimise(onnx_bytes: bytes) -> bytes:
             return f.read()
 
 
-def export_graphs(model, *, rewrite: bool = True) -> tuple[bytes, bytes]:
+def export_graphs(model: ExportableModel, *, rewrite: bool = True) -> tuple[bytes, bytes]:
     """``(encoder_onnx, decoder_onnx)`` bytes of a trained LatentModel with ``.torch_model``.
 
     ``rewrite=False`` exports the training forward literally (``export_modules()``) even when the
@@ -99,8 +112,8 @@ def export_graphs(model, *, rewrite: bool = True) -> tuple[bytes, bytes]:
     c = model.context_frames
     g = torch.Generator().manual_seed(0)
     frames = torch.randn(2, c + EXAMPLE_FRAMES - 1, model.features.n_bins, generator=g) - 6.0
-    enc_names = list(ENCODER_OUTPUTS[model.kind])
-    dec_names = list(DECODER_INPUTS[model.kind])
+    family = families.get(model.kind)
+    enc_names, dec_names = list(family.encoder_outputs), list(family.decoder_inputs)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated, but it is the one that keeps dynamic axes simple
         outs = dict(zip(enc_names, enc(frames)))
@@ -164,7 +177,7 @@ def _inputs(rng: np.random.Generator, batch: int, t: int, n_bins: int, notes: np
 
 
 def check_parity(
-    model, enc_bytes: bytes, dec_bytes: bytes, *, atol: float = 1e-4,
+    model: ExportableModel, enc_bytes: bytes, dec_bytes: bytes, *, atol: float = 1e-4,
     cases: tuple[tuple[int, int], ...] = ((1, 1), (1, 37), (3, 5), (4, 101)), repeats: int = 5, seed: int = 0,
     notes: np.ndarray | None = None,
 ) -> ParityReport:
@@ -178,8 +191,8 @@ def check_parity(
     enc, dec = model.torch_model.export_modules()
     enc, dec = enc.eval().cpu(), dec.eval().cpu()
     s_enc, s_dec = _sessions(enc_bytes, dec_bytes)
-    enc_names = list(ENCODER_OUTPUTS[model.kind])
-    dec_names = list(DECODER_INPUTS[model.kind])
+    family = families.get(model.kind)
+    enc_names, dec_names = list(family.encoder_outputs), list(family.decoder_inputs)
     rng = np.random.default_rng(seed)
     report = ParityReport(atol=atol)
     for batch, n_out in cases:
@@ -192,7 +205,7 @@ def check_parity(
         for name, a, b in zip(enc_names, t_outs, o_outs):
             if a.shape != b.shape:
                 raise PresetError(f"ONNX encoder output {name} has shape {b.shape}, torch {a.shape}")
-            if name == "code":
+            if np.issubdtype(a.dtype, np.integer):  # codes: agreement, not distance
                 agree = float(np.mean(a == b))
             else:
                 err = max(err, float(np.max(np.abs(a - b))))

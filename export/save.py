@@ -7,6 +7,7 @@ both stay torch-free.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from audiosym.errors import ParameterError, PresetError
+from audiosym.families.base import LatentModel
 from audiosym.preset.format import (
     FORMAT_VERSION,
     METADATA,
@@ -27,7 +29,8 @@ from audiosym.preset.format import (
     sha256_hex,
     validate_metadata,
 )
-from audiosym.preset.session import Preset, compare_models, load_preset
+from audiosym.preset.model import Preset
+from audiosym.preset.session import compare_models, load_preset
 
 
 def _with_metadata(onnx_bytes: bytes, text: str) -> bytes:
@@ -47,7 +50,7 @@ def save_preset(
     *,
     encoder_onnx: bytes,
     decoder_onnx: bytes,
-    reference=None,
+    reference: LatentModel | None = None,
     overwrite: bool = False,
     atol: float = 1e-4,
     seed: int = 0,
@@ -108,7 +111,6 @@ def save_preset(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    preset.path = path
-    return preset
+    return dataclasses.replace(preset, path=path)
 
 

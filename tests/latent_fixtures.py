@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from audiosym import families
 from audiosym.dsp.features import FeatureConfig
 
 
@@ -94,14 +95,18 @@ class TorchLatentModel:
     def encode(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         enc, _ = self.torch_model.eval().export_modules()
         outs = enc(torch.as_tensor(np.asarray(frames, np.float32)))
-        names = ("z_pitch", "z_timbre") if self.kind == "sps" else ("content", "code", "content_q", "style")
-        return {n: o.numpy() for n, o in zip(names, outs)}
+        return {n: o.numpy() for n, o in zip(families.get(self.kind).encoder_outputs, outs)}
 
     @torch.no_grad()
     def decode(self, **latents: np.ndarray) -> np.ndarray:
         _, dec = self.torch_model.eval().export_modules()
-        names = ("z_pitch", "z_timbre") if self.kind == "sps" else ("content_q", "style")
+        names = families.get(self.kind).decoder_inputs
         return dec(*(torch.as_tensor(np.asarray(latents[n], np.float32)) for n in names)).numpy()
+
+    def codebook(self) -> np.ndarray:
+        """V3: ``[K, Dc]`` atoms (export's calibration reads them)."""
+        assert self.torch_model.codebook is not None, "only a V3 fixture has a codebook"
+        return self.torch_model.codebook.detach().float().numpy()
 
 
 @dataclass

@@ -6,19 +6,20 @@ shipped presets (onnxruntime), the real engine; a numpy stand-in preset for the 
 arithmetic.
 """
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _fake_preset import FakePreset
+from _fake_preset import FakeDecoder, FakePreset
 
 from audiosym.dsp.features import FeatureConfig
 from audiosym.engine.control import MidiEvent, note_off, note_on
 from audiosym.engine.engine import Engine
 from audiosym.errors import ParameterError
-from audiosym.timbre.envelope import NoteEnvelope
+from audiosym.timbre.envelope import NoteEnvelope, pitch_row
 from audiosym.timbre.match import MatchTable, NamedMatch, from_bytes, to_bytes
-from audiosym.timbre.reference import TimbreReference, _row
+from audiosym.timbre.reference import TimbreReference
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,7 +47,7 @@ def _per_row(out, timbre, midi, refs, scales, cfg):
         w = np.clip(1.0 - np.linalg.norm(timbre - ref.vector, axis=-1) / scale, 0.0, 1.0)
         for i, j in zip(*np.nonzero(w > 0)):
             m = float(midi[i, j]) if np.isfinite(midi[i, j]) else 60.0
-            row = _row(ref.relative, ref.pitch_grid, m)
+            row = pitch_row(ref.relative, ref.pitch_grid, m)
             corr = np.interp(bins - cfg.midi_to_bin(m), offsets, row) + ref.absolute
             out[i, j] += np.float32(w[i, j]) * corr.astype(np.float32)
     return out
@@ -109,10 +110,9 @@ def test_measured_envelopes_decay_for_piano_and_hold_for_an_organ():
     more than an organ note (whose slight sag and chorus beating FluidR3 does have)."""
     from audiosym.timbre.match import measure_notes
 
-    fake = FakePreset()
-    fake.metadata["timbres"] = {"acoustic_grand_piano": {"program": 0, "vector": [0, 0, 0, 0]},
-                                "drawbar_organ": {"program": 16, "vector": [1, 0, 0, 0]}}
-    fake.metadata["calibration"] = {"soundfont": "FluidR3_GM"}
+    fake = FakePreset(timbres={"acoustic_grand_piano": {"program": 0, "vector": [0, 0, 0, 0]},
+                               "drawbar_organ": {"program": 16, "vector": [1, 0, 0, 0]}},
+                      calibration={"soundfont": "FluidR3_GM"})
     env, _ = measure_notes(fake, ["acoustic_grand_piano", "drawbar_organ"])
     k = int(1.5 / env["drawbar_organ"].hop_s)
     piano, organ = env["acoustic_grand_piano"], env["drawbar_organ"]
@@ -131,11 +131,10 @@ def test_a_recordings_envelope_matches_the_stored_measurement(note_s):
     from audiosym.timbre.envelope import recording_envelope
     from audiosym.timbre.match import measure_notes
 
-    fake = FakePreset()
-    fake.metadata["timbres"] = {"acoustic_grand_piano": {"program": 0, "vector": [0, 0, 0, 0]},
-                                "clarinet": {"program": 71, "vector": [1, 0, 0, 0]}}
-    fake.metadata["calibration"] = {"soundfont": "FluidR3_GM"}
-    stored, _ = measure_notes(fake, list(fake.metadata["timbres"]))
+    fake = FakePreset(timbres={"acoustic_grand_piano": {"program": 0, "vector": [0, 0, 0, 0]},
+                               "clarinet": {"program": 71, "vector": [1, 0, 0, 0]}},
+                      calibration={"soundfont": "FluidR3_GM"})
+    stored, _ = measure_notes(fake, fake.timbre_names)
     notes = [(i * (note_s + 0.1), i * (note_s + 0.1) + note_s, p) for i, p in enumerate([60, 64, 67, 72, 60, 62])]
     for name, program in (("acoustic_grand_piano", 0), ("clarinet", 71)):
         y = render_melody(find_soundfont("FluidR3_GM"), program, [(a, b - a, p, 100) for a, b, p in notes],
@@ -178,16 +177,14 @@ def test_notes_of_a_recording_without_a_melody():
 
 
 # ---------------------------------------------------------------------------- engine
-class EnvelopePreset(FakePreset):
+def EnvelopePreset():  # noqa: N802 - it stands for a class
     """The fake preset with stored note envelopes: 'flute' falls 20 dB per second, 'violin' holds."""
-
-    def envelope(self, name):
-        t = np.arange(200) * 0.01
-        if name == "flute":
-            return NoteEnvelope(np.array([36.0, 96.0]), np.tile(-20.0 * t, (2, 1)).astype(np.float32))
-        if name == "violin":
-            return NoteEnvelope(np.array([36.0, 96.0]), np.zeros((2, 200), np.float32))
-        return None
+    t = np.arange(200) * 0.01
+    grid = np.array([36.0, 96.0])
+    return FakePreset(match=NamedMatch(envelopes={
+        "flute": NoteEnvelope(grid, np.tile(-20.0 * t, (2, 1)).astype(np.float32)),
+        "violin": NoteEnvelope(grid, np.zeros((2, 200), np.float32)),
+    }))
 
 
 def _rms(y):
@@ -273,20 +270,19 @@ def test_timbres_without_an_envelope_follow_the_input(env_preset):
 @pytest.mark.parametrize("name", ["sps-default", "v3-default"])
 def test_shipped_presets_store_match_data_for_every_named_timbre(name):
     from audiosym.preset.session import load_preset
-    from audiosym.timbre.match import with_stored_match
 
     preset = load_preset(REPO / "presets" / f"{name}.asym", device="cpu")
     assert preset.match is not None, f"presets/{name}.asym stores no match data: rebuild it (presets/README.md)"
     trained = sorted(n for n, t in preset.metadata["timbres"].items() if t["program"] >= 0)
     assert sorted(r.name for r in preset.match.references) == trained
     assert sorted(preset.match.envelopes) == trained
-    wrapped = with_stored_match(preset)
-    assert with_stored_match(wrapped) is wrapped  # never applied twice
+    wrapped = preset.with_stored_match()
+    assert wrapped.applies_stored_match and not preset.applies_stored_match
+    assert wrapped.with_stored_match() is wrapped  # never applied twice
     timbre = preset.default_timbre
     lo, hi = preset.midi_range
     midi = np.arange(lo, hi + 1, dtype=np.float64)
-    key = "z_pitch" if preset.kind == "sps" else "content_q"
-    tkey = "z_timbre" if preset.kind == "sps" else "style"
+    key, tkey = preset.pitch_latent, preset.timbre_latent
     lat = {key: preset.midi_to_latent(midi)[:, None, :].astype(np.float32),
            tkey: np.repeat(preset.timbre_vector(timbre)[None, None], len(midi), axis=0)}
     diff = wrapped.decode(**lat) - preset.decode(**lat)
@@ -306,45 +302,41 @@ def test_a_timbre_that_cannot_be_measured_is_skipped_not_fatal():
     # an acoustic bass (GM 32, playable 36..60) in a preset that plays 61..83: no note to measure
     meta["timbres"] = {**real, "acoustic_bass": {**real[names[0]], "program": 32}}
     meta["midi_range"] = [61, 83]
-    saved = preset.metadata
-    preset.metadata = meta
-    try:
-        named = measure_named(preset, names + ["acoustic_bass"])
-    finally:
-        preset.metadata = saved
+    named = measure_named(dataclasses.replace(preset, metadata=meta), names + ["acoustic_bass"])
     assert [r.name for r in named.references] == names and sorted(named.envelopes) == names
     assert "acoustic_bass" in named.info["skipped"] and named.info["timbres"] == names
 
 
 def test_subharmonic_measurement_flags_only_the_16_foot_organ():
-    from audiosym.timbre.match import SUBHARMONIC_RATIO, measure_notes
+    from audiosym.timbre.match import measure_notes
+    from audiosym.timbre.reference import SUBHARMONIC_RATIO
 
-    fake = FakePreset()
-    fake.metadata["timbres"] = {n: {"program": p, "vector": [0, 0, 0, 0]}
-                                for n, p in (("drawbar_organ", 16), ("flute", 73), ("acoustic_grand_piano", 0),
-                                             ("violin", 40))}
-    fake.metadata["calibration"] = {"soundfont": "FluidR3_GM"}
-    _, ratio = measure_notes(fake, sorted(fake.metadata["timbres"]))
+    fake = FakePreset(timbres={n: {"program": p, "vector": [0, 0, 0, 0]}
+                               for n, p in (("drawbar_organ", 16), ("flute", 73), ("acoustic_grand_piano", 0),
+                                            ("violin", 40))},
+                      calibration={"soundfont": "FluidR3_GM"})
+    _, ratio = measure_notes(fake, fake.timbre_names)
     assert ratio["drawbar_organ"] > 2 * SUBHARMONIC_RATIO
     assert max(ratio[n] for n in ("flute", "acoustic_grand_piano", "violin")) < 0.1 * SUBHARMONIC_RATIO
 
 
-class SubOctavePreset(FakePreset):
-    """The fake preset whose 'violin' has a sub-octave partial series (half-harmonics as strong
-    as its harmonics, like a 16' organ stop) and says so; 'flute' has the same spectrum but does not."""
+class SubOctaveDecoder(FakeDecoder):
+    """The fake decoder with a sub-octave partial series added (half-harmonics as strong as the
+    harmonics, like a 16' organ stop)."""
 
-    def subharmonic(self, name):
-        return name == "violin"
-
-    def decode(self, **latents):
-        cfg = self.features
-        out = np.exp(super().decode(**latents).astype(np.float64))
-        midi = self.latent_to_midi(latents["z_pitch"])
-        k = np.arange(cfg.n_bins, dtype=np.float64)
+    def spectrum(self, midi, v):
+        out = super().spectrum(midi, v)
+        k = np.arange(self.cfg.n_bins, dtype=np.float64)
         for half in (0.5, 1.5, 2.5, 3.5):
-            b = cfg.midi_to_bin(midi + 12 * np.log2(half))
+            b = self.cfg.midi_to_bin(midi + 12 * np.log2(half))
             out += 0.5 * np.exp(-0.5 * ((k - b[..., None]) / 0.6) ** 2)
-        return np.log(out).astype(np.float32)
+        return out
+
+
+def SubOctavePreset():  # noqa: N802 - it stands for a class
+    """The fake preset whose timbres all decode with a sub-octave series; 'violin' says so (its
+    stored sub-harmonic ratio), 'flute' has the same spectrum but does not."""
+    return FakePreset(match=NamedMatch(subharmonic={"violin": 1.0}), decoder=SubOctaveDecoder)
 
 
 def test_a_subharmonic_timbre_plays_its_sub_octave_as_partials_not_noise():

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from audiosym.cli import main as cli_main
+from audiosym.cli.eval import open_model
 from audiosym.errors import ParameterError, PresetError
-from audiosym.families.base import LatentModel, open_model
-from audiosym.preset.format import read_metadata
+from audiosym.families.base import LatentModel
+from audiosym.preset.format import latency_samples, read_metadata
 from audiosym.preset.session import compare_models, load_preset
 
 pytest.importorskip("torch")
@@ -66,7 +67,7 @@ def test_loaded_preset_is_a_latent_model(presets):
         lat = {k: z[k] for k in (("z_pitch", "z_timbre") if kind == "sps" else ("content_q", "style"))}
         assert p.decode(**lat).shape == (2, 7, 190)
         assert p.providers == ["CPUExecutionProvider"]  # no GPU on this machine
-        assert p.latency_samples == 2048 - 256 + (p.context_frames - 1) * 256
+        assert p.latency_samples == latency_samples(p.features, p.context_frames) == 1792 + (p.context_frames - 1) * 256
 
 
 def test_truncated_file_is_refused(presets, tmp_path):

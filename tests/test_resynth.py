@@ -155,8 +155,8 @@ def test_bad_midi_files(tmp_path):
 
 
 def test_melody_events_in_samples_offs_before_ons():
-    from audiosym.engine.control import NOTE_OFF, NOTE_ON
-    from audiosym.io.midifile import MelodyNote, melody_events
+    from audiosym.engine.control import NOTE_OFF, NOTE_ON, melody_events
+    from audiosym.io.midifile import MelodyNote
 
     notes = [MelodyNote(0.0, 0.5, 60, 90), MelodyNote(0.5, 1.0, 62, 200), MelodyNote(0.9, 3.0, 64, 80)]
     events = melody_events(notes, sample_rate=1000, n_samples=2000)
@@ -229,11 +229,10 @@ def test_file_output_equals_streaming_engine_process(tmp_path, preset_path, pres
     stored match corrections and dynamics="timbre", with --no-match --dynamics input without;
     without --midi the input's own notes (audiosym.offline.pitch_track) are the engine's events, with
     --input-pitch stream there are none."""
-    from audiosym.engine.control import MidiEvent
+    from audiosym.engine.control import MidiEvent, melody_events
     from audiosym.engine.engine import Engine
-    from audiosym.io.midifile import load_track_notes, melody_events
+    from audiosym.io.midifile import load_track_notes
     from audiosym.offline.pitch_track import input_note_events
-    from audiosym.timbre.match import with_stored_match
 
     sample_rate = 22050
     src = _write(tmp_path / "in" / "take.wav", seconds=1.2, sample_rate=sample_rate, hz=262.0, channels=2)
@@ -247,7 +246,7 @@ def test_file_output_equals_streaming_engine_process(tmp_path, preset_path, pres
 
     y, _ = sf.read(src, dtype="float32")
     y = y.mean(axis=1)
-    played = preset if bare else with_stored_match(preset)
+    played = preset if bare else preset.with_stored_match()
     engine = Engine(played, timbre=timbre, sample_rate=sample_rate, mode="transfer",
                     dynamics="input" if bare else "timbre")
     lat = engine.latency_samples
@@ -423,15 +422,11 @@ def test_transpose_shifts_the_input_pitch(kind):
 
 
 def test_transposed_preset_shifts_only_the_pitch_latent(preset, rng):
-    from audiosym.offline.render import TransposedPreset
-
     frames = rng.normal(-6, 2, size=(2, preset.context_frames + 4, preset.features.n_bins)).astype(np.float32)
-    plain, moved = preset.encode(frames), TransposedPreset(preset, 2.5).encode(frames)
-    pitch = "z_pitch" if preset.kind == "sps" else "code"
-    shift = preset.latent_to_midi(moved[pitch]) - preset.latent_to_midi(plain[pitch])
+    plain, moved = preset.encode(frames), preset.transposed(2.5).encode(frames)
+    shift = preset.input_midi(moved) - preset.input_midi(plain)
     np.testing.assert_allclose(shift, 2.5, atol=1e-3)
-    other = "z_timbre" if preset.kind == "sps" else "style"
-    np.testing.assert_array_equal(moved[other], plain[other])
+    np.testing.assert_array_equal(moved[preset.timbre_latent], plain[preset.timbre_latent])
 
 
 @pytest.mark.skipif(os.path.exists("/proc/driver/nvidia/version"), reason="this machine has an NVIDIA driver")

@@ -77,9 +77,9 @@ def test_reference_from_a_file_measures_the_played_pitches_and_a_timbre_vector(s
 
 def test_the_correction_moves_the_decoded_spectrum_towards_the_reference(sps, reference, clarinet_ref):
     from audiosym.dsp.features import features
-    from audiosym.timbre.reference import ReferencePreset, _normalise
+    from audiosym.timbre.reference import _normalise
 
-    wrapped = ReferencePreset(sps, [reference])
+    wrapped = sps.with_references([reference])
     y, sr = sf.read(clarinet_ref[0], dtype="float32")
     from audiosym.io.audio import resample
 
@@ -97,9 +97,7 @@ def test_the_correction_moves_the_decoded_spectrum_towards_the_reference(sps, re
 
 
 def test_reference_preset_adds_a_timbre_and_leaves_named_ones_alone(sps, reference):
-    from audiosym.timbre.reference import ReferencePreset
-
-    wrapped = ReferencePreset(sps, [reference])
+    wrapped = sps.with_references([reference])
     assert set(wrapped.timbre_names) == set(sps.timbre_names) | {reference.name}
     np.testing.assert_array_equal(wrapped.timbre_vector(reference.name), reference.vector)
     named = sps.default_timbre
@@ -107,16 +105,14 @@ def test_reference_preset_adds_a_timbre_and_leaves_named_ones_alone(sps, referen
            "z_timbre": np.stack([sps.timbre_vector(named)] * 2)[:, None, :]}
     np.testing.assert_array_equal(wrapped.decode(**lat), sps.decode(**lat))
     with pytest.raises(ParameterError, match="already a timbre"):
-        ReferencePreset(sps, [reference, reference])
+        sps.with_references([reference, reference])
 
 
 def test_engine_plays_the_reference_timbre(sps, reference):
     from audiosym.offline.render import resynthesize
-    from audiosym.timbre.reference import ReferencePreset
-
     notes = _melody([62, 65])
     y = _render(0, notes)  # a piano input
-    wrapped = ReferencePreset(sps, [reference])
+    wrapped = sps.with_references([reference])
     out, rate = resynthesize(wrapped, y, sample_rate=SR, timbre=reference.name, notes=notes)
     named, _ = resynthesize(sps, y, sample_rate=SR, timbre=sps.default_timbre, notes=notes)
     assert rate == SR and out.shape == y.shape and np.all(np.isfinite(out))
@@ -125,7 +121,7 @@ def test_engine_plays_the_reference_timbre(sps, reference):
     # and the reference's correction, not only its vector, reaches the engine's output
     flat = dataclasses.replace(reference, relative=np.zeros_like(reference.relative),
                                absolute=np.zeros_like(reference.absolute))
-    uncorrected, _ = resynthesize(ReferencePreset(sps, [flat]), y, sample_rate=SR, timbre=reference.name, notes=notes)
+    uncorrected, _ = resynthesize(sps.with_references([flat]), y, sample_rate=SR, timbre=reference.name, notes=notes)
     assert np.abs(out - uncorrected).max() > 1e-3
 
 
@@ -145,7 +141,7 @@ def test_a_references_note_envelope_is_measured_and_played(sps, with_melody):
     engine plays that envelope in transfer mode with dynamics="timbre" (a held input stays
     level under a clarinet reference, falls under a piano one)."""
     from audiosym.offline.render import resynthesize
-    from audiosym.timbre.reference import ReferencePreset, reference_from_audio
+    from audiosym.timbre.reference import reference_from_audio
 
     notes = _melody([60, 64, 67, 72, 67, 64], note_s=0.6)
     refs = {}
@@ -156,7 +152,7 @@ def test_a_references_note_envelope_is_measured_and_played(sps, with_melody):
     at = int(0.5 / refs["my piano"].envelope.hop_s)
     piano, clarinet = (20 * np.log10(refs[n].envelope.curve(66)[at]) for n in ("my piano", "my clarinet"))
     assert piano < -6.0 and clarinet > -3.0, (piano, clarinet)
-    wrapped = ReferencePreset(sps, list(refs.values()))
+    wrapped = sps.with_references(list(refs.values()))
     assert wrapped.envelope("my piano") is refs["my piano"].envelope
     assert wrapped.envelope(sps.default_timbre) is sps.envelope(sps.default_timbre)  # named: as stored
     held = [MelodyNote(0.0, 1.2, 66, 100)]
@@ -203,11 +199,10 @@ def test_cli_timbre_from_writes_the_reference_timbre(sps, clarinet_ref, tmp_path
     # the same file through the Python API
     from audiosym.io.audio import read_audio
     from audiosym.offline.render import resynthesize
-    from audiosym.timbre.match import with_stored_match
-    from audiosym.timbre.reference import ReferencePreset, reference_from_file
+    from audiosym.timbre.reference import reference_from_file
 
-    base = with_stored_match(sps)  # the named timbres' stored corrections stay under the reference
-    wrapped = ReferencePreset(base, [reference_from_file(base, clarinet_ref[0], name="clar")])
+    base = sps.with_stored_match()  # the named timbres' stored corrections stay under the reference
+    wrapped = base.with_references([reference_from_file(base, clarinet_ref[0], name="clar")])
     y, _ = read_audio(src)
     want, _ = resynthesize(wrapped, y, sample_rate=SR, timbre="clar")
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
@@ -226,13 +221,13 @@ def test_cli_timbre_from_writes_the_reference_timbre(sps, clarinet_ref, tmp_path
 def test_named_corrections_generalise_to_unseen_pitches_of_the_training_soundfont(sps):
     from audiosym.dsp.features import features
     from audiosym.timbre.match import named_corrections
-    from audiosym.timbre.reference import ReferencePreset, _normalise
+    from audiosym.timbre.reference import _normalise
 
     name = "clarinet"
     (ref,) = named_corrections(sps, [name])  # even steps from the bottom of the range
     assert ref.name == name and ref.source.startswith(sps.metadata["calibration"]["soundfont"])
     np.testing.assert_array_equal(ref.vector, sps.timbre_vector(name))
-    wrapped = ReferencePreset(sps, [ref], replace_named=True)
+    wrapped = sps.with_references([ref], replace_named=True)
     assert wrapped.timbre_names == sps.timbre_names
     lo = int(ref.pitch_grid[0])
     unseen = [lo + 5, lo + 9, lo + 13]  # odd steps: never measured
@@ -261,10 +256,8 @@ def test_cli_match_named(sps, tmp_path, capsys):
     plain = sf.read(tmp_path / "plain" / "take.wav", dtype="float32")[0]
     from audiosym.offline.render import resynthesize
     from audiosym.timbre.match import named_corrections
-    from audiosym.timbre.reference import ReferencePreset
-
     y = sf.read(src, dtype="float32")[0]
-    want, _ = resynthesize(ReferencePreset(sps, named_corrections(sps, [timbre]), replace_named=True), y,
+    want, _ = resynthesize(sps.with_references(named_corrections(sps, [timbre]), replace_named=True), y,
                            sample_rate=SR, timbre=timbre)
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
     assert np.abs(got - plain).max() > 1e-3
@@ -295,7 +288,7 @@ def test_worker_processes_reuse_the_parent_measurement(sps, clarinet_ref, tmp_pa
         settings = ResynthSettings(preset=preset, timbre="clar", timbre_from=str(clarinet_ref[0]))
         loaded = load_for_batch(settings)
         stages = batch_references(loaded[0])
-        assert [len(refs) for refs, _ in stages] == [len(sps.match.references), 1]  # stored, then the reference
+        assert [(len(refs), stored) for refs, _, stored in stages] == [(len(sps.match.references), True), (1, False)]
         assert stages[-1][0][0].name == "clar"
         jobs = plan_jobs([str(src)], tmp_path / f"out{workers}")
         results = run_jobs(jobs, settings, workers=workers, progress=False, loaded=loaded)
@@ -312,8 +305,7 @@ def test_cli_timbre_from_midi_labels_the_reference(sps, clarinet_ref, tmp_path, 
 
     from audiosym.io.midifile import load_track_notes
     from audiosym.offline.render import resynthesize
-    from audiosym.timbre.match import with_stored_match
-    from audiosym.timbre.reference import ReferencePreset, reference_from_file
+    from audiosym.timbre.reference import reference_from_file
 
     path, notes = clarinet_ref
     pm = pretty_midi.PrettyMIDI()
@@ -329,10 +321,10 @@ def test_cli_timbre_from_midi_labels_the_reference(sps, clarinet_ref, tmp_path, 
     assert _cli(src, "--out", tmp_path / "out", "--preset", preset, "--timbre-from", path,
                 "--timbre-from-midi", mid) == 0
     got = sf.read(tmp_path / "out" / "take.wav", dtype="float32")[0]
-    base = with_stored_match(sps)
+    base = sps.with_stored_match()
     labelled = reference_from_file(base, path, name="ref:my_clarinet", notes=load_track_notes(mid))
     assert labelled.midi_range == (60.0, 67.0)  # the played notes exactly
-    want, _ = resynthesize(ReferencePreset(base, [labelled]), sf.read(src, dtype="float32")[0], sample_rate=SR,
+    want, _ = resynthesize(base.with_references([labelled]), sf.read(src, dtype="float32")[0], sample_rate=SR,
                            timbre="ref:my_clarinet")
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
     capsys.readouterr()
@@ -344,13 +336,13 @@ def test_a_reference_of_a_16_foot_organ_is_played_on_the_sub_octave_series(sps, 
     """A reference recording is tested for sub-harmonics like a named timbre at export: an organ
     with a 16' stop (FluidR3's drawbar organ, its melody given) is flagged, the clarinet is not."""
     from audiosym.engine.engine import Engine
-    from audiosym.timbre.reference import ReferencePreset, reference_from_audio
+    from audiosym.timbre.reference import reference_from_audio
 
     notes = _melody([55, 57, 59, 60, 62, 64, 65, 67])
     organ = reference_from_audio(sps, _render(16, notes, soundfont="FluidR3_GM"), sample_rate=SR, name="ref:organ",
                                  notes=notes)
     assert organ.subharmonic > 1.0 and reference.subharmonic < 0.1
-    wrapped = ReferencePreset(sps, [organ, reference])
+    wrapped = sps.with_references([organ, reference])
     assert wrapped.subharmonic("ref:organ") and not wrapped.subharmonic(reference.name)
     assert wrapped.subharmonic("drawbar_organ") == sps.subharmonic("drawbar_organ")  # named: the preset's
     engine = Engine(wrapped, timbre="ref:organ", sample_rate=48000, mode="synth")

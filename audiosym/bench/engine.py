@@ -29,7 +29,6 @@ from audiosym.data.soundfonts import find_soundfont, render_note
 from audiosym.engine.control import control_change, note_off, note_on, pitch_bend
 from audiosym.engine.engine import Engine
 from audiosym.preset.session import load_preset
-from audiosym.timbre.match import with_stored_match
 
 
 def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: int = 48000,
@@ -45,7 +44,7 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
     """
     preset = load_preset(preset_name, device="cpu", intra_op_threads=1)
     if match:
-        preset = with_stored_match(preset)
+        preset = preset.with_stored_match()
     timbre = timbre or preset.default_timbre
     lo, hi = preset.midi_range
     sr, block = sample_rate, block_size
@@ -135,7 +134,7 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
     return {
         **header(),
         "preset": preset.name, "kind": preset.kind, "timbre": timbre, "midi_range": [lo, hi],
-        "match_corrections": bool(getattr(preset, "applies_stored_match", False)), "dynamics": dynamics,
+        "match_corrections": preset.applies_stored_match, "dynamics": dynamics,
         "sample_rate": sr, "block_size": block, "block_ms": round(block_ms, 4), "ort_threads": 1,
         "block_compute_p50_ms": round(float(np.percentile(tw, 50)), 4),
         "block_compute_p99_ms": round(float(np.percentile(tw, 99)), 4),

@@ -27,11 +27,11 @@ import numpy as np
 
 from audiosym.bench.common import header, log
 from audiosym.data.soundfonts import find_soundfont, render_melody
-from audiosym.io.midifile import MelodyNote, melody_events
+from audiosym.engine.control import melody_events
+from audiosym.io.midifile import MelodyNote
 from audiosym.offline.pitch_track import input_note_events
 from audiosym.offline.render import make_engine, render_signal, resynthesize
 from audiosym.preset.session import load_preset
-from audiosym.timbre.match import with_stored_match
 
 RATES = (44100, 16000)
 TARGET_REALTIME_FACTOR = 100.0
@@ -63,7 +63,7 @@ def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float
     """Realtime factors (module docstring) of re-timbring a ``seconds``-long seeded melody with
     ``preset_name`` (file or shipped name; ``timbre``: default the preset's) at each of ``rates``
     (Hz), median of ``repeats`` runs -> one JSON-ready dict."""
-    preset = with_stored_match(load_preset(preset_name, device="cpu", intra_op_threads=1))  # as `resynth` plays
+    preset = load_preset(preset_name, device="cpu", intra_op_threads=1).with_stored_match()  # as `resynth` plays
     timbre = timbre or preset.default_timbre
     sf = find_soundfont("TimGM6mb")
     notes = _melody(seconds, seed)

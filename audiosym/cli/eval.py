@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+from pathlib import Path
+
+from audiosym import families
+from audiosym.cli._common import print_json, require_torch
+from audiosym.errors import ParameterError
+from audiosym.eval import Evaluation
+from audiosym.families.base import LatentModel
+from audiosym.preset.session import load_preset
 
 HELP = """\
 Evaluate a trained run directory (needs audiosym[train]) or a preset file (torch-free)
@@ -21,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval", help="evaluate a run or preset on a held-out soundfont", description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("method", choices=["sps", "v3"])
+    p.add_argument("method", choices=families.names(), help="the model family")
     p.add_argument("model", help="run directory or preset (file path or shipped name)")
     p.add_argument("--soundfont", default=None, help="held-out soundfont (default: MuseScore_General when installed, else one that is not the training soundfont)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
@@ -30,6 +39,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def open_model(path: str | os.PathLike, *, kind: str | None = None) -> LatentModel:
+    """A preset file/name (torch-free) or a training run directory (needs ``audiosym[train]``),
+    of family ``kind`` when given."""
+    model: LatentModel
+    if Path(path).is_dir():
+        require_torch("eval on a run directory")
+        from train.core.runs import load_run  # noqa: PLC0415 - torch only when a run is opened
+
+        model = load_run(path)
+    else:
+        model = load_preset(path)
+    if kind is not None and model.kind != kind:
+        raise ParameterError(f"{path} holds a {model.kind!r} model, but {kind!r} was asked for")
+    return model
+
+
 def run(args: argparse.Namespace) -> int:
-    module = importlib.import_module(f"audiosym.eval.{args.method}")
-    return int(module.main(args) or 0)
+    family = families.get(args.method)
+    model = open_model(args.model, kind=family.name)
+    evaluation: Evaluation = importlib.import_module(family.evaluation).evaluate(
+        model, soundfont=args.soundfont, progress=not args.no_progress)
+    if args.plot:
+        evaluation.plot(args.plot, args.model)
+    if args.json:
+        print_json(evaluation.metrics)
+    else:
+        print("\n".join(evaluation.lines))
+    return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from audiosym.cli._common import add_dynamics_argument, add_timbre_arguments, check_timbre_from
 
@@ -79,18 +78,23 @@ def run(args: argparse.Namespace) -> int:
 
     from audiosym.engine.engine import Engine
     from audiosym.preset.session import load_preset
-    from audiosym.timbre.match import with_stored_match
 
     check_timbre_from(args)
-    preset: Any = load_preset(args.preset, device="cpu", intra_op_threads=1)  # or a wrapper of it
+    preset = load_preset(args.preset, device="cpu", intra_op_threads=1)
     if args.match:
-        preset = with_stored_match(preset)
+        preset = preset.with_stored_match()
     if args.timbre_from:  # measured before any device opens
-        from audiosym.timbre.reference import reference_name, with_reference
+        from audiosym.errors import AudiosymError
+        from audiosym.io.midifile import load_track_notes
+        from audiosym.timbre.reference import measure_reference, reference_name
 
         name = args.timbre or reference_name(args.timbre_from)
         print(f"measuring the timbre of {args.timbre_from} ...", file=sys.stderr, flush=True)
-        preset = with_reference(preset, args.timbre_from, name=name, midi_path=args.timbre_from_midi)
+        try:
+            notes = load_track_notes(args.timbre_from_midi) if args.timbre_from_midi else None
+        except AudiosymError as exc:
+            raise ParameterError(f"--timbre-from {args.timbre_from}: {exc}") from None
+        preset = preset.with_references([measure_reference(preset, args.timbre_from, name=name, notes=notes)])
         timbre = name
     else:
         timbre = args.timbre or preset.default_timbre

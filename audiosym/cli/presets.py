@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from audiosym import families
 from audiosym.cli._common import print_json
 from audiosym.dsp.pitch import midi_name
 from audiosym.errors import PresetError
@@ -61,28 +62,6 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pitch_lines(meta: dict[str, Any]) -> list[str]:
-    pc = meta["pitch_control"]
-    if pc["type"] == "linear":
-        out = [f"linear: z_pitch = {pc['a']:.4f} {pc['b']:+.6f} * midi",
-               f"residual {pc['residual_semitones']:.2f} semitones RMS over all notes (training soundfont)"]
-        cal = meta.get("calibration") or {}
-        if "median_abs_error_semitones" in cal:
-            out.append(f"median error {cal['median_abs_error_semitones']:.3f} semitones; "
-                       f"{cal.get('outlier_fraction', 0):.1%} of notes off by > 3 semitones")
-        per = cal.get("residual_semitones_per_timbre") or {}
-        worst = [f"{k} {v:.1f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:4] if v > 1.0]
-        if worst:
-            out.append("worst timbres (RMS semitones): " + ", ".join(worst))
-    else:
-        mapped = [m for m in pc["atom_midi"] if m >= 0]
-        out = [f"codebook: {len(pc['atom_midi'])} atoms, {len(mapped)} mapped to MIDI pitches "
-               f"({', '.join(midi_name(m) for m in sorted(mapped)[:6])}{' ...' if len(mapped) > 6 else ''})"]
-        if "accuracy" in pc:
-            out.append(f"one-to-one accuracy {pc['accuracy']:.1%} (training soundfont)")
-    return out
-
-
 def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for k, v in d.items():
@@ -103,13 +82,14 @@ def run_inspect(args: argparse.Namespace) -> int:
         return 0
     f = meta["features"]
     sr = f["sample_rate"]
+    pitch_lines = families.get(meta["kind"]).describe_pitch_control(meta)
     lo, hi = meta["midi_range"]
     rows = [
         ("preset", f"{meta['name']}  ({path}, {path.stat().st_size / 1e6:.2f} MB)"),
         ("kind", meta["kind"]),
         ("created", f"{meta['created']}  (format {meta['format_version']}, audiosym {meta['versions'].get('audiosym', '?')})"),
-        ("pitch control", _pitch_lines(meta)[0]),
-        *[("", line) for line in _pitch_lines(meta)[1:]],
+        ("pitch control", pitch_lines[0]),
+        *[("", line) for line in pitch_lines[1:]],
         ("playable range", f"{midi_name(lo)} .. {midi_name(hi)}  (MIDI {lo} .. {hi})"),
         ("timbres", f"{len(meta['timbres'])}, default {meta['default_timbre']}"),
         ("latency", f"{meta['latency_samples']} samples = {1e3 * meta['latency_samples'] / sr:.1f} ms at {sr} Hz "

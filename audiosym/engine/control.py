@@ -75,6 +75,24 @@ def as_events(events: Iterable, *, block_length: int) -> list[MidiEvent]:
     return sorted(out, key=lambda e: e.offset)
 
 
+def melody_events(notes: Iterable, *, sample_rate: int, n_samples: int | None = None) -> list[MidiEvent]:
+    """Engine events for ``notes`` (:class:`audiosym.io.midifile.MelodyNote` or anything with
+    ``onset_s``, ``offset_s``, ``pitch``, ``velocity``) with offsets in samples
+    from the start of the signal at ``sample_rate`` Hz, sorted; at equal offsets note-offs come
+    before note-ons. Overlapping notes are passed as played: the engine applies last-note
+    priority itself (legato when an earlier note is still held), exactly as it does live.
+    Events at or after ``n_samples`` are dropped.
+    """
+    keyed = []
+    for seq, n in enumerate(notes):
+        on = int(round(n.onset_s * sample_rate))
+        off = max(int(round(n.offset_s * sample_rate)), on + 1)
+        keyed.append((on, 1, seq, note_on(on, n.pitch, max(1, min(127, n.velocity)))))
+        keyed.append((off, 0, seq, note_off(off, n.pitch)))
+    keyed.sort(key=lambda k: k[:3])
+    return [ev for offset, _, _, ev in keyed if n_samples is None or offset < n_samples]
+
+
 @dataclass(frozen=True)
 class ControlState:
     """Everything MIDI has set. ``held``: (note, velocity) pairs, newest last."""

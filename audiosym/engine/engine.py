@@ -62,8 +62,9 @@ from audiosym.engine.dynamics import (
     note_gate,
     starts_note,
 )
-from audiosym.engine.state import LATENT_NAMES, EngineState, as_block, check_arguments
+from audiosym.engine.state import EngineState, as_block, check_arguments
 from audiosym.engine.vocoder import get_vocoder
+from audiosym.preset.model import Preset
 
 
 class Engine:
@@ -71,7 +72,8 @@ class Engine:
 
     Parameters
     ----------
-    preset : LatentModel with the preset API (``timbre_vector``, ``midi_to_latent``, ...).
+    preset : the :class:`audiosym.preset.model.Preset` to play (composed as wanted: stored match,
+        reference timbres, transposition).
     timbre : a name in ``preset.timbre_names``.
     sample_rate : device rate in Hz (>= the model rate, 16 kHz; 44.1 and 48 kHz are typical).
     block_size : the host's nominal block size (only for ``block_ms``; ``process`` takes any length).
@@ -93,7 +95,7 @@ class Engine:
         reconstruction, ~70 ms later; :data:`audiosym.engine.vocoder.VOCODERS`).
     """
 
-    def __init__(self, preset: Any, *, timbre: str, sample_rate: int, block_size: int | None = None,
+    def __init__(self, preset: Preset, *, timbre: str, sample_rate: int, block_size: int | None = None,
                  mode: str = "transfer", bend_range_semitones: float = 2.0,
                  morph_timbre: str | None = None, adsr: Adsr | None = None, synth_level: float = 0.1,
                  envelope_ms: float = 2.0, hold_ms: float = 20.0, control_ms: float = 2.0,
@@ -113,12 +115,10 @@ class Engine:
         self.hold = max(int(round(hold_ms * sample_rate / 1000)), 1)
         self.env_alpha = float(np.exp(-1.0 / max(envelope_ms * sample_rate / 1000, 1e-9)))
         self.control_period = max(int(round(control_ms * sample_rate / 1000)), 1)
-        self.pitch_name, self.timbre_name = LATENT_NAMES[preset.kind]
-        self.linear = preset.metadata.get("pitch_control", {}).get("type", "linear") == "linear"
+        self.pitch_name, self.timbre_name = preset.pitch_latent, preset.timbre_latent
+        self.linear = preset.continuous_pitch
         self.midi_lo, self.midi_hi = (float(v) for v in preset.midi_range)
-        self.program_timbres: dict[int, str] = {}
-        for name, info in preset.metadata.get("timbres", {}).items():
-            self.program_timbres.setdefault(int(info["program"]), name)
+        self.program_timbres = preset.program_timbres
         self.resampler = StreamResampler(sample_rate_in=self.sample_rate, sample_rate_out=self.cfg.sample_rate)
         self.vocoder = get_vocoder(vocoder)(self.cfg, sample_rate=self.sample_rate, ramp_samples=self.control_period,
                                             n_harmonics=n_harmonics, n_bands=noise_bands)
@@ -268,10 +268,7 @@ class Engine:
             return []
         out = self.preset.encode(np.ascontiguousarray(windows[needed]))
         latents = np.asarray(out[self.pitch_name])[:, -1, :]  # [len(needed), d]
-        if self.linear:
-            midi = np.asarray(self.preset.latent_to_midi(latents), dtype=np.float64).reshape(-1)
-        else:
-            midi = np.asarray(self.preset.latent_to_midi(np.asarray(out["code"])[:, -1]), dtype=np.float64)
+        midi = np.asarray(self.preset.input_midi(out), dtype=np.float64)[:, -1]
         return [(int(offsets[i]), latents[j], float(midi[j])) for j, i in enumerate(needed)]
 
     def _timbre_vector(self, control: ControlState) -> np.ndarray:
@@ -378,8 +375,7 @@ class Engine:
         """The timbre's stored note envelope at ``note``: (linear gains, hop in samples), cached."""
         key = (timbre, -1 if note is None else int(note))
         if key not in self._envelopes:
-            env_of = getattr(self.preset, "envelope", None)
-            env = env_of(timbre) if env_of is not None else None
+            env = self.preset.envelope(timbre)
             self._envelopes[key] = None if env is None or note is None else (
                 env.curve(float(note)), env.hop_s * self.sample_rate)
         return self._envelopes[key]
@@ -404,8 +400,7 @@ class Engine:
         on the f0 / 2 series, which holds both the note's harmonics and the sub-octave ones."""
         name = self.morph_timbre if self.morph_timbre is not None and cs.mod > 0.5 else cs.timbre
         if name not in self._shift_cache:
-            test = getattr(self.preset, "subharmonic", None)
-            self._shift_cache[name] = 12.0 if test is not None and test(name) else 0.0
+            self._shift_cache[name] = 12.0 if self.preset.subharmonic(name) else 0.0
         return self._shift_cache[name]
 
     def _decode(self, requests: list) -> list:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -12,10 +11,10 @@ from audiosym.engine.control import AdsrState, ControlState
 from audiosym.engine.dynamics import NoteEnvState
 from audiosym.engine.vocoder.harmonic import SynthState
 from audiosym.errors import ParameterError
+from audiosym.preset.model import Preset
 
 MODES = ("transfer", "synth")
 DYNAMICS = ("input", "timbre")
-LATENT_NAMES = {"sps": ("z_pitch", "z_timbre"), "v3": ("content_q", "style")}
 MAX_BLOCK_HINT = 8192
 
 
@@ -42,7 +41,7 @@ class EngineState:
     note_env: NoteEnvState | None = None  # dynamics="timbre": the sounding note's envelope
 
 
-def check_arguments(preset: Any, *, timbre: str, morph_timbre: str | None, sample_rate: int, model_rate: int,
+def check_arguments(preset: Preset, *, timbre: str, morph_timbre: str | None, sample_rate: int, model_rate: int,
                     block_size: int | None, mode: str, dynamics: str) -> None:
     """Raise ParameterError for an :class:`audiosym.engine.engine.Engine` argument that this engine or
     ``preset`` (model rate ``model_rate`` Hz) cannot take."""
@@ -50,8 +49,6 @@ def check_arguments(preset: Any, *, timbre: str, morph_timbre: str | None, sampl
         raise ParameterError(f"mode={mode!r} is not one of {MODES}")
     if dynamics not in DYNAMICS:
         raise ParameterError(f"dynamics={dynamics!r} is not one of {DYNAMICS}")
-    if preset.kind not in LATENT_NAMES:
-        raise ParameterError(f"preset kind {preset.kind!r} is not one of {sorted(LATENT_NAMES)}")
     names = list(preset.timbre_names)
     for label, name in (("timbre", timbre), ("morph_timbre", morph_timbre)):
         if name is not None and name not in names:

@@ -34,7 +34,8 @@ from audiosym.data.soundfonts import (
 )
 from audiosym.dsp.features import FeatureConfig
 from audiosym.dsp.pitch import hz_to_midi, midi_to_hz
-from audiosym.families.base import LatentModel, encode_sustained, open_model
+from audiosym.eval import Evaluation
+from audiosym.families.base import LatentModel, encode_sustained
 
 SKIP_FRAMES = 8  # frames whose analysis window still holds pre-onset silence
 TRACKED_MIN_FRACTION = 0.75  # an instrument with fewer pyin-tracked renders is excluded
@@ -231,23 +232,20 @@ def plot(result: dict[str, Any], out_path: str) -> None:
     plt.close(fig)
 
 
-def main(args) -> int:
-    """Entry point of ``audiosym eval sps MODEL [--soundfont SF] [--json] [--plot OUT.png]``."""
-    from audiosym.cli._common import print_json
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    """:func:`evaluate_sps`'s result for a terminal: per instrument R² and slope, then the means."""
+    lines = [f"held-out soundfont {result['soundfont']} (trained on {result['train_soundfont']})"]
+    for name, v in result["r2_per_instrument"].items():
+        note = f"  excluded: {result['excluded'][name]}" if name in result["excluded"] else ""
+        lines.append(f"  {name:10s} R²={v:.4f} slope={result['slope_per_instrument'][name]:+.5f}{note}")
+    lines.append(f"r2_mean={result['r2_mean']:.4f} (all: {result['r2_mean_all']:.4f}) slope_cv={result['slope_cv']:.3f} "
+                 f"synthesis_r2_mean={result.get('synthesis_r2_mean', float('nan')):.4f}")
+    return lines
 
-    model = open_model(args.model, kind="sps")
-    res = evaluate_sps(model, soundfont=args.soundfont, progress=not getattr(args, "no_progress", False),
-                       return_codes=bool(args.plot))
-    if args.plot:
-        plot(res, args.plot)
-    res.pop("_codes", None)
-    if args.json:
-        print_json(res)
-    else:
-        print(f"held-out soundfont {res['soundfont']} (trained on {res['train_soundfont']})")
-        for name, v in res["r2_per_instrument"].items():
-            note = f"  excluded: {res['excluded'][name]}" if name in res["excluded"] else ""
-            print(f"  {name:10s} R²={v:.4f} slope={res['slope_per_instrument'][name]:+.5f}{note}")
-        print(f"r2_mean={res['r2_mean']:.4f} (all: {res['r2_mean_all']:.4f}) slope_cv={res['slope_cv']:.3f} "
-              f"synthesis_r2_mean={res.get('synthesis_r2_mean', float('nan')):.4f}")
-    return 0
+
+def evaluate(model: LatentModel, *, soundfont: str | None = None, progress: bool = True) -> Evaluation:
+    """``audiosym eval sps MODEL``: :func:`evaluate_sps` with the synthesis check, its summary and plot."""
+    result = evaluate_sps(model, soundfont=soundfont, progress=progress, return_codes=True)
+    codes = result.pop("_codes")
+    return Evaluation(metrics=result, lines=summary_lines(result),
+                      plot=lambda path, label: plot({**result, "_codes": codes}, str(path)))

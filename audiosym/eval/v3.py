@@ -18,8 +18,7 @@ from its sustained part. Metrics:
 
 from __future__ import annotations
 
-import argparse
-import sys
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +35,8 @@ from audiosym.data.soundfonts import (
 )
 from audiosym.dsp.features import FeatureConfig
 from audiosym.errors import ParameterError
-from audiosym.families.base import encode_sustained
+from audiosym.eval import Evaluation
+from audiosym.families.base import LatentModel, encode_sustained
 
 K_NEIGHBOURS = 5
 FRAMES_PER_NOTE = 4
@@ -56,12 +56,13 @@ class EvalData:
 
 
 def prepare_eval(
-    *, train_soundfont: str | None = None, test_soundfont: str | None = None,
+    *, features: FeatureConfig, train_soundfont: str | None = None, test_soundfont: str | None = None,
     train_programs=V3_TRAIN_PROGRAMS, heldout_programs=V3_HELDOUT_PROGRAMS,
     pitch_limits=(60, 83), velocities=(80, 100, 120), note_seconds: float = 0.5,
     sustain_start_frame: int = 8, heldout_soundfont: bool = True, progress: bool = True,
 ) -> EvalData:
-    """Render (or load from the cache) the evaluation notes."""
+    """Render (or load from the cache) the evaluation notes, as frames of ``features`` (the
+    model's own: the frames it is fed must be the ones it was trained on)."""
     train_sf = find_soundfont(train_soundfont) if train_soundfont else default_train_soundfont()
     test_sf = None
     if heldout_soundfont:
@@ -71,7 +72,7 @@ def prepare_eval(
     def spec(sf: str) -> NoteSetSpec:
         return NoteSetSpec(soundfont=sf, programs=programs, velocities=tuple(int(v) for v in velocities),
                            note_seconds=float(note_seconds),
-                           pitch_limits=(int(pitch_limits[0]), int(pitch_limits[1])), features=FeatureConfig())
+                           pitch_limits=(int(pitch_limits[0]), int(pitch_limits[1])), features=features)
 
     return EvalData(
         train_soundfont=train_sf, test_soundfont=test_sf,
@@ -164,7 +165,7 @@ def evaluate_v3(model, *, data: EvalData | None = None, progress: bool = False, 
     """All V3 metrics of ``model`` (a LatentModel of kind 'v3') as a flat dict (floats + labels)."""
     if model.kind != "v3":
         raise ParameterError(f"model kind {model.kind!r} is not 'v3'; use `audiosym eval {model.kind}`")
-    data = data or prepare_eval(progress=progress, **prepare)
+    data = data or prepare_eval(features=model.features, progress=progress, **prepare)
     tab = data.train_table
     enc = encode_notes(model, tab, sustain_start_frame=data.sustain_start_frame)
     n_atoms = int(model.metadata.get("n_atoms", int(enc["code"].max()) + 1))
@@ -268,12 +269,11 @@ def plot_confusion(conf: np.ndarray, pitches: np.ndarray, path: str, *, title: s
     plt.close(fig)
 
 
-def main(args: argparse.Namespace) -> int:
-    """``audiosym eval v3 MODEL [--soundfont SF] [--json] [--plot OUT.png]``."""
-    from audiosym.cli._common import print_json
-    from audiosym.families.base import open_model
-
-    model = open_model(args.model, kind="v3")
+def evaluate(model: LatentModel, *, soundfont: str | None = None, progress: bool = True) -> Evaluation:
+    """``audiosym eval v3 MODEL``: :func:`evaluate_v3` on the evaluation setup the model records
+    (a run's config, or the copy export puts in a preset), held out on ``soundfont`` (default:
+    the run's test soundfont, else one that is not the training soundfont); its plot is the
+    atom x pitch confusion matrix."""
     md = model.metadata
     train_sf = md.get("train_soundfont") or None
     if train_sf:
@@ -282,23 +282,21 @@ def main(args: argparse.Namespace) -> int:
         except Exception:  # the preset may come from a machine with other paths
             train_sf = find_soundfont(soundfont_label(train_sf))
     data = prepare_eval(
-        train_soundfont=train_sf, test_soundfont=args.soundfont or md.get("test_soundfont") or None,
+        features=model.features, train_soundfont=train_sf, test_soundfont=soundfont or md.get("test_soundfont") or None,
         train_programs=tuple(md.get("train_programs", V3_TRAIN_PROGRAMS)),
         heldout_programs=tuple(md.get("heldout_programs", V3_HELDOUT_PROGRAMS)),
         pitch_limits=tuple(md.get("pitch_limits", (60, 83))),
         velocities=tuple(md.get("velocities", (80, 100, 120))),
         note_seconds=float(md.get("note_seconds", 0.5)),
         sustain_start_frame=int(md.get("sustain_start_frame", 8)),
-        progress=not getattr(args, "no_progress", False),
+        progress=progress,
     )
     metrics = evaluate_v3(model, data=data)
     conf, pitches = metrics.pop("_confusion"), metrics.pop("_pitches")
-    if args.plot:
-        plot_confusion(conf, pitches, args.plot, title=f"{args.model}: one-to-one {metrics['one_to_one_accuracy']:.3f}")
-    if args.json:
-        print_json(metrics)
-    else:
-        for k, v in metrics.items():
-            if k != "atom_pitch_map":
-                print(f"{k:48s} {v:.4f}" if isinstance(v, float) else f"{k:48s} {v}", file=sys.stdout)
-    return 0
+    lines = [f"{k:48s} {v:.4f}" if isinstance(v, float) else f"{k:48s} {v}"
+             for k, v in metrics.items() if k != "atom_pitch_map"]
+
+    def plot(path: str | os.PathLike, label: str) -> None:
+        plot_confusion(conf, pitches, str(path), title=f"{label}: one-to-one {metrics['one_to_one_accuracy']:.3f}")
+
+    return Evaluation(metrics=metrics, lines=lines, plot=plot)

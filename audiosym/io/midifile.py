@@ -154,25 +154,6 @@ def load_melody(path: str | os.PathLike, *, track: int | str | None = None) -> l
     return monophonic([(n.onset_s, n.offset_s, n.pitch, n.velocity) for n in notes])
 
 
-def melody_events(notes: list[MelodyNote], *, sample_rate: int, n_samples: int | None = None) -> list:
-    """Engine events (:class:`audiosym.engine.control.MidiEvent`) for ``notes`` with offsets in samples
-    from the start of the signal at ``sample_rate`` Hz, sorted; at equal offsets note-offs come
-    before note-ons. Overlapping notes are passed as played: the engine applies last-note
-    priority itself (legato when an earlier note is still held), exactly as it does live.
-    Events at or after ``n_samples`` are dropped.
-    """
-    from audiosym.engine.control import note_off, note_on
-
-    keyed = []
-    for seq, n in enumerate(notes):
-        on = int(round(n.onset_s * sample_rate))
-        off = max(int(round(n.offset_s * sample_rate)), on + 1)
-        keyed.append((on, 1, seq, note_on(on, n.pitch, max(1, min(127, n.velocity)))))
-        keyed.append((off, 0, seq, note_off(off, n.pitch)))
-    keyed.sort(key=lambda k: k[:3])
-    return [ev for offset, _, _, ev in keyed if n_samples is None or offset < n_samples]
-
-
 def transpose_melody(melody: list[MelodyNote], semitones: int) -> list[MelodyNote]:
     """The same melody shifted by whole ``semitones`` (used by benchmarks and tests)."""
     return [MelodyNote(n.onset_s, n.offset_s, n.pitch + int(semitones), n.velocity) for n in melody]

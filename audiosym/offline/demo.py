@@ -17,6 +17,7 @@ import numpy as np
 
 from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.errors import ParameterError, PresetError
+from audiosym.preset.model import Preset
 
 #: The demo melody: ``(onset_s, duration_s, midi_pitch, velocity)``, 4.8 s, within MIDI 60..72.
 DEMO_MELODY: tuple[tuple[float, float, int, int], ...] = tuple(
@@ -43,7 +44,7 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def contrasting_timbres(preset, count: int, *, exclude=()) -> list[str]:
+def contrasting_timbres(preset: Preset, count: int, *, exclude=()) -> list[str]:
     """Up to ``count`` timbre names far apart: the default timbre, then farthest-point picks
     (each next name maximises its distance to those already chosen), so the demo covers the
     preset's timbre space instead of near-duplicates. Names in ``exclude`` are never chosen
@@ -108,8 +109,9 @@ def run_demo(
 ) -> DemoResult:
     """Render the demo; ``presets``: names/paths (default: every shipped preset)."""
     from audiosym.data.soundfonts import find_soundfont, render_melody
+    from audiosym.engine.control import melody_events
     from audiosym.io.audio import write_wav
-    from audiosym.io.midifile import MelodyNote, melody_events
+    from audiosym.io.midifile import MelodyNote
     from audiosym.offline.render import render_signal
     from audiosym.preset.session import load_preset
 
@@ -122,9 +124,7 @@ def run_demo(
             "no shipped presets were found (the presets/ folder is missing or empty); pass --preset FILE.asym, "
             "or make one: audiosym train sps --config tiny --out runs/sps && audiosym export runs/sps --out my.asym"
         )
-    from audiosym.timbre.match import with_stored_match
-
-    loaded = [with_stored_match(load_preset(p, device="cpu")) for p in sources]
+    loaded = [load_preset(p, device="cpu").with_stored_match() for p in sources]
     out_dir = fresh_output_dir(out, overwrite=overwrite)
     soundfont = find_soundfont("TimGM6mb")
     notes = list(DEMO_MELODY)

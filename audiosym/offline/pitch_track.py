@@ -20,6 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audiosym.dsp.features import features
+from audiosym.engine.control import MidiEvent, note_off, note_on, pitch_bend
+from audiosym.io.audio import atomic_path, resample
+from audiosym.preset.model import Preset
 from audiosym.timbre.envelope import last_low_point, mean_square
 
 GATE_DB = 40.0  # frames this far under the loudest frame are silence (no note)
@@ -49,12 +53,9 @@ class PitchTrack:
     settle_s: float = 0.0  # after a level onset, the encoder reads the new note from this much later
 
 
-def pitch_track(preset, y: np.ndarray, sample_rate: int) -> PitchTrack:
+def pitch_track(preset: Preset, y: np.ndarray, sample_rate: int) -> PitchTrack:
     """The preset encoder's pitch of mono ``y [n]`` at ``sample_rate`` Hz, frame by frame (the
     same frames, graph and calibration the engine's pass-through uses)."""
-    from audiosym.dsp.features import features
-    from audiosym.io.audio import resample
-
     cfg = preset.features
     y16 = resample(np.asarray(y, dtype=np.float32), orig_sample_rate=int(sample_rate),
                    target_sample_rate=cfg.sample_rate)
@@ -63,12 +64,11 @@ def pitch_track(preset, y: np.ndarray, sample_rate: int) -> PitchTrack:
     if len(logmag) < c:
         empty = np.zeros(0)
         return PitchTrack(empty, empty, empty)
-    key = "z_pitch" if preset.kind == "sps" else "code"
     parts = []
     for start in range(0, len(logmag) - c + 1, ENCODE_CHUNK_FRAMES):  # outputs start .. start + chunk - 1
         window = logmag[start : start + ENCODE_CHUNK_FRAMES + c - 1]
-        parts.append(np.asarray(preset.encode(window[None])[key])[0])
-    midi = np.asarray(preset.latent_to_midi(np.concatenate(parts)), dtype=np.float64).reshape(-1)
+        parts.append(np.asarray(preset.input_midi(preset.encode(window[None])), dtype=np.float64)[0])
+    midi = np.concatenate(parts)
     frame = np.arange(len(midi)) + c - 1  # encoder output t' ends at feature frame t' + c - 1
     centre = (frame + 1) * cfg.hop_length - cfg.n_fft / 2  # samples at the model rate
     level = 10 * np.log10(mean_square(y16, centre, cfg.hop_length // 2) + 1e-20)
@@ -178,12 +178,10 @@ def sent_bends(note: TrackNote) -> list[tuple[float, float]]:
 
 
 def note_events(notes: list[TrackNote], *, sample_rate: int, bend_range_semitones: float,
-                n_samples: int | None = None) -> list:
+                n_samples: int | None = None) -> list[MidiEvent]:
     """Engine events for ``notes``: note-on/off and pitch bends (:func:`sent_bends` /
     ``bend_range_semitones``, clipped to the wheel's range), offsets in samples at
     ``sample_rate``, sorted; at one offset: note-off, bend, note-on."""
-    from audiosym.engine.control import note_off, note_on, pitch_bend
-
     keyed = []
     for n in notes:
         on = int(round(n.onset_s * sample_rate))
@@ -198,13 +196,13 @@ def note_events(notes: list[TrackNote], *, sample_rate: int, bend_range_semitone
     return [ev for offset, _, ev in keyed if n_samples is None or offset < n_samples]
 
 
-def input_notes(preset, y: np.ndarray, sample_rate: int, *, transpose_semitones: float = 0.0) -> list[TrackNote]:
+def input_notes(preset: Preset, y: np.ndarray, sample_rate: int, *, transpose_semitones: float = 0.0) -> list[TrackNote]:
     """The notes of mono ``y [n]`` at ``sample_rate`` Hz as the preset's encoder hears them:
     :func:`track_notes` of :func:`pitch_track`."""
     return track_notes(pitch_track(preset, y, sample_rate), transpose_semitones=transpose_semitones)
 
 
-def input_note_events(preset, y: np.ndarray, sample_rate: int, *, engine_rate: int, n_samples: int,
+def input_note_events(preset: Preset, y: np.ndarray, sample_rate: int, *, engine_rate: int, n_samples: int,
                       bend_range_semitones: float, transpose_semitones: float = 0.0,
                       notes: list[TrackNote] | None = None) -> list:
     """Engine events (at ``engine_rate``) that play mono ``y [n]`` (at ``sample_rate`` Hz)'s own
@@ -221,9 +219,7 @@ def write_notes_midi(notes: list[TrackNote], path, *, bend_range_semitones: floa
     track, velocity 100, the bends as pitch-bend messages for a ``bend_range_semitones`` wheel
     (:func:`sent_bends`, as the engine gets them). ``audiosym resynth
     --midi`` reads its notes back; a DAW or notation program opens it as it is."""
-    import pretty_midi
-
-    from audiosym.io.audio import atomic_path
+    import pretty_midi  # noqa: PLC0415 - 0.15 s to import; only --save-notes writes a MIDI file
 
     pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
     track = pretty_midi.Instrument(program=0, name="audiosym: notes of the input")

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from audiosym.engine.control import MidiEvent, as_events, melody_events
 from audiosym.engine.dynamics import DEFAULT_DYNAMICS
+from audiosym.engine.engine import Engine
 from audiosym.errors import ParameterError
+from audiosym.io.audio import resample
+from audiosym.offline.pitch_track import input_note_events
+from audiosym.preset.model import Preset
 
 #: Samples per ``Engine.process`` call offline: large enough to batch ~100 encoder and decoder
 #: frames per onnxruntime call, small enough that the engine's per-sample temporaries stay in
@@ -17,7 +22,7 @@ RENDER_BLOCK_SAMPLES = 1 << 17
 INPUT_PITCH = ("notes", "stream")  # without MIDI: the input's pitch as notes (offline) or as streamed
 
 
-def render_signal(engine, y: np.ndarray, events=(), *, block_samples: int = RENDER_BLOCK_SAMPLES) -> np.ndarray:
+def render_signal(engine: Engine, y: np.ndarray, events=(), *, block_samples: int = RENDER_BLOCK_SAMPLES) -> np.ndarray:
     """The engine's output for mono ``y [n]`` at ``engine.sample_rate``, time-aligned with ``y``.
 
     The engine's loudness path lags its input by ``engine.latency_samples``; the input is padded
@@ -27,8 +32,6 @@ def render_signal(engine, y: np.ndarray, events=(), *, block_samples: int = REND
     state in blocks of ``block_samples`` (the engine's output does not depend on blocking:
     equal to streaming it in small blocks, tested).
     """
-    from audiosym.engine.control import MidiEvent, as_events
-
     n = len(y)
     latency = int(engine.latency_samples)
     padded = np.concatenate([np.asarray(y, dtype=np.float32), np.zeros(latency, np.float32)])
@@ -46,60 +49,18 @@ def render_signal(engine, y: np.ndarray, events=(), *, block_samples: int = REND
     return np.asarray(full, dtype=np.float32)[latency : latency + n]
 
 
-class TransposedPreset:
-    """A preset whose encoder reports the input's pitch ``semitones`` higher (lower if negative).
-
-    The engine passes the input's own pitch latent through when no MIDI note is held; shifting
-    what the encoder returns shifts that pass-through, and nothing else (MIDI-driven pitch goes
-    through ``midi_to_latent``, unchanged). Linear (SPS) presets: ``z_pitch + b * semitones``,
-    exact and continuous. Codebook (V3) presets: each frame's atom is replaced by the atom mapped
-    to the pitch nearest ``atom_midi[code] + semitones`` (whole semitones; unmapped atoms stay;
-    beyond the atoms' pitch range the nearest mapped atom is used, i.e. the shift saturates).
-    Everything else is the wrapped preset's.
-    """
-
-    def __init__(self, preset, semitones: float):
-        self._preset, self.semitones = preset, float(semitones)
-        pc = preset.metadata["pitch_control"]
-        if pc["type"] == "codebook" and self.semitones != round(self.semitones):
-            raise ParameterError(
-                f"--transpose {semitones:g}: a codebook (V3) preset has discrete pitches; use whole semitones"
-            )
-
-    def __getattr__(self, name):
-        return getattr(self._preset, name)
-
-    def encode(self, frames: np.ndarray) -> dict[str, np.ndarray]:
-        out = dict(self._preset.encode(frames))
-        pc = self._preset.metadata["pitch_control"]
-        if pc["type"] == "linear":
-            out["z_pitch"] = (np.asarray(out["z_pitch"]) + np.float32(pc["b"] * self.semitones)).astype(np.float32)
-            return out
-        atom_midi = np.asarray(pc["atom_midi"], dtype=np.int64)
-        codebook = np.asarray(pc["codebook"], dtype=np.float32)
-        code = np.asarray(out["code"])
-        mapped = np.flatnonzero(atom_midi >= 0)
-        target = atom_midi[code] + int(round(self.semitones))
-        nearest = mapped[np.argmin(np.abs(atom_midi[mapped][None, :] - target.reshape(-1, 1)), axis=1)]
-        new_code = np.where(atom_midi[code] >= 0, nearest.reshape(code.shape), code)
-        out["code"], out["content_q"] = new_code, codebook[new_code]
-        return out
-
-
-def make_engine(preset, *, timbre: str, sample_rate: int, transpose_semitones: float = 0.0,
-                dynamics: str = DEFAULT_DYNAMICS):
+def make_engine(preset: Preset, *, timbre: str, sample_rate: int, transpose_semitones: float = 0.0,
+                dynamics: str = DEFAULT_DYNAMICS) -> Engine:
     """A fresh transfer-mode engine (fresh state) at ``sample_rate`` Hz; a non-zero
-    ``transpose_semitones`` shifts the input's pass-through pitch (:class:`TransposedPreset`).
+    ``transpose_semitones`` shifts the input's pass-through pitch (:meth:`Preset.transposed`).
     ``dynamics``: what shapes a MIDI note's level (:class:`audiosym.engine.engine.Engine`)."""
-    from audiosym.engine.engine import Engine
-
     if transpose_semitones:
-        preset = TransposedPreset(preset, transpose_semitones)
+        preset = preset.transposed(transpose_semitones)
     return Engine(preset, timbre=timbre, sample_rate=int(sample_rate), mode="transfer", dynamics=dynamics)
 
 
 def resynthesize(
-    preset, y: np.ndarray, *, sample_rate: int, timbre: str, notes=None,
+    preset: Preset, y: np.ndarray, *, sample_rate: int, timbre: str, notes=None,
     transpose_semitones: float = 0.0, output_sample_rate: int | None = None, dynamics: str = DEFAULT_DYNAMICS,
     input_pitch: str = "notes", input_notes: list | None = None,
 ) -> tuple[np.ndarray, int]:
@@ -116,12 +77,9 @@ def resynthesize(
     model rate when that is lower (the engine needs at least the model rate), in which case the
     output is resampled down. ``dynamics="timbre"``: each MIDI note sounds at the input's level
     with the timbre's own note envelope (when the preset stores one); ``"input"``: the output
-    follows the input's level throughout. ``preset`` is used as given: wrap it with
-    :func:`audiosym.timbre.match.with_stored_match` for the stored match corrections.
+    follows the input's level throughout. ``preset`` is played as given: compose
+    ``preset.with_stored_match()`` for the stored match corrections.
     """
-    from audiosym.io.audio import resample
-    from audiosym.io.midifile import melody_events
-
     out_rate = int(output_sample_rate or sample_rate)
     engine_rate = max(out_rate, int(preset.features.sample_rate))
     x = resample(y, orig_sample_rate=int(sample_rate), target_sample_rate=engine_rate)
@@ -132,8 +90,6 @@ def resynthesize(
     if notes:
         events = melody_events(notes, sample_rate=engine_rate, n_samples=len(x))
     elif input_pitch == "notes":  # the input's own pitch, as notes placed where the audio has them
-        from audiosym.offline.pitch_track import input_note_events
-
         events = input_note_events(preset, y, int(sample_rate), engine_rate=engine_rate, n_samples=len(x),
                                    bend_range_semitones=engine.bend_range_semitones,
                                    transpose_semitones=transpose_semitones, notes=input_notes)

@@ -18,16 +18,19 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.errors import ParameterError
 from audiosym.io.audio import InputSource, discover_inputs, read_audio, write_wav
-from audiosym.offline.render import INPUT_PITCH, TransposedPreset, resynthesize
+from audiosym.io.midifile import MelodyNote
+from audiosym.offline.render import INPUT_PITCH, resynthesize
+from audiosym.preset.model import Preset
+from audiosym.timbre.reference import TimbreReference, measure_reference
 
 STATUSES = ("ok", "skipped", "failed")
+Layers = tuple[tuple[TimbreReference, ...], bool, bool]  # one timbre layer: (references, replace_named, stored)
 
 
 @dataclass(frozen=True)
@@ -204,7 +207,8 @@ def shard_jobs(jobs: list[Job], shard: tuple[int, int] | None) -> list[Job]:
 
 # ---------------------------------------------------------------- rendering
 
-def load_for_batch(settings: ResynthSettings, *, references=None):
+def load_for_batch(settings: ResynthSettings, *, references: list[Layers] | None = None
+                   ) -> tuple[Preset, list[MelodyNote] | None]:
     """``(preset, melody)`` checked once per batch: preset, timbre, device and MIDI file.
 
     Raises plain errors (bad preset, unknown timbre, no CUDA) before any file is touched.
@@ -219,58 +223,49 @@ def load_for_batch(settings: ResynthSettings, *, references=None):
         os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
     ):
         raise DeviceError("--device cuda: no NVIDIA GPU driver is present on this machine; use --device cpu")
-    preset: Any = load_preset(settings.preset, device=settings.device, intra_op_threads=1)  # or a wrapper of it
+    preset = load_preset(settings.preset, device=settings.device, intra_op_threads=1)
     if settings.device == "cuda" and "CUDAExecutionProvider" not in preset.providers:
         raise DeviceError(
             f"--device cuda: onnxruntime could not start its CUDA provider (running on {preset.providers}); "
             "check the NVIDIA driver and that onnxruntime-gpu matches the CUDA version, or use --device cpu"
         )
-    if references is None and settings.match and not settings.match_named:
-        from audiosym.timbre.match import with_stored_match
-
-        preset = with_stored_match(preset)
-    if references is not None:  # measured by the parent process
-        from audiosym.timbre.reference import ReferencePreset
-
-        for refs, replace_named in references:
-            preset = ReferencePreset(preset, refs, replace_named=replace_named)
+    if references is not None:  # measured by the parent process: the same layers, in the same order
+        for refs, replace_named, stored in references:
+            preset = preset.with_stored_match() if stored else preset.with_references(refs, replace_named=replace_named)
+    elif settings.match and not settings.match_named:
+        preset = preset.with_stored_match()
     if settings.timbre_from is not None and references is None:  # measured once, before any input is touched
-        from audiosym.timbre.reference import with_reference
-
-        preset = with_reference(preset, settings.timbre_from, name=settings.timbre_name,
-                                midi_path=settings.timbre_from_midi)
+        try:
+            notes = load_track_notes(settings.timbre_from_midi) if settings.timbre_from_midi else None
+        except AudiosymError as exc:
+            raise ParameterError(f"--timbre-from {settings.timbre_from}: {exc}") from None
+        preset = preset.with_references([measure_reference(preset, settings.timbre_from, name=settings.timbre_name,
+                                                           notes=notes)])
     preset.timbre_vector(settings.timbre_name)  # unknown timbre -> ParameterError listing the names
     if settings.match_named and references is None:
         from audiosym.timbre.match import named_corrections
-        from audiosym.timbre.reference import ReferencePreset
 
         try:
             corrections = named_corrections(preset, [settings.timbre_name])
         except AudiosymError as exc:
             raise ParameterError(f"--match-named: {exc}") from None
-        preset = ReferencePreset(preset, corrections, replace_named=True)
+        preset = preset.with_references(corrections, replace_named=True)
     if settings.transpose_semitones:
-        TransposedPreset(preset, settings.transpose_semitones)  # fractional on a codebook preset
+        preset.transposed(settings.transpose_semitones)  # fractional on a codebook preset
     melody = load_track_notes(settings.midi_path, track=settings.midi_track) if settings.midi_path else None
     return preset, melody
 
 
-def batch_references(preset) -> list:
-    """The timbre measurements wrapped around ``preset`` by :func:`load_for_batch`, innermost
-    first, as ``[(references, replace_named), ...]`` (picklable: sent to worker processes)."""
-    from audiosym.timbre.reference import ReferencePreset
-
-    stages = []
-    while isinstance(preset, ReferencePreset):
-        stages.append((preset.references, preset.replace_named))
-        preset = preset._preset
-    return stages[::-1]
+def batch_references(preset: Preset) -> list[Layers]:
+    """The timbre layers :func:`load_for_batch` composed onto ``preset``, innermost first, as
+    ``[(references, replace_named, stored), ...]`` (picklable: sent to worker processes)."""
+    return [(layer.references, layer.replace_named, layer.stored) for layer in preset.layers]
 
 
 class _Worker:
     """Per-process state: the preset loaded once, the MIDI melody parsed once."""
 
-    def __init__(self, settings: ResynthSettings, loaded=None):
+    def __init__(self, settings: ResynthSettings, loaded: tuple[Preset, list[MelodyNote] | None] | None = None):
         self.settings = settings
         self.preset, self.melody = loaded if loaded is not None else load_for_batch(settings)
 

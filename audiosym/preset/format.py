@@ -1,14 +1,14 @@
 """The preset file format (``.asym``): where preset files live, their metadata schema, reading them checked.
 
 A preset file is one zip holding ``metadata.json``, ``encoder.onnx`` and ``decoder.onnx``.
-``metadata.json`` is validated against ``audiosym/schema/preset.schema.json`` when saved and
+``metadata.json`` is validated against ``audiosym/preset/schema/preset.schema.json`` when saved and
 when loaded, each graph's sha256 is checked, and the same metadata (less ``graphs``: a file
 cannot hold its own hash) sits in each graph's ONNX ``metadata_props`` under the key
 ``audiosym``. An optional ``match.npz`` (hash in ``metadata["match"]``) holds the named timbres'
 match corrections and note envelopes measured at export (:mod:`audiosym.timbre.match`).
 
 Nothing here starts onnxruntime or imports torch: :func:`audiosym.preset.session.load_preset` turns a
-checked file into a playable :class:`audiosym.preset.session.Preset`.
+checked file into a playable :class:`audiosym.preset.model.Preset`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from audiosym.errors import PresetError
+from audiosym import families
+from audiosym.dsp.features import FeatureConfig
+from audiosym.errors import ParameterError, PresetError
 
 FORMAT_VERSION = 2  # 2 (2026-11-30): optional match.npz; version-1 files (no match data) still load
 SUFFIX = ".asym"
@@ -80,6 +82,22 @@ def resolve_preset(path_or_name: str | os.PathLike) -> Path:
     )
 
 
+# -- the real-time contract -------------------------------------------------------------
+def latency_samples(features: FeatureConfig, context_frames: int) -> int:
+    """Analysis look-behind of a model path, in samples at the model rate (``metadata["latency_samples"]``):
+    an output frame depends on the last ``receptive_field_samples`` input samples and is complete
+    at the end of its hop, so its oldest input sample lies ``n_fft - hop_length + (context_frames
+    - 1) * hop_length`` samples before the start of that hop (1792 + 256 = 2048 samples = 128 ms
+    at 16 kHz for the default features and 2 context frames). The engine adds its own synthesis
+    and resampling delay and measures the total."""
+    return int(features.n_fft - features.hop_length + (context_frames - 1) * features.hop_length)
+
+
+def receptive_field_samples(features: FeatureConfig, context_frames: int) -> int:
+    """Input samples that feed one output frame: ``n_fft + (context_frames - 1) * hop_length``."""
+    return int(features.n_fft + (context_frames - 1) * features.hop_length)
+
+
 # -- metadata validation ---------------------------------------------------------------
 def schema() -> dict[str, Any]:
     return json.loads((Path(__file__).resolve().parent / "schema" / "preset.schema.json").read_text())
@@ -87,7 +105,7 @@ def schema() -> dict[str, Any]:
 
 def validate_metadata(meta: Any, *, where: str = "metadata") -> None:
     """Raise PresetError naming the first field that breaks the schema or a cross-field rule."""
-    import jsonschema
+    import jsonschema  # noqa: PLC0415 - 0.1 s to import; only when a file is checked
 
     if not isinstance(meta, dict):
         raise PresetError(f"{where} must be a JSON object, got {type(meta).__name__}")
@@ -112,27 +130,23 @@ def validate_metadata(meta: Any, *, where: str = "metadata") -> None:
             f"{where}: default_timbre {meta['default_timbre']!r} is not one of the timbres "
             f"{sorted(meta['timbres'])}"
         )
-    pc = meta["pitch_control"]
-    if pc["type"] == "codebook" and len(pc["atom_midi"]) != len(pc["codebook"]):
-        raise PresetError(
-            f"{where}: pitch_control has {len(pc['atom_midi'])} atom_midi entries but "
-            f"{len(pc['codebook'])} codebook vectors; they must match"
-        )
-    expected = {"sps": "linear", "v3": "codebook"}[meta["kind"]]
-    if pc["type"] != expected:
-        raise PresetError(f"{where}: a {meta['kind']!r} preset needs pitch_control type {expected!r}, got {pc['type']!r}")
+    try:
+        family = families.get(meta["kind"])
+    except ParameterError as exc:
+        raise PresetError(f"{where}: kind {meta['kind']!r} is not a model family this audiosym knows ({exc}); "
+                          "upgrade audiosym or install the package that registers it") from None
+    pc_type = meta["pitch_control"]["type"]
+    if pc_type != family.pitch_control_type:
+        raise PresetError(f"{where}: a {family.name!r} preset needs pitch_control type "
+                          f"{family.pitch_control_type!r}, got {pc_type!r}")
     outputs = {t["name"]: t["shape"] for t in meta["latent"]["encoder_outputs"]}
-    timbre_key, pitch_key = ("z_timbre", "z_pitch") if meta["kind"] == "sps" else ("style", "content_q")
+    pitch_key, timbre_key = family.pitch_latent, family.timbre_latent
     if timbre_key not in outputs or pitch_key not in outputs:
-        raise PresetError(f"{where}: latent.encoder_outputs must name {pitch_key} and {timbre_key} for a {meta['kind']} preset")
+        raise PresetError(f"{where}: latent.encoder_outputs must name {pitch_key} and {timbre_key} for a {family.name} preset")
     dims = {len(t["vector"]) for t in meta["timbres"].values()}
     if dims != {outputs[timbre_key][-1]}:
         raise PresetError(f"{where}: timbre vectors have length(s) {sorted(dims)}, but {timbre_key} has {outputs[timbre_key][-1]} dims")
-    if pc["type"] == "codebook":
-        if {len(row) for row in pc["codebook"]} != {outputs[pitch_key][-1]}:
-            raise PresetError(f"{where}: codebook vectors must have {outputs[pitch_key][-1]} dims like {pitch_key}")
-        if max(pc["atom_midi"]) < 0:
-            raise PresetError(f"{where}: pitch_control.atom_midi maps no atom to a MIDI pitch; the preset cannot be played")
+    family.check_metadata(meta, where=where)
 
 
 def sha256_hex(blob: bytes) -> str:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audiosym.dsp.pitch import midi_to_hz
+
 ENV_HOP_S = 0.01  # envelope time step
 ENV_SECONDS = 2.0  # envelope length; later times hold the last value
 ENV_STEP_SEMITONES = 4  # envelope registers
@@ -30,17 +32,24 @@ class NoteEnvelope:
 
     def curve(self, midi: float) -> np.ndarray:
         """``[K]`` linear gain of a note at ``midi`` (linear between registers, clamped)."""
-        from audiosym.timbre.reference import _row
-
-        db = _row(self.db, self.pitch_grid, midi if np.isfinite(midi) else float(self.pitch_grid[0]))
+        db = pitch_row(self.db, self.pitch_grid, midi if np.isfinite(midi) else float(self.pitch_grid[0]))
         return 10.0 ** (np.asarray(db, dtype=np.float64) / 20.0)
+
+
+def pitch_row(table: np.ndarray, grid: np.ndarray, midi: float) -> np.ndarray:
+    """Row of a per-pitch ``table [G, ...]`` at ``midi``, its rows at pitches ``grid [G]``
+    (ascending): linear between rows, clamped to the first and last."""
+    x = float(np.clip(midi, grid[0], grid[-1]))
+    i = min(int(np.searchsorted(grid, x, side="right")) - 1, len(grid) - 1)
+    if i >= len(grid) - 1:
+        return table[-1]
+    fr = (x - grid[i]) / (grid[i + 1] - grid[i])
+    return table[i] * (1.0 - fr) + table[i + 1] * fr
 
 
 def level_curve(y: np.ndarray, sample_rate: int, midi: float, hop: int, k: int) -> np.ndarray:
     """``[k]`` RMS of ``y`` around samples ``i * hop + hop // 2``, over a centred window of at
     least 2.5 periods of ``midi`` (a 10 ms window ripples on low notes); 1e-12 where silent."""
-    from audiosym.dsp.pitch import midi_to_hz
-
     half = max(hop, int(2.5 * sample_rate / midi_to_hz(midi))) // 2
     return np.sqrt(mean_square(y, np.arange(k) * hop + hop // 2, half)) + 1e-12
 

@@ -25,8 +25,13 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm import tqdm
 
-from audiosym.errors import ParameterError, PresetError
+from audiosym.data.plans import instrument_range
+from audiosym.data.soundfonts import find_soundfont, render_melody, render_note
+from audiosym.dsp.features import FeatureConfig, features
+from audiosym.errors import AudiosymError, ParameterError, PresetError
+from audiosym.families.base import CalibratedModel
 from audiosym.timbre.envelope import (
     ENV_HOP_S,
     ENV_SECONDS,
@@ -34,25 +39,30 @@ from audiosym.timbre.envelope import (
     ENV_VELOCITY,
     NoteEnvelope,
     held_note_db,
+    pitch_row,
+)
+from audiosym.timbre.reference import (
+    SUBHARMONIC_RATIO,
+    TimbreReference,
+    reference_from_audio,
+    subharmonic_ratio,
 )
 
 MEMBER = "match.npz"
-SUBHARMONIC_RATIO = 0.5  # a timbre whose half-harmonics carry this share of its harmonics' energy
-#                          sounds an octave-below partial series (an organ's 16' stop): f0 / 2 basis
 
 
 @dataclass
 class NamedMatch:
     """The stored measurements: references (corrections of named vectors) and envelopes by name."""
 
-    references: list = field(default_factory=list)  # list[audiosym.timbre.reference.TimbreReference]
+    references: list[TimbreReference] = field(default_factory=list)
     envelopes: dict[str, NoteEnvelope] = field(default_factory=dict)
     subharmonic: dict[str, float] = field(default_factory=dict)  # half-harmonic / harmonic energy
     info: dict = field(default_factory=dict)
 
 
 # -------------------------------------------------------------------------- measuring
-def measure_notes(preset, names: list[str] | None = None, *, soundfont: str | None = None,
+def measure_notes(preset: CalibratedModel, names: list[str] | None = None, *, soundfont: str | None = None,
                   progress: bool = False) -> tuple[dict[str, NoteEnvelope], dict[str, float]]:
     """``(envelopes, subharmonic)`` of the named timbres' programs on the training soundfont,
     from one held note (velocity 100, ``ENV_SECONDS``) every ``ENV_STEP_SEMITONES`` of each
@@ -64,23 +74,15 @@ def measure_notes(preset, names: list[str] | None = None, *, soundfont: str | No
       About 0.001-0.05 for most GM programs, 1.2-1.7 for FluidR3's drawbar organ (a 16' stop:
       its partials are the harmonics of f0 / 2).
     """
-    from audiosym.data.plans import instrument_range
-    from audiosym.data.soundfonts import find_soundfont, render_note
-    from audiosym.dsp.features import features
-
     sf_path = find_soundfont(training_soundfont(preset, soundfont))
     cfg = preset.features
     sr = cfg.sample_rate
     lo, hi = preset.midi_range
     envelopes, subharmonic = {}, {}
     names = list(names or preset.timbre_names)
-    it = names
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(names, desc="note envelopes", unit="timbre", leave=False)
+    it = tqdm(names, desc="note envelopes", unit="timbre", leave=False) if progress else names
     for name in it:
-        program = int(preset.metadata["timbres"][name]["program"])
+        program = preset.timbre_program(name)
         if program < 0:
             continue
         ilo, ihi = instrument_range(program)
@@ -102,23 +104,7 @@ def measure_notes(preset, names: list[str] | None = None, *, soundfont: str | No
     return envelopes, subharmonic
 
 
-def subharmonic_ratio(logmag: np.ndarray, midi, cfg) -> float:
-    """Energy at the half-harmonics (0.5, 1.5, 2.5, 3.5) f0 over that at the harmonics (1 .. 4) f0
-    of the mean magnitude of feature frames ``logmag [T, n_bins]`` at pitch ``midi`` (a number,
-    or ``[T]`` one per frame: each frame is then read at its own pitch). NaN without harmonics."""
-    frames = np.atleast_2d(np.asarray(logmag, dtype=np.float64))
-    mag = np.maximum(np.exp(frames) - cfg.eps, 0.0)
-    pitch = np.broadcast_to(np.asarray(midi, dtype=np.float64), (len(mag),))
-    bins = np.arange(cfg.n_bins)
-    at = np.zeros(8)
-    for m, row in zip(pitch, mag):
-        at += [np.interp(cfg.midi_to_bin(m + 12 * np.log2(k)), bins, row, left=0.0, right=0.0)
-               for k in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)]
-    harm = at[1::2].sum()
-    return float(at[0::2].sum() / harm) if harm > 0 else float("nan")
-
-
-def training_soundfont(preset, soundfont: str | None = None) -> str:
+def training_soundfont(preset: CalibratedModel, soundfont: str | None = None) -> str:
     """``soundfont``, else the soundfont the preset's named timbres came from
     (``metadata.calibration.soundfont``); ParameterError when neither is known."""
     name = soundfont or preset.metadata.get("calibration", {}).get("soundfont")
@@ -127,7 +113,7 @@ def training_soundfont(preset, soundfont: str | None = None) -> str:
     return str(name)
 
 
-def named_corrections(preset, names: list[str] | None = None, *, soundfont: str | None = None,
+def named_corrections(preset: CalibratedModel, names: list[str] | None = None, *, soundfont: str | None = None,
                       step_semitones: int = 2, note_seconds: float = 0.5) -> list:
     """Match corrections for the preset's NAMED timbres, measured where their vectors came from.
 
@@ -136,19 +122,15 @@ def named_corrections(preset, names: list[str] | None = None, *, soundfont: str 
     playing every ``step_semitones`` of its range within the preset's, notes labelled (no pyin),
     and measures the correction of the named vector (``reference_from_audio(vector=...)``).
     Returns :class:`audiosym.timbre.reference.TimbreReference` objects; use as
-    ``ReferencePreset(preset, named_corrections(preset), replace_named=True)``.
+    ``preset.with_references(named_corrections(preset), replace_named=True)``.
     """
-    from audiosym.data.plans import instrument_range
-    from audiosym.data.soundfonts import find_soundfont, render_melody
-    from audiosym.timbre.reference import reference_from_audio
-
     sf_name = training_soundfont(preset, soundfont)
     sf_path = find_soundfont(sf_name)
     sr = preset.features.sample_rate
     lo, hi = preset.midi_range
     out = []
     for name in names or preset.timbre_names:
-        program = int(preset.metadata["timbres"][name]["program"])
+        program = preset.timbre_program(name)
         ilo, ihi = instrument_range(program)
         pitches = list(range(max(lo, ilo), min(hi, ihi) + 1, step_semitones))
         notes = [(i * note_seconds, (i + 1) * note_seconds - 0.05, p) for i, p in enumerate(pitches)]
@@ -159,17 +141,12 @@ def named_corrections(preset, names: list[str] | None = None, *, soundfont: str 
     return out
 
 
-def measure_named(preset, names: list[str] | None = None, *, soundfont: str | None = None,
+def measure_named(preset: CalibratedModel, names: list[str] | None = None, *, soundfont: str | None = None,
                   progress: bool = False) -> NamedMatch:
     """Match corrections and note envelopes of the preset's named timbres (programs >= 0)."""
-    from audiosym.errors import AudiosymError
     sf_name = training_soundfont(preset, soundfont)
-    names = [n for n in (names or preset.timbre_names) if int(preset.metadata["timbres"][n]["program"]) >= 0]
-    it = names
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(names, desc="match corrections", unit="timbre", leave=False)
+    names = [n for n in (names or preset.timbre_names) if preset.timbre_program(n) >= 0]
+    it = tqdm(names, desc="match corrections", unit="timbre", leave=False) if progress else names
     refs, skipped = [], {}
     for name in it:
         try:
@@ -215,8 +192,7 @@ def to_bytes(match: NamedMatch) -> bytes:
 
 
 def from_bytes(blob: bytes, *, where: str = MEMBER) -> NamedMatch:
-    from audiosym.timbre.reference import TimbreReference
-
+    """The :class:`NamedMatch` stored as ``blob`` (:func:`to_bytes`); PresetError naming ``where``."""
     try:
         z = np.load(io.BytesIO(blob), allow_pickle=False)
         refs = []
@@ -252,14 +228,14 @@ class MatchTable:
 
     ``apply(out [N, T, n_bins], timbre [N, T, D], midi [N, T])`` adds, to each row, each
     reference's correction weighted by ``w = max(0, 1 - |v - v_ref| / scale_ref)``
-    (see :class:`audiosym.timbre.reference.ReferencePreset`): the relative table read at the row's
+    (see :mod:`audiosym.timbre.layer`): the relative table read at the row's
     pitch (linear between semitone rows, clamped) and shifted to its pitch bin (linear between
     entries, clamped at the ends, as ``np.interp`` reads it), plus the absolute curve. The
     relative tables are resampled onto one common semitone grid at construction; the per-row
     work runs in numba (about 5 us for the engine's one-row requests, not ~100 us of numpy calls).
     """
 
-    def __init__(self, references: list, scales, cfg):
+    def __init__(self, references: list[TimbreReference], scales, cfg: FeatureConfig):
         self.vectors = np.ascontiguousarray(np.stack([r.vector for r in references]), dtype=np.float64)  # [R, D]
         self.scales = np.asarray(scales, dtype=np.float64)
         self.fmin, self.bps = float(cfg.fmin_midi), float(cfg.bins_per_semitone)
@@ -267,9 +243,7 @@ class MatchTable:
         g1 = max(float(r.pitch_grid[-1]) for r in references)
         self.g0 = g0
         grid = np.arange(g0, g1 + 1.0)
-        from audiosym.timbre.reference import _row
-
-        self.table = np.ascontiguousarray(np.stack([np.stack([_row(r.relative, r.pitch_grid, g) for g in grid])
+        self.table = np.ascontiguousarray(np.stack([np.stack([pitch_row(r.relative, r.pitch_grid, g) for g in grid])
                                                     for r in references]), dtype=np.float32)  # [R, G, 2 n - 1]
         self.absolute = np.ascontiguousarray(np.stack([r.absolute for r in references]), dtype=np.float32)
         n = self.absolute.shape[1]
@@ -289,7 +263,7 @@ class MatchTable:
 
 @functools.lru_cache(maxsize=1)
 def _apply_kernel():
-    import numba
+    import numba  # noqa: PLC0415 - 0.3 s to import; only when a match table is first applied
 
     @numba.njit(cache=True, nogil=True)
     def apply(out, timbre, midi, vectors, scales, table, absolute, g0, fmin, bps):  # pragma: no cover - compiled
@@ -321,17 +295,3 @@ def _apply_kernel():
                     out[i, b] += w * (lo + f * (hi - lo) + absolute[r, b])
 
     return apply
-
-
-def with_stored_match(preset):
-    """``preset`` whose named timbres carry their stored match corrections (a
-    :class:`audiosym.timbre.reference.ReferencePreset`), or ``preset`` itself when it stores none or
-    already applies them."""
-    stored = getattr(preset, "match", None)
-    if stored is None or not stored.references or getattr(preset, "applies_stored_match", False):
-        return preset
-    from audiosym.timbre.reference import ReferencePreset
-
-    out = ReferencePreset(preset, stored.references, replace_named=True)
-    out.applies_stored_match = True
-    return out

@@ -13,29 +13,30 @@ musician's target is usually a recording. :func:`reference_from_audio` measures 
   formants, body resonances). Like a "match EQ", it moves the decoded spectrum towards the
   reference's measured one; it is computed once, offline.
 
-:class:`ReferencePreset` wraps a preset and adds each reference as a named timbre; its
-``decode`` adds the correction to rows whose timbre vector is the reference's (weighted by
-closeness when CC1 morphs away from it). The engine needs no change: it takes timbre names,
-vectors and spectra from whatever preset object it is given.
+``preset.with_references([reference])`` (:meth:`audiosym.preset.model.Preset.with_references`,
+:mod:`audiosym.timbre.layer`) adds each reference as a named timbre and the correction to decoded
+rows whose timbre vector is the reference's (weighted by closeness when CC1 morphs away from it).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
+import librosa
 import numpy as np
 
-from audiosym.errors import ParameterError
+from audiosym.dsp.features import FeatureConfig, features
+from audiosym.dsp.pitch import hz_to_midi, midi_to_hz
+from audiosym.errors import AudiosymError, ParameterError
+from audiosym.families.base import CalibratedModel
+from audiosym.io.audio import read_audio, resample
+from audiosym.timbre.envelope import NoteEnvelope, pitch_row, recording_envelope, recording_notes
 
-if TYPE_CHECKING:
-    from audiosym.timbre.envelope import NoteEnvelope
-
-PITCH_LATENT = {"sps": "z_pitch", "v3": "content_q"}
-TIMBRE_LATENT = {"sps": "z_timbre", "v3": "style"}
 LEVEL_RANGE_DB = 35.0  # frames more than this below the loudest frame are not measured
 STABLE_SEMITONES = 0.5  # pitch must stay within this across a frame's analysis window
 MIN_FRAMES = 20  # fewer steady pitched frames than this (0.32 s): not a usable reference
@@ -44,6 +45,8 @@ MAX_CORRECTION = 4.6  # |correction| is capped at 40 dB (natural log units)
 OCTAVE_AGREEMENT = 0.8  # share of a note's frames on which the encoder must name the other octave
 PITCH_BANDWIDTH_SEMITONES = 1.0  # default: a correction per register (pitch-keyed), see reference_from_audio
 NOTE_SKIP_S = 0.05  # with a known melody, frames whose window starts this soon after an onset are left out
+SUBHARMONIC_RATIO = 0.5  # a timbre whose half-harmonics carry this share of its harmonics' energy
+#                          sounds an octave-below partial series (an organ's 16' stop): f0 / 2 basis
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class TimbreReference:
     ``vector [D]`` float32; ``relative [2 n_bins - 1]`` log-magnitude correction indexed by
     ``bin - pitch_bin + n_bins - 1``; ``absolute [n_bins]``; ``frames``: frames measured;
     ``midi_range``: (lowest, highest) pitch played in the measured frames; ``subharmonic``:
-    half-harmonic over harmonic energy of the measured frames (:func:`audiosym.timbre.match.subharmonic_ratio`;
+    half-harmonic over harmonic energy of the measured frames (:func:`subharmonic_ratio`;
     NaN: not measured); ``envelope``: the recording's note envelope
     (:func:`audiosym.timbre.envelope.recording_envelope`; None: not measured).
     """
@@ -84,10 +87,6 @@ def _steady_frames(y16: np.ndarray, logmag: np.ndarray, cfg, midi_lo: float, mid
     every pyin frame its window covers is voiced with a pitch within ``STABLE_SEMITONES`` of
     the centre's, and its level is within ``LEVEL_RANGE_DB`` of the loudest frame.
     """
-    import librosa
-
-    from audiosym.dsp.pitch import hz_to_midi, midi_to_hz
-
     hop, n_fft = cfg.hop_length, cfg.n_fft
     f0, voiced, _ = librosa.pyin(
         y16.astype(np.float64), fmin=float(midi_to_hz(max(midi_lo - 2, 24))),
@@ -138,7 +137,23 @@ def _normalise(logmag: np.ndarray) -> np.ndarray:
     return logmag - (m + np.log(np.exp(logmag - m).sum(axis=-1, keepdims=True)))
 
 
-def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str = "ref", source: str = "",
+def subharmonic_ratio(logmag: np.ndarray, midi, cfg: FeatureConfig) -> float:
+    """Energy at the half-harmonics (0.5, 1.5, 2.5, 3.5) f0 over that at the harmonics (1 .. 4) f0
+    of the mean magnitude of feature frames ``logmag [T, n_bins]`` at pitch ``midi`` (a number,
+    or ``[T]`` one per frame: each frame is then read at its own pitch). NaN without harmonics."""
+    frames = np.atleast_2d(np.asarray(logmag, dtype=np.float64))
+    mag = np.maximum(np.exp(frames) - cfg.eps, 0.0)
+    pitch = np.broadcast_to(np.asarray(midi, dtype=np.float64), (len(mag),))
+    bins = np.arange(cfg.n_bins)
+    at = np.zeros(8)
+    for m, row in zip(pitch, mag):
+        at += [np.interp(cfg.midi_to_bin(m + 12 * np.log2(k)), bins, row, left=0.0, right=0.0)
+               for k in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)]
+    harm = at[1::2].sum()
+    return float(at[0::2].sum() / harm) if harm > 0 else float("nan")
+
+
+def reference_from_audio(preset: CalibratedModel, y: np.ndarray, *, sample_rate: int, name: str = "ref", source: str = "",
                          notes=None, vector: np.ndarray | None = None, correct: bool = True,
                          pitch_bandwidth_semitones: float | None = PITCH_BANDWIDTH_SEMITONES) -> TimbreReference:
     """Measure mono ``y [n]`` at ``sample_rate`` Hz against ``preset`` (see the module docstring).
@@ -152,13 +167,7 @@ def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str =
     ``correct=False`` keeps only the timbre vector (zero corrections). Raises ParameterError
     when the recording has fewer than ``MIN_FRAMES`` usable frames.
     """
-    from audiosym.dsp.features import features
-    from audiosym.io.audio import resample
-
     cfg = preset.features
-    kind = preset.kind
-    if kind not in PITCH_LATENT:
-        raise ParameterError(f"preset kind {kind!r} is not one of {sorted(PITCH_LATENT)}")
     y16 = resample(np.asarray(y, dtype=np.float32), orig_sample_rate=int(sample_rate),
                    target_sample_rate=cfg.sample_rate)
     logmag = features(y16, cfg)
@@ -187,22 +196,19 @@ def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str =
     enc = preset.encode(logmag[None])
     rows = idx - (c - 1)  # encoder output t' ends at feature frame t' + c - 1
     if vector is None:
-        vector = np.asarray(enc[TIMBRE_LATENT[kind]])[0][rows].mean(axis=0)
+        vector = np.asarray(enc[preset.family.timbre_latent])[0][rows].mean(axis=0)
     vector = np.asarray(vector, dtype=np.float32)
     if notes is None:
         # pyin's pitch in the octave the preset's encoder reports: an organ's 16' stop makes pyin
         # hear the sub-octave, while the preset (calibrated on MIDI labels) calls it the played
         # note. The encoder is noisier: one decision per note (run of steady frames), and only
         # when the encoder insists (V3's encoder, confined to two octaves, would add errors).
-        if kind == "sps":
-            enc_midi = np.asarray(preset.latent_to_midi(np.asarray(enc["z_pitch"])[0]), dtype=np.float64)
-        else:
-            enc_midi = np.asarray(preset.latent_to_midi(np.asarray(enc["code"])[0]), dtype=np.float64)
+        enc_midi = np.asarray(preset.input_midi(enc), dtype=np.float64)[0]
         midi = midi + 12.0 * _octave_per_run(idx, midi, enc_midi[rows])
     n_bins = cfg.n_bins
     offsets = np.arange(-(n_bins - 1), n_bins, dtype=np.float64)  # bins relative to the pitch
     pitch = np.clip(midi, lo, hi)
-    if preset.metadata["pitch_control"]["type"] != "linear":  # codebook: the pitch of the atom played
+    if not preset.continuous_pitch:  # discrete pitch (a codebook): the pitch of the note played
         pitch = np.round(pitch)
     grid = np.arange(np.floor(pitch.min()), np.ceil(pitch.max()) + 1.0)  # semitone rows of the table
     relative = np.zeros((len(grid), len(offsets)))
@@ -223,14 +229,11 @@ def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str =
             num = (w[:, None] * filled).sum(0)
             den = (w[:, None] * seen).sum(0)
             relative[g] = np.where(den > 1e-3 * w.sum(), num / np.maximum(den, 1e-12), 0.0)
-        own = np.stack([np.interp(np.arange(n_bins) - pb, offsets, _row(relative, grid, m))
+        own = np.stack([np.interp(np.arange(n_bins) - pb, offsets, pitch_row(relative, grid, m))
                         for pb, m in zip(pitch_bins, pitch)])
         absolute = _smooth((residual - own).mean(axis=0), ABS_SMOOTH_SEMITONES * cfg.bins_per_semitone)
         relative = np.clip(relative, -MAX_CORRECTION, MAX_CORRECTION)
         absolute = np.clip(absolute, -MAX_CORRECTION, MAX_CORRECTION)
-    from audiosym.timbre.envelope import recording_envelope, recording_notes
-    from audiosym.timbre.match import subharmonic_ratio
-
     if notes is None:  # the notes pyin heard, for the envelope
         notes = recording_notes(y16, cfg.sample_rate, idx, midi, hop_length=cfg.hop_length, n_fft=cfg.n_fft)
     return TimbreReference(
@@ -242,26 +245,15 @@ def reference_from_audio(preset, y: np.ndarray, *, sample_rate: int, name: str =
     )
 
 
-def _decode_at(preset, midi: np.ndarray, vector: np.ndarray) -> np.ndarray:
+def _decode_at(preset: CalibratedModel, midi: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """``[k, n_bins]`` decoded log-magnitude at pitches ``midi [k]`` (clipped to the preset's
     range; a codebook preset rounds to its atoms) with timbre ``vector [D]``."""
     lo, hi = preset.midi_range
     pitch = np.clip(np.asarray(midi, dtype=np.float64), lo, hi)
     latent = preset.midi_to_latent(pitch).astype(np.float32)[:, None, :]
     v = np.repeat(vector[None, None, :], len(pitch), axis=0).astype(np.float32)
-    kind = preset.kind
-    out = preset.decode(**{PITCH_LATENT[kind]: latent, TIMBRE_LATENT[kind]: v})
+    out = preset.decode(**{preset.family.pitch_latent: latent, preset.family.timbre_latent: v})
     return np.asarray(out, dtype=np.float64)[:, -1, :]
-
-
-def _row(table: np.ndarray, grid: np.ndarray, midi: float) -> np.ndarray:
-    """The relative correction at ``midi``: linear between the table's semitone rows, clamped."""
-    x = float(np.clip(midi, grid[0], grid[-1]))
-    i = min(int(np.searchsorted(grid, x, side="right")) - 1, len(grid) - 1)
-    if i >= len(grid) - 1:
-        return table[-1]
-    fr = (x - grid[i]) / (grid[i + 1] - grid[i])
-    return table[i] * (1.0 - fr) + table[i + 1] * fr
 
 
 def _octave_per_run(idx: np.ndarray, midi: np.ndarray, enc_midi: np.ndarray) -> np.ndarray:
@@ -293,115 +285,23 @@ def _smooth(x: np.ndarray, width_bins: float) -> np.ndarray:
     return num / den
 
 
-def reference_from_file(preset, path: str | os.PathLike, *, name: str | None = None,
+def reference_from_file(preset: CalibratedModel, path: str | os.PathLike, *, name: str | None = None,
                         correct: bool = True, notes=None) -> TimbreReference:
     """:func:`reference_from_audio` of an audio file (any format/rate audiosym reads; mono downmix);
     ``notes``: the recording's melody, if known (then no pyin)."""
-    from audiosym.io.audio import read_audio
-
     y, info = read_audio(path, max_seconds=600.0)
     return reference_from_audio(preset, y, sample_rate=info.sample_rate, name=name or reference_name(path),
                                 source=str(path), correct=correct, notes=notes)
 
 
-class ReferencePreset:
-    """``preset`` plus timbres measured from recordings (a drop-in preset for Engine/resynth).
-
-    Timbre names: the preset's plus each reference's ``name`` (which must be new, unless
-    ``replace_named``: then a reference named like a timbre of the preset replaces it, as
-    :func:`audiosym.timbre.match.named_corrections` does). ``decode``
-    adds a reference's correction to each row in proportion to ``w = max(0, 1 - |v - v_ref| /
-    d)``, ``v`` the row's timbre vector and ``d`` the distance from ``v_ref`` to the nearest
-    other timbre: 1 on the reference itself, 0 once a morph reaches another timbre.
-    """
-
-    def __init__(self, preset, references: list[TimbreReference], *, replace_named: bool = False):
-        self._preset = preset
-        self.references = list(references)
-        self.replace_named = replace_named
-        meta = dict(preset.metadata)
-        timbres = dict(meta["timbres"])
-        for ref in self.references:
-            if ref.name in timbres and replace_named:  # a correction of the named timbre itself
-                timbres[ref.name] = {**timbres[ref.name], "vector": [float(x) for x in ref.vector]}
-                continue
-            if ref.name in timbres:
-                raise ParameterError(
-                    f"reference timbre name {ref.name!r} is already a timbre of preset {preset.name!r}; "
-                    "give the reference another name"
-                )
-            timbres[ref.name] = {"program": -1, "vector": [float(x) for x in ref.vector], "trained": False,
-                                 "source": ref.source, "frames": ref.frames}
-        meta["timbres"] = timbres
-        self.metadata = meta
-        vectors = {n: np.asarray(t["vector"], dtype=np.float32) for n, t in timbres.items()}
-        self._scale = []
-        for ref in self.references:
-            others = [np.linalg.norm(v - ref.vector) for n, v in vectors.items() if n != ref.name]
-            self._scale.append(max(min(others) if others else 1.0, 1e-6))
-        kind = preset.kind
-        self._pitch, self._timbre = PITCH_LATENT[kind], TIMBRE_LATENT[kind]
-        from audiosym.timbre.match import MatchTable
-
-        self._table = (MatchTable(self.references, self._scale, preset.features)
-                       if self.references else None)
-
-    def __getattr__(self, name):
-        return getattr(self._preset, name)
-
-    @property
-    def timbre_names(self) -> list[str]:
-        return sorted(self.metadata["timbres"])
-
-    def timbre_vector(self, name: str | None = None) -> np.ndarray:
-        for ref in self.references:
-            if name == ref.name:
-                return ref.vector.astype(np.float32)
-        return self._preset.timbre_vector(name)
-
-    def subharmonic(self, name: str | None) -> bool:
-        """A reference added here: by its own measurement; named timbres: as the preset says."""
-        from audiosym.timbre.match import SUBHARMONIC_RATIO
-
-        for ref in self.references:
-            if name == ref.name and not (self.replace_named and np.isnan(ref.subharmonic)):
-                return bool(ref.subharmonic >= SUBHARMONIC_RATIO)
-        test = getattr(self._preset, "subharmonic", None)
-        return bool(test(name)) if test is not None else False
-
-    def envelope(self, name: str | None):
-        """The note envelope (:class:`audiosym.timbre.envelope.NoteEnvelope`) of a timbre, or None: the
-        preset's stored one where it has one (named timbres), else the one measured on the
-        reference's recording."""
-        env_of = getattr(self._preset, "envelope", None)
-        stored = env_of(name) if env_of is not None else None
-        if stored is not None:
-            return stored
-        return next((ref.envelope for ref in self.references if ref.name == name), None)
-
-    def decode(self, **latents: np.ndarray) -> np.ndarray:
-        out = np.asarray(self._preset.decode(**latents))
-        if self._table is None:
-            return out
-        timbre = np.asarray(latents[self._timbre], dtype=np.float32)  # [N, T, D]
-        pitch = np.asarray(latents[self._pitch], dtype=np.float32)
-        midi = np.asarray(self._preset.latent_to_midi(pitch), dtype=np.float64)  # [N, T]
-        return self._table.apply(out, timbre, midi)
-
-
-def with_reference(preset, path: str | os.PathLike, *, name: str | None = None,
-                   midi_path: str | os.PathLike | None = None) -> ReferencePreset:
-    """``preset`` plus the timbre measured from the recording at ``path`` (named ``name``, default
-    ``ref:<file stem>``); ``midi_path``: the recording's melody as a MIDI file (its pitch then
-    comes from the notes, not pyin). What ``--timbre-from`` / ``--timbre-from-midi`` do in
-    ``audiosym resynth`` and ``audiosym live``; a recording that cannot be measured is a
-    ParameterError naming it."""
-    from audiosym.errors import AudiosymError
-    from audiosym.io.midifile import load_track_notes
-
+def measure_reference(preset: CalibratedModel, path: str | os.PathLike, *, name: str | None = None,
+                      notes: Sequence[Any] | None = None) -> TimbreReference:
+    """The timbre measured from the recording at ``path`` (named ``name``, default ``ref:<file
+    stem>``); ``notes``: the recording's melody, if known (e.g. a ``--timbre-from-midi`` file's:
+    its pitch then comes from the notes, not pyin). What ``--timbre-from`` measures in ``audiosym
+    resynth`` and ``audiosym live`` (they add it with ``preset.with_references``); a recording
+    that cannot be measured is a ParameterError naming it."""
     try:
-        notes = load_track_notes(midi_path) if midi_path else None
-        reference = reference_from_file(preset, path, name=name, notes=notes)
+        return reference_from_file(preset, path, name=name, notes=notes)
     except AudiosymError as exc:
         raise ParameterError(f"--timbre-from {path}: {exc}") from None
-    return ReferencePreset(preset, [reference])

@@ -1,4 +1,10 @@
-"""Train a method by name, and load a finished run as a :class:`audiosym.families.base.LatentModel`."""
+"""Train a method by name, and load a finished run as a :class:`audiosym.families.base.LatentModel`.
+
+A training method is a module with ``Config`` (a :class:`train.core.trainer.TrainSettings`
+dataclass), ``CONFIGS`` (named presets of it), ``build_task(cfg, *, device, progress) -> Task``
+and ``load_latent_model(state) -> LatentModel``. SPS and V3 are registered here; a new model
+family registers its module with :func:`register_method` under the family's name.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,33 @@ import dataclasses
 import importlib
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from audiosym.errors import ParameterError
 from train.core.config import resolve
 from train.core.trainer import Trainer, load_checkpoint, pick_device, seed_everything
 
-METHODS = {"sps": "train.sps.method", "v3": "train.v3.method"}
+_METHODS: dict[str, str] = {"sps": "train.sps.method", "v3": "train.v3.method"}
 
 
-def method_module(method: str):
-    if method not in METHODS:
-        raise ParameterError(f"method {method!r} is unknown; choose one of {sorted(METHODS)}")
-    return importlib.import_module(METHODS[method])
+def register_method(name: str, module: str) -> None:
+    """Train (and load runs of) method ``name`` with the module importable as ``module``."""
+    known = _METHODS.get(name)
+    if known is not None and known != module:
+        raise ParameterError(f"training method {name!r} is already registered (as {known}); choose another name")
+    _METHODS[name] = module
+
+
+def method_names() -> list[str]:
+    """The registered training methods, sorted."""
+    return sorted(_METHODS)
+
+
+def method_module(method: str) -> ModuleType:
+    if method not in _METHODS:
+        raise ParameterError(f"method {method!r} is unknown; choose one of {method_names()}")
+    return importlib.import_module(_METHODS[method])
 
 
 def train_method(

@@ -63,6 +63,10 @@ class TorchV3:
         self.torch_model.train(was)
         return {k: to_numpy(v) for k, v in zip(("content", "code", "content_q", "style"), out)}
 
+    def codebook(self) -> np.ndarray:
+        """``[K, Dc]`` float32: the atoms, what ``content_q`` is where ``code == k`` (export calibrates with it)."""
+        return self.torch_model.codebook.atoms.detach().float().cpu().numpy()
+
     def decode(self, *, content_q: np.ndarray, style: np.ndarray) -> np.ndarray:
         """``decode(content_q=[N, T', Dc], style=[N, T', Ds]) -> logmag [N, T', F]``."""
         with torch.no_grad():
@@ -100,7 +104,7 @@ def build_task(cfg: Config, *, device: torch.device, progress: bool = True) -> T
     net = build_net(cfg)
     model = V3Loss(net, weights=cfg.loss, relativity=cfg.relativity, seed=cfg.seed, recon_style=cfg.recon_style)
     data = prepare_eval(
-        train_soundfont=sf, test_soundfont=cfg.test_soundfont or None, train_programs=cfg.train_programs,
+        features=table.spec.features, train_soundfont=sf, test_soundfont=cfg.test_soundfont or None, train_programs=cfg.train_programs,
         heldout_programs=cfg.heldout_programs, pitch_limits=tuple(cfg.pitch_limits),
         velocities=tuple(cfg.velocities), note_seconds=cfg.note_seconds,
         sustain_start_frame=cfg.sustain_start_frame, heldout_soundfont=cfg.eval_heldout_soundfont,

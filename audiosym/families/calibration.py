@@ -1,0 +1,68 @@
+"""What every family's calibration shares: its notes, their encoder outputs, the named timbres.
+
+Calibration describes a trained model for the engine, on labelled renders (MIDI pitch, GM
+program) of its TRAINING soundfont; the labels never touch training. Each family fits its own
+pitch control (:meth:`audiosym.families.base.Family.calibrate`); the named timbres are the same
+for all: the mean timbre latent of each instrument's sustained frames, named by
+:func:`audiosym.data.plans.timbre_name`. Torch-free: it runs on any LatentModel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from audiosym.data.notes import NoteSetSpec, NoteTable, load_notes
+from audiosym.data.plans import timbre_name
+from audiosym.data.soundfonts import default_train_soundfont, find_soundfont
+from audiosym.dsp.features import FeatureConfig
+from audiosym.families.base import CalibrationSetup, LatentModel, RunSetting, encode_sustained
+
+BATCH_NOTES = 256  # notes per encoder call (bounds memory)
+
+
+def setup_from(setting: RunSetting, *, programs: tuple[int, ...], extra_programs: tuple[int, ...] = (),
+               pitch_limits: tuple[int, int], skip_frames: int) -> CalibrationSetup:
+    """A :class:`CalibrationSetup` with the family's ``programs``, ``pitch_limits`` and
+    ``skip_frames``, and the soundfont (the run's training soundfont, else the default one),
+    velocities (default 100) and note length (default 0.5 s) the run recorded."""
+    sf = setting("train_soundfont", None) or setting("soundfont", None) or default_train_soundfont()
+    return CalibrationSetup(
+        soundfont=find_soundfont(sf),
+        programs=tuple(int(p) for p in programs),
+        extra_programs=tuple(int(p) for p in extra_programs),
+        pitch_limits=(int(pitch_limits[0]), int(pitch_limits[1])),
+        velocities=tuple(int(v) for v in setting("velocities", (100,))),
+        note_seconds=float(setting("note_seconds", 0.5)),
+        skip_frames=int(skip_frames),
+    )
+
+
+def note_table(setup: CalibrationSetup, programs: tuple[int, ...], features: FeatureConfig, *,
+               progress: bool = False) -> NoteTable:
+    """The single notes of ``programs`` (rendered, or from the note cache: the same
+    :class:`NoteSetSpec` as training, so they usually are cached)."""
+    spec = NoteSetSpec(
+        soundfont=setup.soundfont, programs=programs, velocities=setup.velocities,
+        note_seconds=setup.note_seconds, pitch_limits=setup.pitch_limits, features=features,
+    )
+    return load_notes(spec, progress=progress)
+
+
+def encode_notes(model: LatentModel, table: NoteTable, skip_frames: int) -> dict[str, np.ndarray]:
+    """Encoder outputs of each note's sustained frames: ``{name: [N, S, ...]}``."""
+    return encode_sustained(model, table.frames, skip_frames=skip_frames, batch_notes=BATCH_NOTES)
+
+
+def named_timbres(program: np.ndarray, vectors: np.ndarray, trained: set[int]) -> dict[str, dict[str, Any]]:
+    """``metadata["timbres"]``: per GM program of ``program [N]`` (each note's), the mean of its
+    notes' timbre latents ``vectors [N, S, D]``; ``trained``: the programs the model trained on."""
+    out = {}
+    for prog in sorted(set(int(p) for p in program)):
+        v = vectors[program == prog].reshape(-1, vectors.shape[-1])
+        out[timbre_name(prog)] = {
+            "program": prog, "vector": [round(float(x), 6) for x in v.mean(0)],
+            "trained": prog in trained, "frames": int(len(v)),
+        }
+    return out
