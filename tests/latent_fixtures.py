@@ -111,7 +111,7 @@ class TorchLatentModel:
 
 @dataclass
 class FixtureConfig:
-    """The config fields calibration reads (names as in train/sps/method.py and train/v3/method.py)."""
+    """The config fields calibration reads (names as in train/sps/config.py and train/v3/config.py)."""
 
     soundfont: str = "TimGM6mb"
     programs: tuple[int, ...] = (73, 71)  # sps
