@@ -65,9 +65,10 @@ the exit status is 1 when any file failed. Outputs are written atomically and ne
 input. Each output records the settings that made it (in the WAV's comment): a rerun skips
 outputs made with the same settings (an interrupted batch resumes), and an output made with
 other settings (say another --transpose) fails with the settings that differ, rather than
-being skipped; --overwrite redoes them. --shard i/N processes
-every N-th file of the sorted corpus starting at i, so N copies (Slurm array, Kubernetes
-jobs) cover it exactly once with no coordination.
+being skipped; --overwrite redoes them. --out is a folder outside the input folders (else a
+rerun would take the outputs for inputs). --shard i/N processes every N-th file of the
+sorted corpus starting at i, so N copies (Slurm array, Kubernetes jobs) cover it exactly
+once with no coordination.
 """
 
 
