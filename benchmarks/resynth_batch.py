@@ -60,11 +60,17 @@ def make_corpus(folder: Path, *, files: int, sample_rate: int, seed: int) -> flo
 
 def run_once(corpus: Path, out: Path, *, preset: str, timbre: str | None) -> dict:
     """One ``audiosym resynth`` process: wall and CPU seconds, and its JSON summary."""
+    import audiosym
+
     cmd = [sys.executable, "-m", "audiosym", "resynth", str(corpus), "--out", str(out), "--preset", preset,
            "--workers", "1", "--no-progress", "--json", *(["--timbre", timbre] if timbre else [])]
+    # the command runs the audiosym this script imported (``-m`` would put the working folder first)
+    root = str(Path(audiosym.__file__).resolve().parents[1])
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=corpus.parent)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
