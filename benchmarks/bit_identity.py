@@ -122,7 +122,8 @@ def resynth_cases(tmp: Path) -> dict[str, str]:
             cmd = [sys.executable, "-m", "audiosym", "resynth", str(wav), "--out", str(dest), "--preset", name,
                    *timbre, *extra, "--no-progress"]
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-            data, _ = sf.read(dest / "take.wav", dtype="float32")
+            (output,) = dest.glob("take*.wav")  # take.<preset>.<timbre>.wav (issue #16), take.wav before
+            data, _ = sf.read(output, dtype="float32")
             out[f"resynth/{name}/{label}"] = digest(data)
         print(f"resynth {name}: done", file=sys.stderr)
     return out

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiosym.errors import AudiosymError
+from audiosym.errors import AudiosymError, ParameterError
 from audiosym.io.audio import AudioInputError, read_audio, resample, write_wav
 
 
@@ -113,3 +113,42 @@ def test_resample_changes_length_and_keeps_pitch():
     assert abs(len(z) - 16000) <= 1
     spectrum = np.abs(np.fft.rfft(z))
     assert abs(np.argmax(spectrum) * 16000 / len(z) - 1000.0) < 2.0
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o027])
+def test_atomic_writes_follow_the_umask_like_open(tmp_path, mask):
+    """Every atomic write (WAVs, notes MIDI files, the note cache) gets the mode open() gives a
+    new file (0666 less the umask), not a temporary file's 0600."""
+    from audiosym.io.audio import atomic_path
+
+    saved = os.umask(mask)
+    try:
+        with open(tmp_path / "plain", "w"):
+            pass
+        with atomic_path(tmp_path / "a.npz", suffix=".tmp.npz") as tmp:
+            np.savez(tmp, x=np.zeros(3))
+        wav = write_wav(tmp_path / "sub" / "o.wav", _tone(8000), sample_rate=8000)
+    finally:
+        os.umask(saved)
+    want = 0o666 & ~mask
+    assert [os.stat(p).st_mode & 0o777 for p in (tmp_path / "plain", tmp_path / "a.npz", wav)] == [want] * 3
+
+
+def test_write_wav_pcm_clips_and_keeps_its_comment(tmp_path):
+    from audiosym.io.audio import WAV_FORMATS, clipped_samples, read_wav_comment
+
+    y = np.array([0.0, 0.5, -0.5, 1.5, -2.0, 0.25], np.float32)
+    for name, subtype in WAV_FORMATS.items():
+        out = write_wav(tmp_path / f"{name}.wav", y, sample_rate=8000, subtype=subtype, comment='{"k": "é"}')
+        back = sf.read(out, dtype="float64")[0]
+        assert sf.info(str(out)).subtype == subtype and read_wav_comment(out) == '{"k": "é"}'
+        if subtype == "FLOAT":
+            assert np.array_equal(back, y) and clipped_samples(y, subtype) == 0
+        else:  # clipped to full scale, never wrapped around
+            assert clipped_samples(y, subtype) == 2 and back[3] > 0.99 and back[4] == -1.0
+            np.testing.assert_allclose(back[[0, 1, 2, 5]], y[[0, 1, 2, 5]], atol=2.0**-15)
+    assert read_wav_comment(write_wav(tmp_path / "none.wav", y, sample_rate=8000)) is None
+    (tmp_path / "junk.wav").write_bytes(b"junk")
+    assert read_wav_comment(tmp_path / "junk.wav") is None
+    with pytest.raises(ParameterError, match="subtype='MP3'"):
+        write_wav(tmp_path / "x.wav", y, sample_rate=8000, subtype="MP3")

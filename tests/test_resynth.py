@@ -202,6 +202,13 @@ def _cli(*argv):
     return main(["resynth", *map(str, argv), "--no-progress"])
 
 
+def _output(folder, stem, preset_path, timbre):
+    """Where `audiosym resynth` writes input ``stem``'s output: ``stem.<preset>.<timbre>.wav``."""
+    from audiosym.offline.naming import name_part
+
+    return Path(folder) / f"{stem}.{Path(preset_path).stem}.{name_part(timbre)}.wav"
+
+
 def _melody_file(tmp_path, preset):
     lo, hi = preset.midi_range
     base = max(lo, min(60, hi - 7))
@@ -241,7 +248,7 @@ def test_file_output_equals_streaming_engine_process(tmp_path, preset_path, pres
     extra = (["--midi", midi] if use_midi else []) + (["--no-match", "--dynamics", "input"] if bare else [])
     extra += ["--input-pitch", input_pitch] if input_pitch else []
     assert _cli(src, "--out", tmp_path / "out", "--preset", preset_path, "--timbre", timbre, *extra) == 0
-    got, sr = sf.read(tmp_path / "out" / "take.wav", dtype="float32")
+    got, sr = sf.read(_output(tmp_path / "out", "take", preset_path, timbre), dtype="float32")
     assert sr == sample_rate and got.shape == (int(1.2 * sample_rate),)
 
     y, _ = sf.read(src, dtype="float32")
@@ -282,7 +289,7 @@ def test_match_and_dynamics_options_change_the_output(tmp_path, preset_path, pre
     for name, extra in {"default": [], "no-match": ["--no-match"], "input": ["--dynamics", "input"]}.items():
         assert _cli(src, "--out", tmp_path / name, "--preset", preset_path, "--timbre", timbre, "--midi", midi,
                     *extra) == 0
-        outs[name], _ = sf.read(tmp_path / name / "take.wav", dtype="float32")
+        outs[name], _ = sf.read(_output(tmp_path / name, "take", preset_path, timbre), dtype="float32")
     assert np.abs(outs["default"] - outs["no-match"]).max() > 1e-3
     assert np.abs(outs["default"] - outs["input"]).max() > 1e-3
     assert _cli(src, "--out", tmp_path / "x", "--preset", preset_path, "--timbre", timbre, "--no-match",
@@ -310,17 +317,18 @@ def test_bad_inputs_are_reported_and_the_batch_goes_on(tmp_path, preset_path, pr
                       "corrupt.wav": "failed", "silent.wav": "failed", "long.wav": "failed", "missing.wav": "failed"}
     errors = [line for line in captured.err.splitlines() if line.startswith("failed: ")]
     assert len(errors) == 5 and all(f["error"] for f in summary["files"] if f["status"] == "failed")
-    for name, rate in (("good.wav", 48000), ("stereo22k.wav", 22050), ("low8k.wav", 8000)):
-        out, sr = sf.read(tmp_path / "out" / name, dtype="float32")
-        assert sr == rate and len(out) == int(0.5 * rate) and np.all(np.isfinite(out)) and np.max(np.abs(out)) > 1e-4
-    assert sorted(os.listdir(tmp_path / "out")) == ["good.wav", "low8k.wav", "stereo22k.wav"]  # no temp files left
+    outs = [_output(tmp_path / "out", stem, preset_path, preset.default_timbre) for stem in ("good", "low8k", "stereo22k")]
+    for out, rate in zip(outs, (48000, 8000, 22050)):
+        y, sr = sf.read(out, dtype="float32")
+        assert sr == rate and len(y) == int(0.5 * rate) and np.all(np.isfinite(y)) and np.max(np.abs(y)) > 1e-4
+    assert sorted(os.listdir(tmp_path / "out")) == [o.name for o in outs]  # no temp files left
 
 
 def test_rerun_skips_finished_outputs_and_overwrite_redoes_them(tmp_path, preset_path, preset, capsys):
     src = _write(tmp_path / "a.wav", seconds=0.3, sample_rate=16000)
     args = (src, "--out", tmp_path / "out", "--preset", preset_path, "--timbre", preset.default_timbre)
     assert _cli(*args) == 0
-    out = tmp_path / "out" / "a.wav"
+    out = _output(tmp_path / "out", "a", preset_path, preset.default_timbre)
     first = sf.read(out, dtype="float32")[0]
     out.write_bytes(b"sentinel: must survive a rerun")
     capsys.readouterr()
@@ -331,12 +339,20 @@ def test_rerun_skips_finished_outputs_and_overwrite_redoes_them(tmp_path, preset
     assert np.array_equal(sf.read(out, dtype="float32")[0], first)  # redone, deterministically
 
 
-def test_never_writes_over_an_input(tmp_path, preset_path, preset):
-    src = _write(tmp_path / "in" / "x.wav", seconds=0.3)
-    before = src.read_bytes()
-    rc = _cli(tmp_path / "in", "--out", tmp_path / "in", "--preset", preset_path, "--timbre",
-              preset.default_timbre, "--overwrite")
-    assert rc == 1 and src.read_bytes() == before
+def test_never_writes_over_an_input(tmp_path, preset_path, preset, capsys):
+    timbre = preset.default_timbre
+    src = _write(tmp_path / "in" / "y.wav", seconds=0.3)
+    named = _write(_output(tmp_path / "in", "y", preset_path, timbre), seconds=0.3)  # an input named as y's output
+    before = {p: p.read_bytes() for p in (src, named)}
+    rc = _cli(src, named, "--out", tmp_path / "in", "--preset", preset_path, "--timbre", timbre, "--overwrite")
+    assert rc == 1 and "would overwrite an input" in capsys.readouterr().err
+    assert all(p.read_bytes() == b for p, b in before.items())
+    # an --out folder inside a folder searched for inputs: the next run would take the outputs for inputs
+    _write(tmp_path / "in2" / "x.wav", seconds=0.3)
+    for out in (tmp_path / "in2", tmp_path / "in2" / "sub"):
+        assert _cli(tmp_path / "in2", "--out", out, "--preset", preset_path, "--timbre", timbre) == 2
+        assert "a folder searched for inputs" in capsys.readouterr().err
+    assert os.listdir(tmp_path / "in2") == ["x.wav"]
 
 
 @pytest.mark.slow  # spawns two worker processes (a few seconds each to start)
@@ -349,7 +365,7 @@ def test_workers_and_shards_give_the_same_files(tmp_path, preset_path, preset):
     assert _cli(src, "--out", tmp_path / "two", "--workers", "2", *common) == 0
     for i in range(2):
         assert _cli(src, "--out", tmp_path / "sharded", "--shard", f"{i}/2", *common) == 0
-    for name in (f"f{i}.wav" for i in range(4)):
+    for name in (_output("", f"f{i}", preset_path, preset.default_timbre).name for i in range(4)):
         # audio, not bytes: libsndfile stamps float WAVs with the time in a PEAK chunk
         ref = sf.read(tmp_path / "one" / name, dtype="float32")[0]
         assert np.array_equal(sf.read(tmp_path / "sharded" / name, dtype="float32")[0], ref)
@@ -450,13 +466,15 @@ def test_save_notes_writes_the_inputs_notes_as_midi(tmp_path, preset_path, prese
     sf.write(src, y, sr)
     timbre = preset.default_timbre
     assert _cli(src, "--out", tmp_path / "out", "--preset", preset_path, "--timbre", timbre, "--save-notes") == 0
-    found = load_track_notes(tmp_path / "out" / "take.notes.mid")
+    notes = _output(tmp_path / "out", "take", preset_path, timbre).with_suffix(".notes.mid")  # beside its output
+    assert notes.name == f"take.{Path(preset_path).stem}.{timbre}.notes.mid"
+    found = load_track_notes(notes)
     assert [n.pitch for n in found] == [60, 64, 67, 65]
     assert all(abs(n.onset_s - p[0]) < 0.06 for n, p in zip(found, played))
     assert not [f for f in (tmp_path / "out").iterdir() if f.name.startswith(".")]  # no temp file left
     # the notes file drives another input
     assert _cli(src, "--out", tmp_path / "again", "--preset", preset_path, "--timbre", timbre,
-                "--midi", tmp_path / "out" / "take.notes.mid") == 0
+                "--midi", notes) == 0
     assert _cli(src, "--out", tmp_path / "x", "--preset", preset_path, "--timbre", timbre, "--save-notes",
                 "--input-pitch", "stream") == 2
     assert "--save-notes" in capsys.readouterr().err

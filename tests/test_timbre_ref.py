@@ -194,7 +194,8 @@ def test_cli_timbre_from_writes_the_reference_timbre(sps, clarinet_ref, tmp_path
     sf.write(src, _render(0, _melody([62, 64, 65])), SR)
     preset = str(REPO / "presets" / "sps-default.asym")
     assert _cli(src, "--out", tmp_path / "out", "--preset", preset, "--timbre-from", clarinet_ref[0]) == 0
-    got, rate = sf.read(tmp_path / "out" / "take.wav", dtype="float32")
+    (out,) = (tmp_path / "out").glob("take.*.wav")  # take.<preset>.<timbre>.wav
+    got, rate = sf.read(out, dtype="float32")
     assert rate == SR and np.sqrt(np.mean(got**2)) > 0.01
     # the same file through the Python API
     from audiosym.io.audio import read_audio
@@ -252,8 +253,8 @@ def test_cli_match_named(sps, tmp_path, capsys):
     timbre = "clarinet"
     assert _cli(src, "--out", tmp_path / "out", "--preset", preset, "--timbre", timbre, "--match-named") == 0
     assert _cli(src, "--out", tmp_path / "plain", "--preset", preset, "--timbre", timbre, "--no-match") == 0
-    got = sf.read(tmp_path / "out" / "take.wav", dtype="float32")[0]
-    plain = sf.read(tmp_path / "plain" / "take.wav", dtype="float32")[0]
+    got = sf.read(next((tmp_path / "out").glob("take.*.wav")), dtype="float32")[0]
+    plain = sf.read(next((tmp_path / "plain").glob("take.*.wav")), dtype="float32")[0]
     from audiosym.offline.render import resynthesize
     from audiosym.timbre.match import named_corrections
     y = sf.read(src, dtype="float32")[0]
@@ -320,7 +321,7 @@ def test_cli_timbre_from_midi_labels_the_reference(sps, clarinet_ref, tmp_path, 
     preset = str(REPO / "presets" / "sps-default.asym")
     assert _cli(src, "--out", tmp_path / "out", "--preset", preset, "--timbre-from", path,
                 "--timbre-from-midi", mid) == 0
-    got = sf.read(tmp_path / "out" / "take.wav", dtype="float32")[0]
+    got = sf.read(next((tmp_path / "out").glob("take.*.wav")), dtype="float32")[0]
     base = sps.with_stored_match()
     labelled = reference_from_file(base, path, name="ref:my_clarinet", notes=load_track_notes(mid))
     assert labelled.midi_range == (60.0, 67.0)  # the played notes exactly

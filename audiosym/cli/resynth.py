@@ -12,6 +12,7 @@ from audiosym.cli._common import (
     check_timbre_from,
     print_json,
 )
+from audiosym.io.audio import WAV_FORMATS
 
 HELP = """\
 Re-timbre audio files with a preset, offline, through the same engine as `audiosym live`
@@ -20,9 +21,14 @@ input's).
 
 Inputs are files, folders (searched recursively for .wav .flac .ogg .mp3 .aiff ...) or
 glob patterns (quote them: 'takes/**/*.flac'). Any sample rate; multichannel files are
-downmixed to mono as the mean of their channels. Each output is a mono WAV (32-bit float)
-at the input's sample rate (or --sample-rate), named after the input's path relative to
-the folder it was found in, time-aligned with the input (the engine's latency removed).
+downmixed to mono as the mean of their channels. Each output is a mono WAV (32-bit float;
+--format pcm24 or pcm16 for 24- or 16-bit PCM) at the input's sample rate (or --sample-rate),
+time-aligned with the input (the engine's latency removed), named after the input's path
+relative to the folder it was found in plus the preset and the timbre, so runs with other
+timbres or presets can share one --out folder:
+  takes/solo.flac  ->  OUT/solo.sps-default.violin.wav   (--preset sps-default --timbre violin)
+                   ->  OUT/solo.sps-default.ref-cello.wav (--timbre-from cello.wav)
+Output files get the usual permissions of new files (0666 less your umask, e.g. 0644).
 
 Timbre: --timbre NAME plays one of the preset's named timbres (instruments of its training
 soundfont); --timbre-from REF.wav plays the timbre measured from a recording instead ("make it
@@ -52,13 +58,17 @@ an analysis window (~90 ms) late, and the output follows the input's level. --tr
 the input's pitch by N semitones; --midi FILE.mid plays that file's melody instead (its
 monophonic reduction with last-note priority; time 0 of the MIDI file is the start of every
 input; where no note is held, the input's own pitch passes through). --save-notes writes the
-notes found in each input as take.notes.mid beside its output.
+notes found in each input beside its output (take.sps-default.violin.notes.mid).
 
 A bad file never stops the batch: it gets one line on stderr and a row in the summary, and
 the exit status is 1 when any file failed. Outputs are written atomically and never over an
-input; a rerun skips outputs that exist (--overwrite redoes them). --shard i/N processes
-every N-th file of the sorted corpus starting at i, so N copies (Slurm array, Kubernetes
-jobs) cover it exactly once with no coordination.
+input. Each output records the settings that made it (in the WAV's comment): a rerun skips
+outputs made with the same settings (an interrupted batch resumes), and an output made with
+other settings (say another --transpose) fails with the settings that differ, rather than
+being skipped; --overwrite redoes them. --out is a folder outside the input folders (else a
+rerun would take the outputs for inputs). --shard i/N processes every N-th file of the
+sorted corpus starting at i, so N copies (Slurm array, Kubernetes jobs) cover it exactly
+once with no coordination.
 """
 
 
@@ -86,14 +96,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "or as streamed live (each pitch ~90 ms late, the input's level)")
     p.add_argument("--save-notes", action="store_true",
                    help="also write the notes found in each input (and its pitch bends) as a MIDI file beside "
-                        "its output (take.wav -> take.notes.mid): edit it and play it back with --midi")
+                        "its output (take.sps-default.violin.notes.mid): edit it and play it back with --midi")
     p.add_argument("--track", default=None, metavar="T", help="MIDI track index or name (default: the non-drum track with most notes)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1; use up to the number of CPU cores)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="onnxruntime device (cuda needs onnxruntime-gpu and a GPU)")
     p.add_argument("--shard", default=None, metavar="i/N", help="process only shard i of N (0 <= i < N)")
     p.add_argument("--sample-rate", type=int, default=None, metavar="HZ", help="output sample rate (default: each input's own)")
     p.add_argument("--max-seconds", type=float, default=1800.0, metavar="S", help="fail files longer than this (default 1800 s = 30 min)")
-    p.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
+    p.add_argument("--format", choices=list(WAV_FORMATS), default="float",
+                   help="output WAV samples: 'float' (default) 32-bit float, lossless, never clips; 'pcm24' or "
+                        "'pcm16' 24- or 16-bit integer (samples beyond full scale are clipped, with a warning)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="redo outputs that already exist (also those made with other settings)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     p.set_defaults(func=run)
@@ -128,7 +142,8 @@ def summary_dict(results, *, wall_seconds: float | None = None) -> dict:
     files = [
         {"input": r.input, "output": r.output, "status": r.status, "audio_seconds": r.audio_seconds,
          "compute_seconds": r.compute_seconds,
-         "realtime_factor": r.realtime_factor if r.status == "ok" else None, "error": r.error}
+         "realtime_factor": r.realtime_factor if r.status == "ok" else None, "error": r.error,
+         "warning": r.warning}
         for r in results
     ]
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}
@@ -137,6 +152,7 @@ def summary_dict(results, *, wall_seconds: float | None = None) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from audiosym.errors import ParameterError
+    from audiosym.offline.naming import output_tag
     from audiosym.offline.resynth import (
         ResynthSettings,
         load_for_batch,
@@ -159,11 +175,11 @@ def run(args: argparse.Namespace) -> int:
         transpose_semitones=args.transpose, input_pitch=args.input_pitch or "notes", save_notes=args.save_notes,
         midi_path=args.midi,
         midi_track=args.track, sample_rate=args.sample_rate, max_seconds=args.max_seconds,
-        device=args.device, overwrite=args.overwrite,
+        device=args.device, overwrite=args.overwrite, subtype=WAV_FORMATS[args.format],
     )
     shard = parse_shard(args.shard) if args.shard else None
     start = time.perf_counter()
-    jobs = shard_jobs(plan_jobs(args.inputs, args.out), shard)
+    jobs = shard_jobs(plan_jobs(args.inputs, args.out, tag=output_tag(settings)), shard)
     loaded = load_for_batch(settings)  # bad preset/timbre/MIDI/device: one plain error, nothing touched
     results = run_jobs(
         jobs, settings, workers=args.workers, progress=not args.no_progress,

@@ -7,7 +7,8 @@ to mono as the **mean of the channels** (so a stereo file with one silent channe
 
 Writing goes to a temporary file in the destination folder, is flushed to disk, and then
 renamed over the destination with :func:`os.replace`, so a reader (or a crashed run) never
-sees half a file.
+sees half a file; the file gets the permissions ``open()`` gives a new file (0666 less the
+umask), not a temporary file's 0600.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ from audiosym.errors import AudiosymError, ParameterError
 
 #: File extensions picked up when a folder or glob is given (explicit files are always tried).
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".m4a", ".wv")
+
+#: WAV formats by name (``audiosym resynth --format``) -> libsndfile subtype: 32-bit float (lossless
+#: for the engine's float32 output, never clips), 24-bit and 16-bit PCM (clip at full scale).
+WAV_FORMATS = {"float": "FLOAT", "pcm24": "PCM_24", "pcm16": "PCM_16"}
 
 #: Peak level (linear) at or below which a file counts as silent: -100 dBFS.
 SILENCE_PEAK = 1e-5
@@ -144,15 +149,30 @@ def resample(y: np.ndarray, *, orig_sample_rate: int, target_sample_rate: int) -
     )
 
 
+def _new_temp_file(folder: Path, *, prefix: str, suffix: str) -> str:
+    """Create an empty file with a fresh random name in ``folder``; its mode is what ``open()``
+    gives a new file (0666 less the umask: 0644 under the usual 022), not ``mkstemp``'s 0600,
+    which other users, groups and some samplers cannot read."""
+    for _ in range(100):
+        tmp = str(folder / f"{prefix}{secrets.token_hex(4)}{suffix}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the kernel applies the umask
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"{folder}: no free temporary file name after 100 tries")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[str]:
     """A temporary file path beside ``path`` to write to. When the block ends normally the file
     is synced and renamed over ``path`` (atomic: readers see the old file or the whole new one);
-    when it raises, the temporary file is removed. The parent folder is created."""
+    when it raises, the temporary file is removed. The parent folder is created. The file gets
+    the permissions a plain ``open(path, "w")`` would give a new file (0666 less the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    tmp = _new_temp_file(path.parent, prefix=f".{path.name}.", suffix=suffix)
     try:
         yield tmp
         with open(tmp, "rb+") as f:
@@ -165,24 +185,50 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[st
 
 
 def write_wav(
-    path: str | os.PathLike, y: np.ndarray, *, sample_rate: int, subtype: str = "FLOAT"
+    path: str | os.PathLike, y: np.ndarray, *, sample_rate: int, subtype: str = "FLOAT", comment: str | None = None
 ) -> Path:
     """Write mono ``y [n]`` (float, nominal range ±1) as a WAV file, atomically.
 
-    ``subtype`` is a libsndfile subtype: ``FLOAT`` (32-bit float, lossless for our float32
-    output and never clips), ``PCM_24`` or ``PCM_16``. The parent folder is created.
+    ``subtype`` is a libsndfile subtype (:data:`WAV_FORMATS`): ``FLOAT`` (32-bit float, lossless
+    for our float32 output and never clips), ``PCM_24`` or ``PCM_16`` (samples beyond ±1 are
+    clipped to full scale: count them first with :func:`clipped_samples`). ``comment`` is stored
+    in the file's INFO chunk (``ICMT``; :func:`read_wav_comment`). The parent folder is created.
     """
     import soundfile as sf
 
     path = Path(path)
     if sample_rate <= 0:
         raise ParameterError(f"sample_rate={sample_rate} must be a positive integer (Hz)")
+    if subtype not in WAV_FORMATS.values():
+        raise ParameterError(f"subtype={subtype!r} must be one of {sorted(WAV_FORMATS.values())}")
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ParameterError(f"write_wav expects mono audio [n_samples], got shape {y.shape}")
+    if subtype != "FLOAT":  # clip here rather than rely on libsndfile's float -> integer clipping
+        y = np.clip(y, -1.0, 1.0)
     with atomic_path(path) as tmp:
-        sf.write(tmp, y, int(sample_rate), format="WAV", subtype=subtype)
+        with sf.SoundFile(tmp, "w", int(sample_rate), 1, subtype, format="WAV") as f:
+            if comment:
+                f.comment = comment
+            f.write(y)
     return path
+
+
+def clipped_samples(y: np.ndarray, subtype: str) -> int:
+    """How many samples of ``y`` a WAV of ``subtype`` clips: those beyond ±1 for PCM, none for float."""
+    return 0 if subtype == "FLOAT" else int(np.count_nonzero(np.abs(np.asarray(y)) > 1.0))
+
+
+def read_wav_comment(path: str | os.PathLike) -> str | None:
+    """The INFO comment :func:`write_wav` stored in ``path``; None when it has none or is not
+    a readable audio file."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(str(path)) as f:
+            return f.comment or None
+    except Exception:  # noqa: BLE001 - any unreadable file simply has no comment of ours
+        return None
 
 
 # ---------------------------------------------------------------- finding inputs

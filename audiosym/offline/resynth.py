@@ -6,8 +6,10 @@ exactly what streaming the same samples through ``Engine.process`` block by bloc
 
 Robustness rules: a bad file never stops the batch (it becomes a ``failed`` row with a
 one-line reason), an output never replaces an input, outputs appear atomically, a rerun
-skips outputs that already exist (``overwrite=False``), and ``shard=(i, n)`` splits the
-sorted corpus deterministically so N independent copies cover every file exactly once.
+skips outputs that already exist with the same settings (``overwrite=False``; outputs are named
+after the preset and timbre and record their settings, :mod:`audiosym.offline.naming`), and
+``shard=(i, n)`` splits the sorted corpus deterministically so N independent copies cover every
+file exactly once.
 """
 
 from __future__ import annotations
@@ -23,8 +25,16 @@ import numpy as np
 
 from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.errors import ParameterError
-from audiosym.io.audio import InputSource, discover_inputs, read_audio, write_wav
+from audiosym.io.audio import (
+    WAV_FORMATS,
+    InputSource,
+    clipped_samples,
+    discover_inputs,
+    read_audio,
+    write_wav,
+)
 from audiosym.io.midifile import MelodyNote
+from audiosym.offline import naming
 from audiosym.offline.render import INPUT_PITCH, resynthesize
 from audiosym.preset.model import Preset
 from audiosym.timbre.reference import TimbreReference, measure_reference
@@ -52,6 +62,7 @@ class ResynthSettings:
     ``midi_path``/``midi_track`` drive pitch from a MIDI melody instead (time 0 of the MIDI
     file = the first sample of each input). ``sample_rate`` is the output rate in Hz (None:
     the input's). Files longer than ``max_seconds`` fail instead of exhausting memory.
+    ``subtype``: the output WAVs' libsndfile subtype (:data:`audiosym.io.audio.WAV_FORMATS`).
     """
 
     preset: str
@@ -99,6 +110,14 @@ class ResynthSettings:
             raise ParameterError(f"--max-seconds {self.max_seconds} must be positive")
         if self.device not in ("cpu", "cuda"):
             raise ParameterError(f"--device {self.device!r} must be 'cpu' or 'cuda'")
+        if self.subtype not in WAV_FORMATS.values():
+            raise ParameterError(f"subtype={self.subtype!r} must be one of {sorted(WAV_FORMATS.values())} "
+                                 f"(--format {'|'.join(WAV_FORMATS)})")
+
+    @property
+    def format_name(self) -> str:
+        """The ``--format`` name of :attr:`subtype` (``float``, ``pcm24``, ``pcm16``)."""
+        return next(name for name, subtype in WAV_FORMATS.items() if subtype == self.subtype)
 
 
     @property
@@ -113,7 +132,8 @@ class ResynthSettings:
 
 
 def notes_path(output: str | os.PathLike) -> Path:
-    """Where ``--save-notes`` writes an output's notes: ``take.wav`` -> ``take.notes.mid``."""
+    """Where ``--save-notes`` writes an output's notes: ``take.sps-default.violin.wav`` ->
+    ``take.sps-default.violin.notes.mid``."""
     return Path(output).with_suffix(".notes.mid")
 
 
@@ -137,6 +157,7 @@ class Result:
     audio_seconds: float = 0.0
     compute_seconds: float = 0.0
     error: str = ""
+    warning: str = ""  # an ok output with something to know (clipped samples)
 
     @property
     def realtime_factor(self) -> float:
@@ -146,19 +167,30 @@ class Result:
 
 # ---------------------------------------------------------------- discovery and planning
 
-def plan_jobs(inputs: list[str], out_dir: str | os.PathLike) -> list[Job]:
+def plan_jobs(inputs: list[str], out_dir: str | os.PathLike, *, tag: str | None = None) -> list[Job]:
     """Sorted, de-duplicated jobs with output paths under ``out_dir``.
 
     Output name: the input's path relative to the folder (or glob base) it was found in,
-    with the suffix replaced by ``.wav``; when two inputs would share an output (``a.flac``
-    and ``a.mp3``), both keep their suffix (``a.flac.wav``). A job whose output would be an
-    input file (any input of the batch) carries an error instead.
+    with the suffix replaced by ``.<tag>.wav`` (``tag``: :func:`audiosym.offline.naming.output_tag`,
+    ``sps-default.violin``; None: just ``.wav``); when two inputs would share an output
+    (``a.flac`` and ``a.mp3``), both keep their suffix (``a.flac.<tag>.wav``). A job whose
+    output would be an input file (any input of the batch) carries an error instead.
+    ``out_dir`` that is a file (or under one), or inside a folder searched for inputs (a rerun
+    would take the outputs for inputs), is a ParameterError, before any input is read.
     """
+    naming.check_out_dir(out_dir)
     out_dir = os.path.abspath(out_dir)
+    ending = f".{tag}.wav" if tag else ".wav"
     sources: dict[str, InputSource] = {}
     for s in discover_inputs(inputs):
         key = os.path.realpath(s.path) if s.error is None else "\0" + s.path
         sources.setdefault(key, s)  # the same file given twice is one job
+    real_out = os.path.realpath(out_dir)
+    for s in sources.values():
+        root = os.path.realpath(s.root) if s.root and s.error is None else None
+        if root and (real_out == root or real_out.startswith(root.rstrip(os.sep) + os.sep)):
+            raise ParameterError(f"--out {out_dir} is inside {s.root}, a folder searched for inputs: a rerun "
+                                 "would take the outputs for inputs; choose an --out folder outside it")
     ordered = sorted(sources.items(), key=lambda kv: kv[0])
     names = {}
     for key, s in ordered:
@@ -166,14 +198,14 @@ def plan_jobs(inputs: list[str], out_dir: str | os.PathLike) -> list[Job]:
         names[key] = rel
     by_out = defaultdict(list)
     for key, rel in names.items():
-        by_out[str(rel.with_suffix(".wav"))].append(key)
+        by_out[str(rel.with_suffix(""))].append(key)
     input_real = {k for k, s in sources.items() if s.error is None}
     jobs = []
     taken: dict[str, str] = {}
     for index, (key, s) in enumerate(ordered):
         rel = names[key]
-        out_rel = rel.with_suffix(".wav") if len(by_out[str(rel.with_suffix(".wav"))]) == 1 else Path(f"{rel}.wav")
-        output = os.path.join(out_dir, str(out_rel))
+        base = rel.with_suffix("") if len(by_out[str(rel.with_suffix(""))]) == 1 else rel
+        output = os.path.join(out_dir, f"{base}{ending}")
         error = s.error
         if error is None and os.path.realpath(output) in input_real:
             error = f"{s.path}: output {output} would overwrite an input file; choose another --out folder"
@@ -263,11 +295,14 @@ def batch_references(preset: Preset) -> list[Layers]:
 
 
 class _Worker:
-    """Per-process state: the preset loaded once, the MIDI melody parsed once."""
+    """Per-process state: the preset loaded once, the MIDI melody parsed once; ``record``: the
+    settings record each output stores (:func:`audiosym.offline.naming.settings_record`)."""
 
-    def __init__(self, settings: ResynthSettings, loaded: tuple[Preset, list[MelodyNote] | None] | None = None):
+    def __init__(self, settings: ResynthSettings, loaded: tuple[Preset, list[MelodyNote] | None] | None = None,
+                 record: dict[str, str] | None = None):
         self.settings = settings
         self.preset, self.melody = loaded if loaded is not None else load_for_batch(settings)
+        self.comment = naming.record_text(record) if record else None
 
     def run(self, job: Job) -> Result:
         s = self.settings
@@ -288,19 +323,24 @@ class _Worker:
                 raise ParameterError("the engine produced NaN/inf samples (please report this with the file)")
             if found is not None:
                 write_notes_midi(found, notes_path(job.output))
-            write_wav(job.output, out, sample_rate=rate, subtype=s.subtype)
+            clipped = clipped_samples(out, s.subtype)
+            write_wav(job.output, out, sample_rate=rate, subtype=s.subtype, comment=self.comment)
         except Exception as exc:  # noqa: BLE001 - one bad file must never stop the batch
             message = " ".join(str(exc).split()) or type(exc).__name__
             return Result(job.input, job.output, "failed", 0.0, time.perf_counter() - start, message)
-        return Result(job.input, job.output, "ok", info.seconds, time.perf_counter() - start)
+        warning = ""
+        if clipped:
+            warning = (f"{job.output}: {clipped} samples ({clipped / max(len(out), 1):.2%}) beyond full scale were "
+                       f"clipped in the {s.format_name} WAV; use --format float (never clips) or a quieter input")
+        return Result(job.input, job.output, "ok", info.seconds, time.perf_counter() - start, warning=warning)
 
 
 _PROCESS_WORKER: _Worker | None = None
 
 
-def _init_process(settings: ResynthSettings, references) -> None:
+def _init_process(settings: ResynthSettings, references, record) -> None:
     global _PROCESS_WORKER
-    _PROCESS_WORKER = _Worker(settings, load_for_batch(settings, references=references))
+    _PROCESS_WORKER = _Worker(settings, load_for_batch(settings, references=references), record)
 
 
 def _run_in_process(job: Job) -> Result:
@@ -308,15 +348,27 @@ def _run_in_process(job: Job) -> Result:
     return _PROCESS_WORKER.run(job)
 
 
-def _presolved(job: Job, settings: ResynthSettings) -> Result | None:
-    """Jobs decided without rendering: planning errors, and finished outputs on a rerun."""
+def _presolved(job: Job, settings: ResynthSettings, record: dict[str, str]) -> Result | None:
+    """Jobs decided without rendering: planning errors, and finished outputs on a rerun: one
+    made with the same settings ``record`` is skipped (with ``--save-notes``: once its notes
+    exist too), one that records other settings fails, naming them (never a silent skip)."""
     if job.error:
         return Result(job.input, job.output, "failed", error=job.error)
     if os.path.exists(job.output):
         if os.path.samefile(job.output, job.input):
             return Result(job.input, job.output, "failed", error=f"{job.input}: output is the input file itself")
-        if not settings.overwrite:
+        if settings.overwrite:
+            return None
+        made_with = naming.read_record(job.output)
+        if made_with is None:
             return Result(job.input, job.output, "skipped", error="output exists (use --overwrite to redo)")
+        if made_with != record:
+            return Result(job.input, job.output, "failed", error=(
+                f"{job.output} exists, made with other settings ({naming.describe_changes(made_with, record)}); "
+                "--overwrite replaces it, or choose another --out folder"))
+        if not settings.save_notes or notes_path(job.output).exists():
+            return Result(job.input, job.output, "skipped",
+                          error="output exists, made with the same settings (use --overwrite to redo)")
     return None
 
 
@@ -333,7 +385,8 @@ def run_jobs(
 
     if workers < 1:
         raise ParameterError(f"--workers {workers} must be at least 1")
-    results: list[Result | None] = [_presolved(job, settings) for job in jobs]
+    record = naming.settings_record(settings, format_name=settings.format_name)
+    results: list[Result | None] = [_presolved(job, settings, record) for job in jobs]
     todo = [k for k, r in enumerate(results) if r is None]
     bar = tqdm(total=len(jobs), unit="file", disable=not progress, file=sys.stderr, dynamic_ncols=True)
 
@@ -347,32 +400,35 @@ def run_jobs(
         results[k] = result
         if result.status == "failed":
             say(f"failed: {result.error}")
+        if result.warning:
+            say(f"warning: {result.warning}")
         bar.update(1)
 
     for k, r in enumerate(results):
         if r is not None:
             finish(k, r)
     if todo and workers == 1:
-        worker = _Worker(settings, loaded)
+        worker = _Worker(settings, loaded, record)
         for k in todo:
             finish(k, worker.run(jobs[k]))
     elif todo:
         # timbre references are measured once (here or by the caller), not again in every worker
         references = batch_references((loaded or load_for_batch(settings))[0])
-        _run_pool(jobs, todo, settings, workers, finish, references)
+        _run_pool(jobs, todo, settings, workers, finish, references, record)
     bar.close()
     assert all(r is not None for r in results)
     return results  # type: ignore[return-value]
 
 
-def _run_pool(jobs, todo, settings, workers, finish, references) -> None:
+def _run_pool(jobs, todo, settings, workers, finish, references, record) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # spawn, not fork: onnxruntime's thread pools do not survive fork() safely
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_process, initargs=(settings, references)
+        max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_process,
+        initargs=(settings, references, record),
     ) as pool:
         futures = {pool.submit(_run_in_process, jobs[k]): k for k in todo}
         for fut in as_completed(futures):
