@@ -102,7 +102,7 @@ def test_first_run_says_it_is_preparing_the_engine(tmp_path):
     first = subprocess.run([*args, "--out", str(tmp_path / "a")], env=env, capture_output=True, text=True,
                            timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]
-    assert first.stderr.startswith("preparing the engine (first run only, ~"), first.stderr
+    assert first.stderr.startswith("preparing the engine (first run only, up to ~"), first.stderr
     assert first.stdout.count("preparing") == 0  # stderr only: stdout carries the listing / --json
     second = subprocess.run([*args, "--out", str(tmp_path / "b")], env=env, capture_output=True, text=True,
                             timeout=300)

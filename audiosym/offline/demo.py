@@ -30,8 +30,9 @@ DEMO_MELODY: tuple[tuple[float, float, int, int], ...] = tuple(
 #: the phrasing and the pitch is unambiguous.
 DEMO_PROGRAM = 71
 DEMO_SAMPLE_RATE = 44100
-#: What a first run spends compiling (numba: the engine's kernels and librosa's), measured: the
-#: demo took 33 s with an empty numba cache and 5-6 s after, on 2 cores (AMD EPYC).
+#: What a first run spends compiling (numba: the engine's kernels and librosa's), measured on 2
+#: cores (AMD EPYC): `audiosym demo` took 33 s with an empty numba cache, 19 s with only
+#: audiosym's kernels to compile, 5-6 s with both cached.
 FIRST_RUN_SECONDS = 30
 
 
@@ -62,7 +63,7 @@ def announce_first_run(log=sys.stderr) -> None:
     """Say so on ``log`` when the engine's kernels are not compiled yet (a first run is otherwise
     silent for ~:data:`FIRST_RUN_SECONDS` s); nothing when they are cached."""
     if not engine_kernels_cached():
-        print(f"preparing the engine (first run only, ~{FIRST_RUN_SECONDS} s): compiling its kernels, "
+        print(f"preparing the engine (first run only, up to ~{FIRST_RUN_SECONDS} s): compiling its kernels, "
               "which are kept on disk for later runs ...", file=log, flush=True)
 
 
