@@ -77,7 +77,7 @@ def test_playing_without_a_device_names_the_fix_at_once(bare_env):
     assert "error: no audio devices" in res.stderr and "jackd -d dummy" in res.stderr and "pw-jack" in res.stderr
     assert "available devices" not in res.stderr  # no empty list
     _no_library_noise(res.stderr)
-    # refused before the preset loads and the engine compiles its kernels (seconds on a first run)
+    # refused before the engine compiles its kernels (seconds on a first run)
     assert seconds < 20, seconds
 
 

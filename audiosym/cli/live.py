@@ -89,17 +89,17 @@ def _list(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from audiosym.errors import ParameterError
-    from audiosym.io.live import LiveSession, require_audio_devices, require_midi_port
+    from audiosym.io.live import (
+        LiveSession,
+        import_sounddevice,
+        require_audio_devices,
+        require_midi_port,
+    )
 
     if args.list_devices or args.list_midi:
         return _list(args)
     if not args.preset:
         raise ParameterError("--preset is required (a .asym file or a shipped name; see `audiosym presets list`)")
-    require_audio_devices()  # before the preset loads and the engine compiles: fail in a second
-    if args.midi_port is not None:
-        require_midi_port(args.midi_port, args.midi_api)
-    import sounddevice as sd
-
     from audiosym.engine.engine import Engine
     from audiosym.preset.session import load_preset
     from audiosym.timbre.match import with_stored_match
@@ -117,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
         timbre = name
     else:
         timbre = args.timbre or preset.default_timbre
+    sd = import_sounddevice()  # PortAudio's start-up messages (ALSA, JACK) captured
+    require_audio_devices()  # the arguments checked, before the engine compiles (seconds on a first run)
+    if args.midi_port is not None:
+        require_midi_port(args.midi_port, args.midi_api)
     rate = args.sample_rate
     if rate is None:
         try:

@@ -91,7 +91,7 @@ def captured_c_stderr() -> Iterator[list[str]]:
             lines.extend(tmp.read().decode(errors="replace").splitlines())
 
 
-def _sounddevice() -> Any:
+def import_sounddevice() -> Any:
     """The sounddevice module; imported (PortAudio starts and probes ALSA and JACK) with the C
     libraries' messages captured."""
     if "sounddevice" in sys.modules:
@@ -107,12 +107,12 @@ def _sounddevice() -> Any:
 
 def audio_devices() -> list[dict[str, Any]]:
     """The audio devices PortAudio sees (``sounddevice.query_devices()``, as dicts); empty when none."""
-    return list(_sounddevice().query_devices())
+    return list(import_sounddevice().query_devices())
 
 
 def list_audio_devices() -> str:
     """The audio devices sounddevice sees, as text (``audiosym live --list-devices``); empty when none."""
-    sd = _sounddevice()
+    sd = import_sounddevice()
     return str(sd.query_devices()) if audio_devices() else ""
 
 
@@ -278,7 +278,7 @@ class LiveSession:
         self._midi_in, self.port_name = midi_in, ports[index]
 
     def _open_audio(self) -> None:
-        sd = _sounddevice()
+        sd = import_sounddevice()
         sr, transfer = self.engine.sample_rate, self.engine.mode == "transfer"
         try:
             out_info = sd.query_devices(self.output_device, "output")
