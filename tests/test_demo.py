@@ -85,3 +85,26 @@ def test_audiosym_demo_command_with_the_shipped_presets(tmp_path, capsys):
     for o in info["outputs"]:
         assert Path(o["wav"]).exists()
     assert Path(info["png"]).exists() and info["seconds"] < 60
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REPO / "presets" / "sps-default.asym").exists(),
+                    reason="shipped preset missing: presets/sps-default.asym")
+def test_first_run_says_it_is_preparing_the_engine(tmp_path):
+    """With an empty numba cache (a fresh NUMBA_CACHE_DIR) the demo says, before the silent
+    compilation, that it is preparing the engine; the second run, cache filled, does not."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    args = [sys.executable, "-m", "audiosym", "demo", "--preset", "sps-default", "--timbres", "1", "--no-plot"]
+    first = subprocess.run([*args, "--out", str(tmp_path / "a")], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert first.stderr.startswith("preparing the engine (first run only, up to ~"), first.stderr
+    assert first.stdout.count("preparing") == 0  # stderr only: stdout carries the listing / --json
+    second = subprocess.run([*args, "--out", str(tmp_path / "b")], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "preparing the engine" not in second.stderr, second.stderr

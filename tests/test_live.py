@@ -255,3 +255,29 @@ def test_live_command_plays_a_reference_timbre(jack_env, monkeypatch, tmp_path):
     assert stats["callback_errors"] == 0 and stats["midi_messages"] == 2 * len(notes)
     runs = _stable_pitches(tmp_path / "out.wav")
     assert [r for r, _ in runs] == notes, runs
+
+
+def test_list_commands_with_a_jack_server_and_no_midi_ports(jack_env):
+    """With the JACK dummy server: --list-devices lists its device (exit 0); with no MIDI port
+    anywhere, --list-midi exits 1 and says how to get one, no ALSA library line leaks, and
+    `live --midi-port 0` names what to start before loading anything."""
+    devices = subprocess.run([sys.executable, "-m", "audiosym", "live", "--list-devices"], env=jack_env,
+                             capture_output=True, text=True, timeout=30)
+    assert devices.returncode == 0 and "JACK" in devices.stdout, devices
+    for api in ([], ["--midi-api", "jack"]):
+        listed = subprocess.run([sys.executable, "-m", "audiosym", "live", "--list-midi", *api], env=jack_env,
+                                capture_output=True, text=True, timeout=30)
+        assert listed.returncode == 1 and listed.stdout == "", listed
+        assert "no MIDI input ports" in listed.stderr and "a2jmidid" in listed.stderr, listed.stderr
+        assert "ALSA lib" not in listed.stderr, listed.stderr
+    preset = HERE.parent / "presets" / "sps-default.asym"
+    if not preset.exists():
+        pytest.skip("presets/sps-default.asym is not shipped")
+    bad = subprocess.run([sys.executable, "-m", "audiosym", "live", "--preset", str(preset), "--mode", "synth",
+                          "--midi-port", "0", "--seconds", "1"], env=jack_env, capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2, bad
+    assert "--midi-port 0: no MIDI input ports" in bad.stderr, bad.stderr
+    for fix in ("MIDI keyboard", "a2jmidid", "--midi-api jack", "snd-virmidi"):
+        assert fix in bad.stderr, (fix, bad.stderr)
+    assert "ALSA lib" not in bad.stderr and "start one" not in bad.stderr, bad.stderr

@@ -43,6 +43,12 @@ def test_two_process_ddp_on_cpu(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     run = json.loads((out / "run.json").read_text())
     assert run["world_size"] == 2
+    # torchrun sets OMP_NUM_THREADS=1 in every process: the default rule applies, per process
+    from train.core.trainer import default_threads
+
+    threads = run["threads"]
+    assert threads["local_world_size"] == 2 and threads["chosen_by"].startswith("default"), threads
+    assert threads["torch_threads"] == default_threads(local_processes=2), threads
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 10
     state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
@@ -67,3 +73,45 @@ def test_refuses_to_overwrite_a_run_without_resume(tmp_path):
     assert "--resume" in second.stderr
     assert (out / "checkpoint.pt").read_bytes() == before
     assert (out / "config.json").read_text() == config_before
+
+
+def test_default_threads_rule():
+    """Half the usable cores, shared among torchrun's processes on the machine, at least 1."""
+    from train.core.trainer import default_threads
+
+    assert default_threads(cores=2, local_processes=1) == 1
+    assert default_threads(cores=16, local_processes=1) == 8
+    assert default_threads(cores=16, local_processes=4) == 2
+    assert default_threads(cores=16, local_processes=16) == 1
+    assert default_threads(cores=1, local_processes=1) == 1
+
+
+def _threads_used(tmp_path, name, *extra, env=None):
+    out = tmp_path / name
+    res = subprocess.run([sys.executable, "-m", "audiosym", *_args(out, 2), *extra], capture_output=True,
+                         text=True, cwd=ROOT, env=env or _env())
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads((out / "run.json").read_text())["threads"]
+
+
+def test_a_run_trains_with_the_threads_asked_for_and_records_them(tmp_path):
+    """--threads wins over OMP_NUM_THREADS; OMP_NUM_THREADS over the default; without either, the
+    default rule. run.json says which and how many (intra-op and inter-op)."""
+    from train.core.trainer import default_threads
+
+    asked = _threads_used(tmp_path, "asked", "--threads", "2")  # _env() sets OMP_NUM_THREADS=1
+    assert asked["torch_threads"] == 2 and asked["interop_threads"] == 2 and asked["chosen_by"] == "--threads"
+    env = {k: v for k, v in _env().items() if k != "OMP_NUM_THREADS"}
+    omp = _threads_used(tmp_path, "omp", env={**env, "OMP_NUM_THREADS": "2"})
+    assert omp["torch_threads"] == 2 and omp["chosen_by"] == "OMP_NUM_THREADS", omp
+    default = _threads_used(tmp_path, "default", env=env)
+    assert default["chosen_by"].startswith("default"), default
+    assert default["torch_threads"] == default["interop_threads"] == default_threads(), default
+    assert default["usable_cores"] == len(os.sched_getaffinity(0))
+
+
+def test_threads_must_be_positive(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "audiosym", *_args(tmp_path / "run", 2), "--threads", "0"],
+                         capture_output=True, text=True, cwd=ROOT, env=_env())
+    assert res.returncode == 2 and "--threads=0 must be a whole number of threads >= 1" in res.stderr, res.stderr
+    assert not (tmp_path / "run").exists()

@@ -56,26 +56,49 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
     p.add_argument("--report-every", type=float, default=5.0, help="seconds between status lines (default 5)")
     p.add_argument("--json", action="store_true", help="print the final counters as one JSON object")
-    p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
-    p.add_argument("--list-midi", action="store_true", help="list MIDI input ports and exit")
+    p.add_argument("--list-devices", action="store_true",
+                   help="list audio devices and exit (exit 1 when there are none, with how to get one on stderr)")
+    p.add_argument("--list-midi", action="store_true",
+                   help="list MIDI input ports and exit (exit 1 when there are none, with how to get one on stderr)")
     p.set_defaults(func=run)
+
+
+def _list(args: argparse.Namespace) -> int:
+    """``--list-devices`` / ``--list-midi``: the list on stdout, exit 0; when there is nothing to
+    list, what to do on stderr and exit 1 (as grep: 1 = found nothing, 2 = an error)."""
+    from audiosym.io import live
+
+    found = True
+    if args.list_devices:
+        devices = live.list_audio_devices()
+        if devices:
+            print(devices)
+        else:
+            print(live.NO_AUDIO_DEVICES, file=sys.stderr)
+            found = False
+    if args.list_midi:
+        ports, why = live.list_midi_ports(args.midi_api)
+        if ports:
+            print("\n".join(f"{i}: {p}" for i, p in enumerate(ports)))
+        else:
+            print(live.no_midi_ports_message(why), file=sys.stderr)
+            found = False
+    return 0 if found else 1
 
 
 def run(args: argparse.Namespace) -> int:
     from audiosym.errors import ParameterError
-    from audiosym.io.live import LiveSession, list_audio_devices, list_midi_ports
+    from audiosym.io.live import (
+        LiveSession,
+        import_sounddevice,
+        require_audio_devices,
+        require_midi_port,
+    )
 
     if args.list_devices or args.list_midi:
-        if args.list_devices:
-            print(list_audio_devices())
-        if args.list_midi:
-            ports = list_midi_ports(args.midi_api)
-            print("\n".join(f"{i}: {p}" for i, p in enumerate(ports)) or "(no MIDI input ports)")
-        return 0
+        return _list(args)
     if not args.preset:
         raise ParameterError("--preset is required (a .asym file or a shipped name; see `audiosym presets list`)")
-    import sounddevice as sd
-
     from audiosym.engine.engine import Engine
     from audiosym.preset.session import load_preset
 
@@ -98,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
         timbre = name
     else:
         timbre = args.timbre or preset.default_timbre
+    sd = import_sounddevice()  # PortAudio's start-up messages (ALSA, JACK) captured
+    require_audio_devices()  # the arguments checked, before the engine compiles (seconds on a first run)
+    if args.midi_port is not None:
+        require_midi_port(args.midi_port, args.midi_api)
     rate = args.sample_rate
     if rate is None:
         try:

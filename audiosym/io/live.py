@@ -14,9 +14,14 @@ two blocks is *late*: it is still applied (at offset 0) and counted. Stream stat
 from __future__ import annotations
 
 import collections
+import contextlib
+import os
+import re
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,11 +48,82 @@ class LiveStats:
         return asdict(self)
 
 
-def list_audio_devices() -> str:
-    """The audio devices sounddevice sees, as text (``audiosym live --list-devices``)."""
-    import sounddevice as sd
+#: How to get an audio device, for the errors that find none (a container, a server, a desktop
+#: whose sound server PortAudio does not reach).
+AUDIO_DEVICE_HELP = (
+    "To get one: start a JACK server on a sound card (jackd -d alsa -d hw:0) or on none at all "
+    "(jackd -d dummy -r 48000: silent, to try things out); on a PipeWire desktop, run through its JACK "
+    "layer (pw-jack audiosym live ...); with PulseAudio or pipewire-pulse, install the ALSA 'pulse' plugin "
+    "(apt install libasound2-plugins) so that a 'pulse' device appears. "
+    "Check with: audiosym live --list-devices"
+)
+#: How to get a MIDI input port, for the errors that find none.
+MIDI_PORT_HELP = (
+    "To get one: connect a MIDI keyboard (a USB keyboard appears as an ALSA port; aconnect -l lists them); "
+    "under JACK, bridge the ALSA ports into JACK with a2jmidid -e, or pass --midi-api jack to use JACK MIDI "
+    "ports (a virtual keyboard such as vmpk or jack-keyboard makes one); with no keyboard, sudo modprobe "
+    "snd-virmidi makes virtual ALSA ports a sequencer can play into. "
+    "Check with: audiosym live --list-midi (without --midi-port, transfer mode plays from the audio input alone)"
+)
 
-    return str(sd.query_devices())
+
+@contextlib.contextmanager
+def captured_c_stderr() -> Iterator[list[str]]:
+    """Redirect file descriptor 2 to a temporary file while C libraries probe devices; the
+    yielded list receives the lines they wrote (after the block).
+
+    libasound ("ALSA lib seq_hw.c:466:(snd_seq_hw_open) open /dev/snd/seq failed ...") and libjack
+    ("Cannot connect to server socket ...") print straight to fd 2 when there is nothing to
+    open; the callers turn the failure into one message that says what to do. Only around
+    probes made before any audio runs: the redirection is process-wide.
+    """
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines.extend(tmp.read().decode(errors="replace").splitlines())
+
+
+def import_sounddevice() -> Any:
+    """The sounddevice module; imported (PortAudio starts and probes ALSA and JACK) with the C
+    libraries' messages captured."""
+    if "sounddevice" in sys.modules:
+        return sys.modules["sounddevice"]
+    with captured_c_stderr():
+        try:
+            import sounddevice as sd
+        except OSError as exc:  # the wheel on Linux uses the system's libportaudio
+            raise DeviceError(f"the PortAudio library could not be loaded ({exc}); install it: "
+                              "apt install libportaudio2") from None
+    return sd
+
+
+def audio_devices() -> list[dict[str, Any]]:
+    """The audio devices PortAudio sees (``sounddevice.query_devices()``, as dicts); empty when none."""
+    return list(import_sounddevice().query_devices())
+
+
+def list_audio_devices() -> str:
+    """The audio devices sounddevice sees, as text (``audiosym live --list-devices``); empty when none."""
+    sd = import_sounddevice()
+    return str(sd.query_devices()) if audio_devices() else ""
+
+
+#: The text for "PortAudio sees no audio device", with how to get one.
+NO_AUDIO_DEVICES = f"no audio devices: PortAudio sees no sound card and no JACK server. {AUDIO_DEVICE_HELP}"
+
+
+def require_audio_devices() -> None:
+    """Raise a :class:`DeviceError` that says how to get a device when PortAudio sees none."""
+    if not audio_devices():
+        raise DeviceError(NO_AUDIO_DEVICES)
 
 
 def _midi_api(name: str | None) -> int:
@@ -62,21 +138,74 @@ def _midi_api(name: str | None) -> int:
     return apis[name]
 
 
-def list_midi_ports(api: str | None = None) -> list[str]:
-    """MIDI input ports (``audiosym live --list-midi``); empty when none or no MIDI system."""
+def _why(exc: Exception, noise: list[str]) -> str:
+    """One line from rtmidi's error and what libasound printed, without their source locations
+    ("MidiInAlsa::initialize: ...", "ALSA lib seq_hw.c:466:(snd_seq_hw_open) ...")."""
+    said = [re.sub(r"^\w+::\w+: ", "", str(exc).strip()).rstrip(".")]
+    for line in noise:
+        m = re.match(r"ALSA lib \S+:\d+:\(\w+\) (.*)", line)
+        if m and m.group(1) not in said:
+            said.append(m.group(1))
+    return "; ".join(said)
+
+
+def open_midi_in(api: str | None = None, *, name: str = "audiosym") -> tuple[Any, str]:
+    """``(rtmidi.MidiIn or None, why)``: a MIDI input client on ``api`` ('jack', 'alsa', ...), or
+    for ``None`` on the first MIDI system that starts and has ports, in rtmidi's order (ALSA,
+    then JACK on Linux), else the first that starts: with no ALSA sequencer, a JACK server's
+    ports still work. ``why``: what failed, in words ('' when every system started)."""
     import rtmidi
 
+    wanted = [_midi_api(api)] if api is not None else list(rtmidi.get_compiled_api())
+    reasons: list[str] = []
+    started: list[Any] = []
+    for rtapi in wanted:
+        with captured_c_stderr() as noise:
+            try:
+                midi_in = rtmidi.MidiIn(rtapi=rtapi, name=name)
+            except rtmidi.SystemError as exc:
+                midi_in, error = None, exc
+        if midi_in is None:
+            label = {rtmidi.API_UNIX_JACK: "JACK"}.get(rtapi) or rtmidi.get_api_display_name(rtapi)
+            reasons.append(f"{label}: {_why(error, noise)}")
+            continue
+        started.append(midi_in)
+        if midi_in.get_port_count():
+            break
+    chosen = next((m for m in started if m.get_port_count()), started[0] if started else None)
+    for m in started:
+        if m is not chosen:
+            m.delete()
+    return chosen, "; ".join(reasons)
+
+
+def list_midi_ports(api: str | None = None) -> tuple[list[str], str]:
+    """``(ports, why)``: the MIDI input ports (``audiosym live --list-midi``) and, when there are
+    none, why in words (which MIDI system failed to start); see :func:`open_midi_in`."""
+    midi_in, why = open_midi_in(api, name="audiosym-probe")
+    if midi_in is None:
+        return [], why
     try:
-        midi_in = rtmidi.MidiIn(rtapi=_midi_api(api))
-    except rtmidi.SystemError:
-        return []
-    try:
-        return list(midi_in.get_ports())
+        return list(midi_in.get_ports()), why
     finally:
         midi_in.delete()
 
 
-def _pick_port(ports: list[str], want: str | int) -> int:
+def no_midi_ports_message(why: str) -> str:
+    """The text for "there are no MIDI input ports", with ``why`` and how to get one."""
+    return f"no MIDI input ports{f' ({why})' if why else ''}. {MIDI_PORT_HELP}"
+
+
+def require_midi_port(want: str | int, api: str | None = None) -> None:
+    """Raise the :class:`DeviceError` that opening MIDI input port ``want`` would raise (no
+    ports: how to get one; not found: the list), without keeping a client open."""
+    ports, why = list_midi_ports(api)
+    _pick_port(ports, want, why)
+
+
+def _pick_port(ports: list[str], want: str | int, why: str = "") -> int:
+    if not ports:
+        raise DeviceError(f"--midi-port {want!r}: {no_midi_ports_message(why)}")
     if isinstance(want, int) or str(want).isdigit():
         i = int(want)
         if 0 <= i < len(ports):
@@ -85,7 +214,7 @@ def _pick_port(ports: list[str], want: str | int) -> int:
         hits = [i for i, p in enumerate(ports) if str(want).lower() in p.lower()]
         if hits:
             return hits[0]
-    shown = "\n".join(f"  {i}: {p}" for i, p in enumerate(ports)) or "  (none)"
+    shown = "\n".join(f"  {i}: {p}" for i, p in enumerate(ports))
     raise DeviceError(f"MIDI input port {want!r} not found; available ports:\n{shown}\n"
                       "pass --midi-port with a number or part of a name from this list")
 
@@ -135,17 +264,13 @@ class LiveSession:
     def _open_midi(self) -> None:
         if self.midi_port is None:
             return
-        import rtmidi
-
+        midi_in, why = open_midi_in(self.midi_api)
+        ports = midi_in.get_ports() if midi_in is not None else []
         try:
-            midi_in = rtmidi.MidiIn(rtapi=_midi_api(self.midi_api), name="audiosym")
-        except rtmidi.SystemError as exc:
-            raise DeviceError(f"no MIDI system available ({exc}); run without --midi-port or start one") from None
-        ports = midi_in.get_ports()
-        try:
-            index = _pick_port(ports, self.midi_port)
+            index = _pick_port(ports, self.midi_port, why)
         except DeviceError:
-            midi_in.delete()
+            if midi_in is not None:
+                midi_in.delete()
             raise
         midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
         midi_in.set_callback(self._on_midi)
@@ -153,13 +278,13 @@ class LiveSession:
         self._midi_in, self.port_name = midi_in, ports[index]
 
     def _open_audio(self) -> None:
-        import sounddevice as sd
-
+        sd = import_sounddevice()
         sr, transfer = self.engine.sample_rate, self.engine.mode == "transfer"
         try:
             out_info = sd.query_devices(self.output_device, "output")
             in_info = sd.query_devices(self.input_device, "input") if transfer else None
         except (ValueError, sd.PortAudioError) as exc:
+            require_audio_devices()  # none at all: say how to get one, not an empty list
             raise DeviceError(f"audio device not found ({exc}); available devices:\n{sd.query_devices()}\n"
                               "pass --input/--output with a number or part of a name from this list") from None
         channels = self.output_channels or min(2, int(out_info["max_output_channels"]))

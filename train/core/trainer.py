@@ -114,6 +114,77 @@ def versions() -> dict[str, str]:
     }
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its affinity mask (taskset, a container's cpuset),
+    else ``os.cpu_count()``."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def local_world_size() -> int:
+    """How many training processes torchrun runs on this machine (``LOCAL_WORLD_SIZE``; 1 without torchrun)."""
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+
+
+def default_threads(*, cores: int | None = None, local_processes: int | None = None) -> int:
+    """torch threads per training process when neither ``--threads`` nor ``OMP_NUM_THREADS``
+    chooses: half the usable cores, shared among torchrun's processes on this machine, at least 1.
+
+    torch's own default (a thread per core) makes every step wait for its slowest thread: as
+    soon as anything else runs (a browser, a DAW, another run), one descheduled thread stalls
+    the rest, and the tiny config ran 2-20x slower than on one thread. Half the cores leaves the
+    other half to the rest of the machine. ``cores``/``local_processes``: default
+    :func:`usable_cores` / :func:`local_world_size`.
+    """
+    cores = usable_cores() if cores is None else cores
+    local = local_world_size() if local_processes is None else local_processes
+    return max(1, cores // 2 // max(1, local))
+
+
+#: How this process's torch threads were chosen (by :func:`set_threads`), for run.json.
+_threads_chosen_by = "not set by audiosym (torch's default, OMP_NUM_THREADS or the caller's setting)"
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op and inter-op thread counts for training, before any torch work runs:
+    ``threads`` when given, else ``$OMP_NUM_THREADS`` when set (outside torchrun, which sets it to
+    1 in every process it starts), else :func:`default_threads`. Returns the count; run.json
+    records it (``threads``)."""
+    global _threads_chosen_by
+    torchrun = "LOCAL_WORLD_SIZE" in os.environ
+    env = "" if torchrun else os.environ.get("OMP_NUM_THREADS", "").strip()
+    if threads is not None:
+        n, how = threads, "--threads"
+    elif env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ParameterError(f"OMP_NUM_THREADS={env!r} must be a whole number of threads; "
+                                 "unset it or pass --threads N") from None
+        how = "OMP_NUM_THREADS"
+    else:
+        n = default_threads()
+        how = f"default: half of {usable_cores()} usable cores / {local_world_size()} local process(es)"
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ParameterError(f"{how}={n!r} must be a whole number of threads >= 1 (e.g. --threads 1)")
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(n)
+    except RuntimeError:  # already set, or inter-op work already ran: torch allows it once, first
+        pass
+    _threads_chosen_by = how
+    return n
+
+
+def thread_record() -> dict[str, Any]:
+    """The threads this process trains with, for run.json."""
+    return {"torch_threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+            "chosen_by": _threads_chosen_by, "usable_cores": usable_cores(),
+            "local_world_size": local_world_size()}
+
+
 def dist_info() -> tuple[int, int, int]:
     """(rank, local_rank, world_size) from torchrun's environment (0, 0, 1 when absent)."""
     return (
@@ -191,6 +262,7 @@ class Trainer:
             "command": sys.argv,
             "device": str(self.device),
             "world_size": self.world,
+            "threads": thread_record(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         (self.run_dir / "run.json").write_text(json.dumps(info, indent=2))
