@@ -4,7 +4,13 @@ from __future__ import annotations
 
 
 class AudiosymError(Exception):
-    """Base class. Messages name the value, the rule it broke, and how to fix it."""
+    """Base class. Messages name the value, the rule it broke, and how to fix it.
+
+    Library messages name what they are about by the Python keyword, librosa-style
+    (``shard='3/2' must ...``), never by a command-line flag; the ``audiosym`` command turns
+    ``keyword=value`` into its own flag when it prints the error (``--shard 3/2 must ...``,
+    :func:`audiosym.cli._common.cli_message`).
+    """
 
 
 class ParameterError(AudiosymError, ValueError):

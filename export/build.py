@@ -99,9 +99,9 @@ def build_preset(
     log = log or sys.stderr
     out = Path(out)
     if out.suffix != SUFFIX:
-        raise PresetError(f"--out {out} must end in {SUFFIX}")
+        raise PresetError(f"out={out} must end in {SUFFIX}")
     if out.exists() and not overwrite:
-        raise PresetError(f"{out} already exists; choose another --out or pass --overwrite")
+        raise PresetError(f"out={out} already exists; choose another path or pass overwrite=True")
     model.torch_model.eval().cpu()
     print(f"export: {model.kind} model -> ONNX (opset {OPSET}, dynamic batch and time)", file=log)
     enc, dec = export_graphs(model)

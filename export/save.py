@@ -70,7 +70,7 @@ def save_preset(
     if path.suffix != SUFFIX:
         raise ParameterError(f"preset path {path} must end in {SUFFIX}")
     if path.exists() and not overwrite:
-        raise PresetError(f"{path} already exists; choose another --out or pass --overwrite")
+        raise PresetError(f"{path} already exists; choose another path or pass overwrite=True")
     members = dict(members or {})
     match = metadata.get("match")
     if match is not None:

@@ -83,7 +83,7 @@ def test_missing_file_and_folder(tmp_path):
 
 def test_max_seconds_refuses_long_files(tmp_path):
     sf.write(tmp_path / "long.wav", _tone(8000, seconds=3.0), 8000)
-    with pytest.raises(AudioInputError, match="longer than --max-seconds 2"):
+    with pytest.raises(AudioInputError, match="longer than max_seconds=2"):
         read_audio(tmp_path / "long.wav", max_seconds=2)
     y, _ = read_audio(tmp_path / "long.wav", max_seconds=3.5)
     assert len(y) == 24000

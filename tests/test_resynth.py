@@ -1,6 +1,8 @@
 """audiosym.offline.resynth / audiosym.offline.render / audiosym.io.midifile / `audiosym resynth`: discovery, sharding, robustness, parity."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +89,7 @@ def test_shards_partition_the_corpus(corpus, tmp_path, n):
 
 @pytest.mark.parametrize("text", ["3/3", "-1/2", "1", "a/b", "0/0", "1/2/3"])
 def test_bad_shard_is_a_plain_error(text):
-    with pytest.raises(ParameterError, match="--shard"):
+    with pytest.raises(ParameterError, match="shard="):
         parse_shard(text)
 
 
@@ -478,3 +480,17 @@ def test_save_notes_writes_the_inputs_notes_as_midi(tmp_path, preset_path, prese
     assert _cli(src, "--out", tmp_path / "x", "--preset", preset_path, "--timbre", timbre, "--save-notes",
                 "--input-pitch", "stream") == 2
     assert "--save-notes" in capsys.readouterr().err
+
+
+def test_library_errors_name_keywords_and_the_cli_names_its_flags(tmp_path):
+    """The library says ``shard='3/3'``; `audiosym resynth` says ``--shard 3/3`` for the same error."""
+    with pytest.raises(ParameterError) as exc:
+        parse_shard("3/3")
+    assert "shard='3/3'" in str(exc.value) and "--shard" not in str(exc.value)
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(1600, np.float32), 16000)
+    res = subprocess.run([sys.executable, "-m", "audiosym", "resynth", str(wav), "--out", str(tmp_path / "o"),
+                          "--preset", "sps-default", "--timbre", "violin", "--shard", "3/3"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert "--shard 3/3: need N >= 1" in res.stderr and "shard=" not in res.stderr

@@ -100,7 +100,7 @@ def test_a_run_trains_with_the_threads_asked_for_and_records_them(tmp_path):
     from train.core.trainer import default_threads
 
     asked = _threads_used(tmp_path, "asked", "--threads", "2")  # _env() sets OMP_NUM_THREADS=1
-    assert asked["torch_threads"] == 2 and asked["interop_threads"] == 2 and asked["chosen_by"] == "--threads"
+    assert asked["torch_threads"] == 2 and asked["interop_threads"] == 2 and asked["chosen_by"] == "threads"
     env = {k: v for k, v in _env().items() if k != "OMP_NUM_THREADS"}
     omp = _threads_used(tmp_path, "omp", env={**env, "OMP_NUM_THREADS": "2"})
     assert omp["torch_threads"] == 2 and omp["chosen_by"] == "OMP_NUM_THREADS", omp
@@ -113,5 +113,5 @@ def test_a_run_trains_with_the_threads_asked_for_and_records_them(tmp_path):
 def test_threads_must_be_positive(tmp_path):
     res = subprocess.run([sys.executable, "-m", "audiosym", *_args(tmp_path / "run", 2), "--threads", "0"],
                          capture_output=True, text=True, cwd=ROOT, env=_env())
-    assert res.returncode == 2 and "--threads=0 must be a whole number of threads >= 1" in res.stderr, res.stderr
+    assert res.returncode == 2 and "--threads 0 must be a whole number of threads >= 1" in res.stderr, res.stderr
     assert not (tmp_path / "run").exists()

@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import sys
 
+from audiosym.cli._common import cli_message
 from audiosym.errors import AudiosymError
 
 COMMANDS = ("demo", "train", "eval", "export", "presets", "resynth", "live", "bench")
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # subcommand not built yet
         module = importlib.import_module(f"{__name__}.{name}")
         module.register(sub)
+    for command_parser in sub.choices.values():
+        # the library names keywords in its errors; main() prints them as this command's flags
+        command_parser.set_defaults(command_parser=command_parser)
     return parser
 
 
@@ -56,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except AudiosymError as exc:
-        print(f"audiosym {args.command}: error: {exc}", file=sys.stderr)
+        print(f"audiosym {args.command}: error: {cli_message(str(exc), getattr(args, 'command_parser', None))}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
+import re
 import sys
 from typing import Any
 
@@ -57,3 +59,37 @@ def add_dynamics_argument(p, *, prefix: str = "", timbre: str, input: str) -> No
     choices = ["timbre", "input"]
     help = prefix + "; ".join(f"'{c}'{' (default)' if c == DEFAULT_DYNAMICS else ''} {does[c]}" for c in choices)
     p.add_argument("--dynamics", choices=choices, default=DEFAULT_DYNAMICS, help=help)
+
+
+#: Library keywords whose flag is not ``--`` + the keyword with dashes (per the ``dest`` of the
+#: subcommand's own arguments, which :func:`cli_message` reads first).
+KEYWORD_FLAGS = {"transpose_semitones": "--transpose", "midi_path": "--midi", "out_dir": "--out",
+                 "timbres_per_preset": "--timbres", "format_name": "--format",
+                 "input_device": "--input", "output_device": "--output"}
+
+
+def cli_message(message: str, parser: argparse.ArgumentParser | None) -> str:
+    """A library error message in the words of the command line: each ``keyword=value`` whose
+    keyword is an option of ``parser`` (the subcommand's) becomes ``--flag value``; a boolean
+    keyword set the way its flag sets it becomes just the flag (``match=False`` -> ``--no-match``).
+    """
+    flags: dict[str, tuple[str, object]] = {}
+    if parser is not None:
+        for action in parser._actions:  # argparse has no public accessor for its actions
+            if action.option_strings and action.dest not in flags:
+                flags[action.dest] = (action.option_strings[0], action.const)
+    for key, flag in KEYWORD_FLAGS.items():
+        flags.setdefault(key, (flag, None))
+
+    def to_flag(m: re.Match) -> str:
+        key, value = m.group(1), m.group(2)
+        if key not in flags:
+            return m.group(0)
+        flag, const = flags[key]
+        if value in ("True", "False") and const is not None and str(const) == value:
+            return flag
+        if value[:1] in "'\"" and not re.search(r"\s", value):
+            value = value[1:-1]  # as typed on a command line
+        return f"{flag} {value}"
+
+    return re.sub(r"(?<![\w.-])([a-z][a-z0-9_]*)=('[^']*'|\"[^\"]*\"|[^\s,;:)]+)", to_flag, message)

@@ -6,7 +6,12 @@ import argparse
 import json
 import sys
 
-from audiosym.cli._common import add_dynamics_argument, add_timbre_arguments, check_timbre_from
+from audiosym.cli._common import (
+    add_dynamics_argument,
+    add_timbre_arguments,
+    check_timbre_from,
+    cli_message,
+)
 
 HELP = """\
 Play a preset live. MIDI chooses the pitch (monophonic, last-note priority, pitch bend,
@@ -74,14 +79,14 @@ def _list(args: argparse.Namespace) -> int:
         if devices:
             print(devices)
         else:
-            print(live.NO_AUDIO_DEVICES, file=sys.stderr)
+            print(cli_message(live.NO_AUDIO_DEVICES, args.command_parser), file=sys.stderr)
             found = False
     if args.list_midi:
         ports, why = live.list_midi_ports(args.midi_api)
         if ports:
             print("\n".join(f"{i}: {p}" for i, p in enumerate(ports)))
         else:
-            print(live.no_midi_ports_message(why), file=sys.stderr)
+            print(cli_message(live.no_midi_ports_message(why), args.command_parser), file=sys.stderr)
             found = False
     return 0 if found else 1
 

@@ -65,7 +65,7 @@ class CodebookPitch:
     def check_transpose(self, semitones: float) -> None:
         if semitones != round(semitones):
             raise ParameterError(
-                f"--transpose {semitones:g}: a codebook (V3) preset has discrete pitches; use whole semitones"
+                f"transpose_semitones={semitones:g}: a codebook (V3) preset has discrete pitches; use whole semitones"
             )
 
     def transpose(self, encoded: dict[str, np.ndarray], semitones: float) -> dict[str, np.ndarray]:

@@ -81,8 +81,8 @@ def read_audio(
     header_seconds = probe_seconds(path)
     if max_seconds is not None and header_seconds is not None and header_seconds > max_seconds:
         raise AudioInputError(
-            f"{path}: {header_seconds:.1f} s is longer than --max-seconds {max_seconds:g}; "
-            "raise --max-seconds or split the file"
+            f"{path}: {header_seconds:.1f} s is longer than max_seconds={max_seconds:g}; "
+            "raise max_seconds or split the file"
         )
     data, sample_rate = _decode(path)
     channels = 1 if data.ndim == 1 else data.shape[1]
@@ -93,8 +93,8 @@ def read_audio(
         raise AudioInputError(f"{path}: no audio samples (0 frames)")
     if max_seconds is not None and seconds > max_seconds:
         raise AudioInputError(
-            f"{path}: {seconds:.1f} s is longer than --max-seconds {max_seconds:g}; "
-            "raise --max-seconds or split the file"
+            f"{path}: {seconds:.1f} s is longer than max_seconds={max_seconds:g}; "
+            "raise max_seconds or split the file"
         )
     if not np.all(np.isfinite(y)):
         raise AudioInputError(f"{path}: holds NaN or infinite samples (corrupt float data)")

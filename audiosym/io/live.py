@@ -60,10 +60,10 @@ AUDIO_DEVICE_HELP = (
 #: How to get a MIDI input port, for the errors that find none.
 MIDI_PORT_HELP = (
     "To get one: connect a MIDI keyboard (a USB keyboard appears as an ALSA port; aconnect -l lists them); "
-    "under JACK, bridge the ALSA ports into JACK with a2jmidid -e, or pass --midi-api jack to use JACK MIDI "
+    "under JACK, bridge the ALSA ports into JACK with a2jmidid -e, or use midi_api='jack' for JACK MIDI "
     "ports (a virtual keyboard such as vmpk or jack-keyboard makes one); with no keyboard, sudo modprobe "
     "snd-virmidi makes virtual ALSA ports a sequencer can play into. "
-    "Check with: audiosym live --list-midi (without --midi-port, transfer mode plays from the audio input alone)"
+    "Check with: audiosym live --list-midi (without a MIDI port, transfer mode plays from the audio input alone)"
 )
 
 
@@ -205,7 +205,7 @@ def require_midi_port(want: str | int, api: str | None = None) -> None:
 
 def _pick_port(ports: list[str], want: str | int, why: str = "") -> int:
     if not ports:
-        raise DeviceError(f"--midi-port {want!r}: {no_midi_ports_message(why)}")
+        raise DeviceError(f"midi_port={want!r}: {no_midi_ports_message(why)}")
     if isinstance(want, int) or str(want).isdigit():
         i = int(want)
         if 0 <= i < len(ports):
@@ -216,7 +216,7 @@ def _pick_port(ports: list[str], want: str | int, why: str = "") -> int:
             return hits[0]
     shown = "\n".join(f"  {i}: {p}" for i, p in enumerate(ports))
     raise DeviceError(f"MIDI input port {want!r} not found; available ports:\n{shown}\n"
-                      "pass --midi-port with a number or part of a name from this list")
+                      "pass midi_port=N (a number or part of a name from this list)")
 
 
 class LiveSession:
@@ -286,7 +286,7 @@ class LiveSession:
         except (ValueError, sd.PortAudioError) as exc:
             require_audio_devices()  # none at all: say how to get one, not an empty list
             raise DeviceError(f"audio device not found ({exc}); available devices:\n{sd.query_devices()}\n"
-                              "pass --input/--output with a number or part of a name from this list") from None
+                              "pass input_device=N or output_device=N (a number or part of a name from this list)") from None
         channels = self.output_channels or min(2, int(out_info["max_output_channels"]))
         common = dict(samplerate=sr, blocksize=self.block_size, dtype="float32", callback=self._callback,
                       latency="low")

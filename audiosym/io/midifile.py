@@ -50,7 +50,7 @@ def _load(path: str | os.PathLike):
 
     path = Path(path)
     if not path.is_file():
-        raise ParameterError(f"MIDI file {str(path)!r} does not exist; give the path of a .mid file to --midi")
+        raise ParameterError(f"MIDI file {str(path)!r} does not exist; give the path of a .mid file")
     try:
         return pretty_midi.PrettyMIDI(str(path))
     except Exception as exc:  # noqa: BLE001 - mido/pretty_midi raise many types for bad files
@@ -78,14 +78,14 @@ def select_track(tracks: list[TrackInfo], track: int | str | None, *, path: str 
         melodic = [t for t in tracks if not t.is_drum and t.n_notes > 0]
         if not melodic:
             raise ParameterError(
-                f"MIDI file {path!r} has only drum tracks; pick one explicitly with --track. Tracks:\n{listing}"
+                f"MIDI file {path!r} has only drum tracks; pick one explicitly with track=INDEX. Tracks:\n{listing}"
             )
         return max(melodic, key=lambda t: (t.n_notes, -t.index))
     if isinstance(track, int) or (isinstance(track, str) and track.strip().lstrip("-").isdigit()):
         index = int(track)
         if not 0 <= index < len(tracks):
             raise ParameterError(
-                f"--track {index} is out of range: {path!r} has tracks 0..{len(tracks) - 1}:\n{listing}"
+                f"track={index} is out of range: {path!r} has tracks 0..{len(tracks) - 1}:\n{listing}"
             )
         return tracks[index]
     wanted = str(track).strip().lower()
@@ -96,10 +96,10 @@ def select_track(tracks: list[TrackInfo], track: int | str | None, *, path: str 
             return group[0]
         if len(group) > 1:
             raise ParameterError(
-                f"--track {track!r} matches several tracks of {path!r}; give an index instead:\n"
+                f"track={track!r} matches several tracks of {path!r}; give an index instead:\n"
                 + "\n".join("  " + t.describe() for t in group)
             )
-    raise ParameterError(f"--track {track!r} names no track of {path!r}; tracks:\n{listing}")
+    raise ParameterError(f"track={track!r} names no track of {path!r}; tracks:\n{listing}")
 
 
 def monophonic(notes: list[tuple[float, float, int, int]]) -> list[MelodyNote]:

@@ -102,7 +102,7 @@ def fresh_output_dir(out: str | Path, *, overwrite: bool) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         return out
     if not out.is_dir():
-        raise ParameterError(f"--out {out} exists and is not a folder; choose another --out")
+        raise ParameterError(f"out={out} exists and is not a folder; choose another output folder")
     for n in range(1, 10000):
         cand = out / f"run-{n:03d}"
         try:
@@ -110,7 +110,7 @@ def fresh_output_dir(out: str | Path, *, overwrite: bool) -> Path:
         except FileExistsError:
             continue
         return cand
-    raise ParameterError(f"--out {out} already holds 9999 demo runs; clean it up or pass --overwrite")
+    raise ParameterError(f"out={out} already holds 9999 demo runs; clean it up or pass overwrite=True")
 
 
 def _fit_melody(midi_range: tuple[int, int]) -> list[tuple[float, float, int, int]]:
@@ -152,11 +152,11 @@ def run_demo(
 
     start = time.perf_counter()
     if timbres_per_preset < 1:
-        raise ParameterError(f"--timbres {timbres_per_preset} must be at least 1")
+        raise ParameterError(f"timbres_per_preset={timbres_per_preset} must be at least 1")
     sources = presets if presets else [str(p) for p in shipped_presets()]
     if not sources:
         raise PresetError(
-            "no shipped presets were found (the presets/ folder is missing or empty); pass --preset FILE.asym, "
+            "no shipped presets were found (the presets/ folder is missing or empty); pass preset=FILE.asym, "
             "or make one: audiosym train sps --config tiny --out runs/sps && audiosym export runs/sps --out my.asym"
         )
     announce_first_run(log)  # the match tables and the first engine compile numba kernels

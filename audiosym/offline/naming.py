@@ -128,8 +128,8 @@ def check_out_dir(out_dir: str | os.PathLike) -> None:
             continue
         if not folder.is_dir():
             where = "is a file" if folder == path else f"is under {folder}, which is a file"
-            raise ParameterError(f"--out {given} {where}, not a folder; give a folder (it is created when missing)")
+            raise ParameterError(f"out_dir={given} {where}, not a folder; give a folder (it is created when missing)")
         if not os.access(folder, os.W_OK | os.X_OK):
-            raise ParameterError(f"--out {given}: {folder} is not writable by this user; choose another --out "
+            raise ParameterError(f"out_dir={given}: {folder} is not writable by this user; choose another output "
                                  "folder or change its permissions")
         return

@@ -85,34 +85,33 @@ class ResynthSettings:
 
     def __post_init__(self) -> None:
         if self.timbre is None and self.timbre_from is None:
-            raise ParameterError("no timbre: give --timbre NAME (a timbre of the preset) or --timbre-from REF.wav")
+            raise ParameterError("no timbre: give timbre=NAME (a timbre of the preset) or timbre_from=REF.wav")
         if self.timbre_from_midi is not None and self.timbre_from is None:
-            raise ParameterError(f"--timbre-from-midi {self.timbre_from_midi} labels a --timbre-from recording; "
-                                 "give the recording with --timbre-from REF.wav")
+            raise ParameterError(f"timbre_from_midi={self.timbre_from_midi} labels a timbre_from recording; "
+                                 "give the recording with timbre_from=REF.wav")
         if self.match_named and (self.timbre is None or self.timbre_from is not None):
-            raise ParameterError("--match-named corrects a named --timbre; it does not apply to --timbre-from")
+            raise ParameterError("match_named=True corrects a named timbre; it does not apply to timbre_from")
         if self.input_pitch not in INPUT_PITCH:
-            raise ParameterError(f"--input-pitch {self.input_pitch!r} must be one of {INPUT_PITCH}")
+            raise ParameterError(f"input_pitch={self.input_pitch!r} must be one of {INPUT_PITCH}")
         if self.save_notes and (self.midi_path is not None or self.input_pitch != "notes"):
-            raise ParameterError("--save-notes writes the notes found in each input; it needs the input's own "
-                                 "pitch as notes (no --midi, no --input-pitch stream)")
+            raise ParameterError("save_notes=True writes the notes found in each input; it needs the input's own "
+                                 "pitch as notes (no midi_path, input_pitch='notes')")
         if self.dynamics not in ("input", "timbre"):
-            raise ParameterError(f"--dynamics {self.dynamics!r} must be 'input' or 'timbre'")
+            raise ParameterError(f"dynamics={self.dynamics!r} must be 'input' or 'timbre'")
         if self.match_named and not self.match:
-            raise ParameterError("--match-named and --no-match contradict each other; use one")
+            raise ParameterError("match_named=True and match=False contradict each other; use one")
         if self.midi_path is not None and self.transpose_semitones:
             raise ParameterError(
-                f"--transpose {self.transpose_semitones:g} and --midi {self.midi_path} both set the pitch; use one"
+                f"transpose_semitones={self.transpose_semitones:g} and midi_path={self.midi_path} both set the pitch; use one"
             )
         if self.sample_rate is not None and not 1000 <= self.sample_rate <= 384000:
-            raise ParameterError(f"--sample-rate {self.sample_rate} must be between 1000 and 384000 Hz")
+            raise ParameterError(f"sample_rate={self.sample_rate} must be between 1000 and 384000 Hz")
         if not self.max_seconds > 0:
-            raise ParameterError(f"--max-seconds {self.max_seconds} must be positive")
+            raise ParameterError(f"max_seconds={self.max_seconds} must be positive")
         if self.device not in ("cpu", "cuda"):
-            raise ParameterError(f"--device {self.device!r} must be 'cpu' or 'cuda'")
+            raise ParameterError(f"device={self.device!r} must be 'cpu' or 'cuda'")
         if self.subtype not in WAV_FORMATS.values():
-            raise ParameterError(f"subtype={self.subtype!r} must be one of {sorted(WAV_FORMATS.values())} "
-                                 f"(--format {'|'.join(WAV_FORMATS)})")
+            raise ParameterError(f"subtype={self.subtype!r} must be one of {sorted(WAV_FORMATS.values())}")
 
     @property
     def format_name(self) -> str:
@@ -189,8 +188,8 @@ def plan_jobs(inputs: list[str], out_dir: str | os.PathLike, *, tag: str | None 
     for s in sources.values():
         root = os.path.realpath(s.root) if s.root and s.error is None else None
         if root and (real_out == root or real_out.startswith(root.rstrip(os.sep) + os.sep)):
-            raise ParameterError(f"--out {out_dir} is inside {s.root}, a folder searched for inputs: a rerun "
-                                 "would take the outputs for inputs; choose an --out folder outside it")
+            raise ParameterError(f"out_dir={out_dir} is inside {s.root}, a folder searched for inputs: a rerun "
+                                 "would take the outputs for inputs; choose an output folder outside it")
     ordered = sorted(sources.items(), key=lambda kv: kv[0])
     names = {}
     for key, s in ordered:
@@ -223,9 +222,9 @@ def parse_shard(text: str) -> tuple[int, int]:
         i_text, n_text = text.split("/")
         i, n = int(i_text), int(n_text)
     except ValueError:
-        raise ParameterError(f"--shard {text!r} must look like i/N with integers, e.g. --shard 0/4") from None
+        raise ParameterError(f"shard={text!r} must look like i/N with integers, e.g. 0/4") from None
     if n < 1 or not 0 <= i < n:
-        raise ParameterError(f"--shard {text!r}: need N >= 1 and 0 <= i < N (shards are numbered 0..N-1)")
+        raise ParameterError(f"shard={text!r}: need N >= 1 and 0 <= i < N (shards are numbered 0..N-1)")
     return i, n
 
 
@@ -254,12 +253,12 @@ def load_for_batch(settings: ResynthSettings, *, references: list[Layers] | None
     if settings.device == "cuda" and not (
         os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
     ):
-        raise DeviceError("--device cuda: no NVIDIA GPU driver is present on this machine; use --device cpu")
+        raise DeviceError("device='cuda': no NVIDIA GPU driver is present on this machine; use device='cpu'")
     preset = load_preset(settings.preset, device=settings.device, intra_op_threads=1)
     if settings.device == "cuda" and "CUDAExecutionProvider" not in preset.providers:
         raise DeviceError(
-            f"--device cuda: onnxruntime could not start its CUDA provider (running on {preset.providers}); "
-            "check the NVIDIA driver and that onnxruntime-gpu matches the CUDA version, or use --device cpu"
+            f"device='cuda': onnxruntime could not start its CUDA provider (running on {preset.providers}); "
+            "check the NVIDIA driver and that onnxruntime-gpu matches the CUDA version, or use device='cpu'"
         )
     if references is not None:  # measured by the parent process: the same layers, in the same order
         for refs, replace_named, stored in references:
@@ -270,7 +269,7 @@ def load_for_batch(settings: ResynthSettings, *, references: list[Layers] | None
         try:
             notes = load_track_notes(settings.timbre_from_midi) if settings.timbre_from_midi else None
         except AudiosymError as exc:
-            raise ParameterError(f"--timbre-from {settings.timbre_from}: {exc}") from None
+            raise ParameterError(f"timbre_from={settings.timbre_from}: {exc}") from None
         preset = preset.with_references([measure_reference(preset, settings.timbre_from, name=settings.timbre_name,
                                                            notes=notes)])
     preset.timbre_vector(settings.timbre_name)  # unknown timbre -> ParameterError listing the names
@@ -280,7 +279,7 @@ def load_for_batch(settings: ResynthSettings, *, references: list[Layers] | None
         try:
             corrections = named_corrections(preset, [settings.timbre_name])
         except AudiosymError as exc:
-            raise ParameterError(f"--match-named: {exc}") from None
+            raise ParameterError(f"match_named=True: {exc}") from None
         preset = preset.with_references(corrections, replace_named=True)
     if settings.transpose_semitones:
         preset.transposed(settings.transpose_semitones)  # fractional on a codebook preset
@@ -384,7 +383,7 @@ def run_jobs(
     from tqdm import tqdm
 
     if workers < 1:
-        raise ParameterError(f"--workers {workers} must be at least 1")
+        raise ParameterError(f"workers={workers} must be at least 1")
     record = naming.settings_record(settings, format_name=settings.format_name)
     results: list[Result | None] = [_presolved(job, settings, record) for job in jobs]
     todo = [k for k, r in enumerate(results) if r is None]

@@ -304,4 +304,4 @@ def measure_reference(preset: CalibratedModel, path: str | os.PathLike, *, name:
     try:
         return reference_from_file(preset, path, name=name, notes=notes)
     except AudiosymError as exc:
-        raise ParameterError(f"--timbre-from {path}: {exc}") from None
+        raise ParameterError(f"timbre_from={path}: {exc}") from None

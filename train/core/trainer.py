@@ -81,9 +81,9 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ParameterError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu")
+        raise ParameterError("device='cuda' was asked for but torch sees no CUDA GPU; use device='cpu'")
     if name not in ("cpu",) and not name.startswith("cuda"):
-        raise ParameterError(f"--device {name!r} must be cpu, cuda, cuda:N or auto")
+        raise ParameterError(f"device={name!r} must be cpu, cuda, cuda:N or auto")
     return torch.device(name)
 
 
@@ -156,19 +156,19 @@ def set_threads(threads: int | None = None) -> int:
     torchrun = "LOCAL_WORLD_SIZE" in os.environ
     env = "" if torchrun else os.environ.get("OMP_NUM_THREADS", "").strip()
     if threads is not None:
-        n, how = threads, "--threads"
+        n, how = threads, "threads"
     elif env:
         try:
             n = int(env)
         except ValueError:
             raise ParameterError(f"OMP_NUM_THREADS={env!r} must be a whole number of threads; "
-                                 "unset it or pass --threads N") from None
+                                 "unset it or pass threads=N") from None
         how = "OMP_NUM_THREADS"
     else:
         n = default_threads()
         how = f"default: half of {usable_cores()} usable cores / {local_world_size()} local process(es)"
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ParameterError(f"{how}={n!r} must be a whole number of threads >= 1 (e.g. --threads 1)")
+        raise ParameterError(f"{how}={n!r} must be a whole number of threads >= 1 (e.g. threads=1)")
     torch.set_num_threads(n)
     try:
         torch.set_num_interop_threads(n)
@@ -359,7 +359,7 @@ class Trainer:
                 self.step += 1
                 self.elapsed += time.perf_counter() - t0
                 if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; lower --set lr=")
+                    raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; lower the config's lr")
                 if self.is_main and (self.step % s.log_every == 0 or self.step == s.steps):
                     last_logs = {"loss": float(loss.detach()), **{k: float(v) for k, v in logs.items()}}
                     row = {"step": self.step, "elapsed_s": round(self.elapsed, 3), "lr": self.opt.param_groups[0]["lr"], **last_logs}

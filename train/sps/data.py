@@ -46,7 +46,7 @@ class SequenceSampler:
         self.programs = sorted(p for p in self.rows if p in self.scales or cfg.plan == "walk")
         if not self.programs:
             raise ParameterError("no instrument of the note table can hold one sequence of the plan; "
-                                 "add programs or use --set plan=walk")
+                                 "add programs or use the config plan='walk'")
         self.n_frames = table.frames.shape[1]
         if self.n_frames <= cfg.skip_frames:
             raise ParameterError(f"notes have {self.n_frames} frames, not more than skip_frames={cfg.skip_frames}; "
