@@ -1,5 +1,5 @@
 """A third model family, only for the tests: proof that a family is one audiosym module and one
-training module, and that nothing else changes (tests/test_tiny_family.py).
+training module, and that nothing else changes (tests/families/test_tiny_family.py).
 
 ``tiny``: latents ``pitch [1]`` (linear in MIDI pitch) and ``colour [D]``. Its encoder reads the
 pitch of each frame with a harmonic-sum score and a soft arg-max, its decoder draws a harmonic

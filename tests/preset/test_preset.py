@@ -245,7 +245,7 @@ def test_presets_list_reports_a_broken_file_instead_of_failing(presets, tmp_path
     assert "good" in text and "broken" in text and "unreadable:" in text and "truncated" in text
 
 
-SHIPPED = sorted((Path(__file__).resolve().parents[1] / "presets").glob("*.asym"))
+SHIPPED = sorted((Path(__file__).resolve().parents[2] / "presets").glob("*.asym"))
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])

@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1]  # tests/, where the helpers live
 SR = 48000
 
 

@@ -238,7 +238,7 @@ def _real_preset(kind, tmp_path_factory):
     from audiosym.preset.format import read_metadata
     from audiosym.preset.session import load_preset
 
-    shipped = sorted(Path(__file__).parent.parent.glob("presets/*.asym"))
+    shipped = sorted(Path(__file__).resolve().parents[2].glob("presets/*.asym"))
     for path in sorted(shipped, key=lambda p: "provisional" in p.name):  # finished presets first
         if read_metadata(path)["kind"] == kind:
             return load_preset(path, device="cpu")

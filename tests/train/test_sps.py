@@ -18,7 +18,7 @@ from train.sps import method as sps  # noqa: E402
 from train.sps.loss import filter_invariance_loss, reparameterize  # noqa: E402
 from train.sps.model import EquivariantDecoder, FrameEncoder  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY_SET = [
     "programs=0,40,73", "steps=30", "batch_size=4", "seq_len=6", "plan=scale", "K=2",
     "encoder_hidden=32", "decoder_hidden=32", "prior_hidden=8", "timbre_dim=4",

@@ -14,7 +14,7 @@ from audiosym.offline.pitch_track import (
     track_notes,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HOP_S = 0.016
 
 

@@ -169,7 +169,7 @@ def test_melody_events_in_samples_offs_before_ons():
 
 # ------------------------------------------------------------------ the batch through the real engine
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")

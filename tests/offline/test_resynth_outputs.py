@@ -13,7 +13,7 @@ import soundfile as sf
 
 from audiosym.offline.naming import describe_changes, name_part
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PRESET = str(REPO / "presets" / "sps-default.asym")
 
 

@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SETS = [
     "programs=40,73", "batch_size=4", "seq_len=6", "plan=scale", "K=1", "encoder_hidden=32",
     "decoder_hidden=32", "prior_hidden=8", "timbre_dim=4", "log_every=5", "eval_every=0",

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from audiosym.offline.demo import DEMO_MELODY, contrasting_timbres, fresh_output_dir
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 def test_fresh_output_dir_never_reuses_a_folder_with_files(tmp_path):
     out = tmp_path / "demo_out"
     assert fresh_output_dir(out, overwrite=False) == out  # new: used as is

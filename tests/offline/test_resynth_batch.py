@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PRESET = str(REPO / "presets" / "sps-default.asym")
 
 

@@ -14,7 +14,7 @@ import soundfile as sf
 from audiosym.errors import AudiosymError, ParameterError
 from audiosym.io.midifile import MelodyNote
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SR = 16000
 
 

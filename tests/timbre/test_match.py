@@ -21,7 +21,7 @@ from audiosym.timbre.envelope import NoteEnvelope, pitch_row
 from audiosym.timbre.match import MatchTable, NamedMatch, from_bytes, to_bytes
 from audiosym.timbre.reference import TimbreReference
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _refs(rng, n_refs=3, dim=4, n_bins=190):

@@ -25,7 +25,7 @@ from train.v3.config import CONFIGS, Config, LossWeights  # noqa: E402
 from train.v3.loss import mpd  # noqa: E402
 from train.v3.model import EMACodebook  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = [
     "steps=30", "train_programs=19,41,71", "heldout_programs=73", "pitch_limits=60,67",
     "velocities=100", "fragments_per_sample=8", "n_atoms=8", "hidden=32", "eval_every=30",
