@@ -1,6 +1,6 @@
 """Runs a LiveSession with the fake preset under whatever JACK server JACK_DEFAULT_SERVER names.
 
-Used by tests/test_live.py in a subprocess (sounddevice binds to a JACK server at import).
+Used by tests/io/test_live.py in a subprocess (sounddevice binds to a JACK server at import).
 Prints the session's counters as one JSON line at exit.
 """
 

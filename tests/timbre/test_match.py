@@ -38,7 +38,7 @@ def _refs(rng, n_refs=3, dim=4, n_bins=190):
 
 
 def _per_row(out, timbre, midi, refs, scales, cfg):
-    """The definition, one row at a time (what ReferencePreset.decode did before MatchTable)."""
+    """The definition, one row at a time (what the reference layers did before MatchTable)."""
     out = out.astype(np.float32, copy=True)
     n_bins = out.shape[-1]
     bins = np.arange(n_bins, dtype=np.float64)
