@@ -26,7 +26,7 @@ from audiosym.errors import (  # noqa: F401
     SoundfontError,
 )
 
-#: public name -> the module that defines it (imported lazily: numba, onnxruntime)
+#: public name -> the module that defines it (imported lazily: the engine imports numba and scipy)
 _LAZY = {
     "Engine": "audiosym.engine.engine",
     "load_preset": "audiosym.preset.session",

@@ -6,6 +6,7 @@ reproduce the torch model (max abs error above ``atol`` in float32).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -16,13 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
+import onnxruntime
+import torch
 
 import audiosym
 from audiosym.data.soundfonts import soundfont_label
 from audiosym.errors import PresetError
-from audiosym.preset.format import SUFFIX, latency_samples, receptive_field_samples
+from audiosym.preset.format import SUFFIX, latency_samples, receptive_field_samples, sha256_hex
 from audiosym.preset.model import Preset
+from audiosym.preset.session import make_session
 from audiosym.timbre.match import MEMBER as MATCH_MEMBER
+from audiosym.timbre.match import measure_named, to_bytes
 from export.calibrate import calibrate, parity_notes
 from export.onnx_graphs import (
     OPSET,
@@ -33,16 +39,13 @@ from export.onnx_graphs import (
     latent_layout,
 )
 from export.save import save_preset
+from train.core.runs import load_run
 
 EVAL_SETUP_KEYS = ("test_soundfont", "train_programs", "heldout_programs", "pitch_limits", "velocities",
                    "note_seconds", "sustain_start_frame", "n_atoms")
 
 
 def _versions() -> dict[str, str]:
-    import onnx
-    import onnxruntime
-    import torch
-
     return {
         "audiosym": audiosym.__version__, "torch": torch.__version__, "onnx": onnx.__version__,
         "onnxruntime": onnxruntime.__version__, "numpy": np.__version__, "opset": str(OPSET),
@@ -150,8 +153,6 @@ def build_preset(
             "train_command": train_command(info.get("command")),
         })
         if config is not None and hasattr(config, "__dataclass_fields__"):
-            import dataclasses
-
             meta["source"]["config"] = json.loads(json.dumps(dataclasses.asdict(config), default=str))
     members = {}
     if match:
@@ -168,10 +169,6 @@ def build_preset(
 def measure_match(meta: dict[str, Any], enc: bytes, dec: bytes, *, progress: bool = False) -> tuple[bytes, dict]:
     """``(match.npz bytes, metadata["match"])`` measured on the exported graphs themselves
     (onnxruntime, CPU), so what is stored corrects what a musician's engine will decode."""
-    from audiosym.preset.format import sha256_hex
-    from audiosym.preset.session import make_session
-    from audiosym.timbre.match import measure_named, to_bytes
-
     probe = Preset(path=Path("<export>"), metadata=meta, encoder=make_session(enc, device="cpu"),
                    decoder=make_session(dec, device="cpu"))
     named = measure_named(probe, progress=progress)
@@ -186,6 +183,4 @@ def measure_match(meta: dict[str, Any], enc: bytes, dec: bytes, *, progress: boo
 
 def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, **kw) -> tuple[Preset, ParityReport]:
     """``audiosym export RUN --out PRESET``: load the run's checkpoint and build its preset."""
-    from train.core.runs import load_run
-
     return build_preset(load_run(run_dir), out, run_dir=run_dir, **kw)

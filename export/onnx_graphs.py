@@ -8,17 +8,22 @@ The models hold no streaming state: the encoder sees its ``C`` context frames as
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import onnxruntime as ort
 import torch
 
 from audiosym import families
 from audiosym.errors import PresetError
 from audiosym.families.base import LatentModel
+from audiosym.preset.session import make_session
 
 
 class ExportableModel(LatentModel, Protocol):
@@ -62,9 +67,6 @@ def latent_layout(model: ExportableModel) -> dict[str, list[dict[str, Any]]]:
 def _export(module: torch.nn.Module, args: tuple, inputs: list[str], outputs: list[str], time_in: str, time_out: str) -> bytes:
     axes = {n: {0: "N", 1: time_in} for n in inputs}
     axes.update({n: {0: "N", 1: time_out} for n in outputs})
-    import os
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "graph.onnx")
         torch.onnx.export(
@@ -79,11 +81,6 @@ def _optimise(onnx_bytes: bytes) -> bytes:
     """onnxruntime's provider-independent (BASIC) graph rewrites, saved: constant folding and
     redundant-node removal. The fused kernels of the higher levels are CPU/GPU specific, so
     they are applied again at load time rather than frozen into the file."""
-    import os
-    import tempfile
-
-    import onnxruntime as ort
-
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "opt.onnx")
         so = ort.SessionOptions()
@@ -100,8 +97,6 @@ def export_graphs(model: ExportableModel, *, rewrite: bool = True) -> tuple[byte
 
     ``rewrite=False`` exports the training forward literally (``export_modules()``) even when the
     model offers the graph-friendly ``onnx_modules()``; benchmarks use it as the baseline."""
-    import warnings
-
     # a model may offer onnx_modules(): the same function rewritten with fewer graph nodes (at
     # batch 1 onnxruntime's time is per-node dispatch); parity is still checked against
     # export_modules(), the training forward
@@ -153,8 +148,6 @@ class ParityReport:
 
 
 def _sessions(enc_bytes: bytes, dec_bytes: bytes, threads: int = 1):
-    from audiosym.preset.session import make_session
-
     return [make_session(b, device="cpu", intra_op_threads=threads) for b in (enc_bytes, dec_bytes)]
 
 

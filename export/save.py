@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
 from audiosym.errors import ParameterError, PresetError
 from audiosym.families.base import LatentModel
@@ -34,8 +35,6 @@ from audiosym.preset.session import compare_models, load_preset
 
 
 def _with_metadata(onnx_bytes: bytes, text: str) -> bytes:
-    import onnx
-
     model = onnx.load_from_string(onnx_bytes)
     for prop in list(model.metadata_props):
         if prop.key == ONNX_METADATA_KEY:

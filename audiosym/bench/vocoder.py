@@ -31,8 +31,8 @@ from audiosym.data.soundfonts import default_train_soundfont, render_note
 from audiosym.dsp.features import FeatureConfig, analysis_window, features, log_frequency_matrix
 from audiosym.dsp.metrics import mrstft_distance
 from audiosym.dsp.pitch import midi_to_hz
-from audiosym.engine.dynamics import input_level
 from audiosym.engine.engine import Engine
+from audiosym.engine.level import input_level
 from audiosym.engine.vocoder.harmonic import HarmonicNoiseSynth, SpectrumReader, Update
 from audiosym.engine.vocoder.rtpghi import RTPGHI, LogToLinear, stft_magnitude
 from audiosym.errors import ParameterError

@@ -1,8 +1,12 @@
 """The ``audiosym`` command: one entry point, one module per subcommand.
 
 Each module in :data:`COMMANDS` defines ``register(subparsers)``, which adds its
-parser and sets ``func(args) -> int``. Modules that need torch import it inside
-``func`` only, so ``audiosym --help`` and the runtime commands work without it.
+parser and sets ``func(args) -> int``. :func:`build_parser` imports every one of them, by its
+name in :data:`COMMANDS` (the one list of the commands and their order in ``--help``), so what
+a subcommand module imports at its top is imported by every command, ``--help`` included: a
+subcommand that needs torch (``train``, ``export``, ``bench train``, ``eval`` of a run
+directory) or the benchmarks' numba, scipy and librosa imports them inside ``func``, marked
+``# lazy:``, so ``audiosym --help`` and the runtime commands stay fast and work without torch.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 
+from audiosym import __version__
 from audiosym.cli._common import cli_message
 from audiosym.errors import AudiosymError
 
@@ -30,8 +36,6 @@ examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from audiosym import __version__
-
     parser = argparse.ArgumentParser(
         prog="audiosym",
         description="Learn pitch and timbre latents from note audio, export them as presets, play them live.",
@@ -43,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         if importlib.util.find_spec(f"{__name__}.{name}") is None:
             continue  # subcommand not built yet
-        module = importlib.import_module(f"{__name__}.{name}")
+        module = importlib.import_module(f"{__name__}.{name}")  # by name: the COMMANDS table is the registry
         module.register(sub)
     for command_parser in sub.choices.values():
         # the library names keywords in its errors; main() prints them as this command's flags
@@ -67,8 +71,6 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `audiosym presets inspect P | head`: the reader left; not an error
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from audiosym import families
 from audiosym.cli._common import print_json, require_torch
 from audiosym.errors import ParameterError
 
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks: engine | vocoder | train | resynth", description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("what", choices=["engine", "vocoder", "train", "resynth"])
-    p.add_argument("method", nargs="?", choices=["sps", "v3"], help="training method (bench train)")
+    p.add_argument("method", nargs="?", choices=families.names(), help="training method (bench train)")
     p.add_argument("--preset", default=None, help="preset file or shipped name (engine, resynth; vocoder: whose decoded frames, default sps-default)")
     p.add_argument("--timbre", default=None, help="timbre (default: the preset's default)")
     p.add_argument("--sample-rate", type=int, default=48000)
@@ -50,18 +51,18 @@ def run(args: argparse.Namespace) -> int:
     # The benchmarks load librosa, scipy, numba kernels and onnxruntime: imported when one runs,
     # so that building the parser (`audiosym --help`, every other command) does not pay for them.
     if args.what == "vocoder":
-        from audiosym.bench.vocoder import bench_vocoder
+        from audiosym.bench.vocoder import bench_vocoder  # lazy: scipy, librosa, numba (see above)
 
         result = bench_vocoder(preset=args.preset or "sps-default")
         print_json(result) if args.json else print(result)
         return 0
     if args.what == "train":
         if args.method is None:
-            raise ParameterError("`audiosym bench train` needs a method: sps or v3")
+            raise ParameterError(f"`audiosym bench train` needs a method: {' or '.join(families.names())}")
         if args.steps < 1:
             raise ParameterError(f"--steps {args.steps} must be at least 1")
         require_torch("bench train")
-        from train.core.bench import bench_train
+        from train.core.bench import bench_train  # lazy: torch (the train extra)
 
         result = bench_train(args.method, steps=args.steps, device=args.device)
     elif not args.preset:
@@ -69,11 +70,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.what == "resynth":
         if args.repeats < 1 or (args.seconds is not None and args.seconds <= 1.0):
             raise ParameterError(f"--repeats {args.repeats} must be >= 1 and --seconds {args.seconds} > 1")
-        from audiosym.bench.speed import bench_resynth
+        from audiosym.bench.speed import bench_resynth  # lazy: numba, scipy (see above)
 
         result = bench_resynth(args.preset, timbre=args.timbre, seconds=args.seconds or 30.0, repeats=args.repeats)
     else:
-        from audiosym.bench.engine import bench_engine
+        from audiosym.bench.engine import bench_engine  # lazy: numba, scipy, librosa (see above)
 
         result = bench_engine(args.preset, timbre=args.timbre, sample_rate=args.sample_rate,
                               block_size=args.block, seconds=args.seconds or 8.0, pitch_step=args.pitch_step,

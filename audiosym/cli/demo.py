@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from audiosym.cli._common import print_json
 
@@ -36,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
 
+    # lazy: keeps `audiosym --help` from importing the engine and its numba/onnxruntime start-up
     from audiosym.offline.demo import run_demo
 
     result = run_demo(

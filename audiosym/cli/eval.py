@@ -45,7 +45,7 @@ def open_model(path: str | os.PathLike, *, kind: str | None = None) -> LatentMod
     model: LatentModel
     if Path(path).is_dir():
         require_torch("eval on a run directory")
-        from train.core.runs import load_run  # noqa: PLC0415 - torch only when a run is opened
+        from train.core.runs import load_run  # lazy: torch, only when a run is opened
 
         model = load_run(path)
     else:

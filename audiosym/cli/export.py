@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_torch("export")
-    from export.build import export_run
+    from export.build import export_run  # lazy: torch (the train extra)
 
     metrics = None
     if args.metrics:

@@ -12,6 +12,7 @@ from audiosym.cli._common import (
     check_timbre_from,
     cli_message,
 )
+from audiosym.errors import AudiosymError, ParameterError
 
 HELP = """\
 Play a preset live. MIDI chooses the pitch (monophonic, last-note priority, pitch bend,
@@ -71,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _list(args: argparse.Namespace) -> int:
     """``--list-devices`` / ``--list-midi``: the list on stdout, exit 0; when there is nothing to
     list, what to do on stderr and exit 1 (as grep: 1 = found nothing, 2 = an error)."""
+    # lazy: keeps `audiosym --help` from importing the engine and its numba/onnxruntime start-up
     from audiosym.io import live
 
     found = True
@@ -92,7 +94,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audiosym.errors import ParameterError
+    # lazy: keeps `audiosym --help` from importing the engine and its numba/onnxruntime start-up
     from audiosym.io.live import (
         LiveSession,
         import_sounddevice,
@@ -104,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         return _list(args)
     if not args.preset:
         raise ParameterError("--preset is required (a .asym file or a shipped name; see `audiosym presets list`)")
+    # lazy: keeps `audiosym --help` from importing the engine and its numba/onnxruntime start-up
     from audiosym.engine.engine import Engine
     from audiosym.preset.session import load_preset
 
@@ -112,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if args.match:
         preset = preset.with_stored_match()
     if args.timbre_from:  # measured before any device opens
-        from audiosym.errors import AudiosymError
+        # lazy: keeps `audiosym --help` from importing the engine and its numba/onnxruntime start-up
         from audiosym.io.midifile import load_track_notes
         from audiosym.timbre.reference import measure_reference, reference_name
 
@@ -136,6 +139,10 @@ def run(args: argparse.Namespace) -> int:
             rate = int(sd.query_devices(_device(args.output), "output")["default_samplerate"])
         except (ValueError, sd.PortAudioError):
             rate = 48000  # the session reports the missing device with the list of devices
+    # lazy: keeps `audiosym --help` from importing the engine's numba kernels
+    from audiosym.engine.first_run import announce_first_run
+
+    announce_first_run(sys.stderr)  # the engine compiles numba kernels on a first run: say so, not silence
     engine = Engine(preset, timbre=timbre, sample_rate=rate, block_size=args.block, mode=args.mode,
                     bend_range_semitones=args.bend_range, morph_timbre=args.morph_timbre, dynamics=args.dynamics)
     session = LiveSession(engine, midi_port=args.midi_port, midi_api=args.midi_api,

@@ -10,6 +10,13 @@ from audiosym import families
 from audiosym.cli._common import print_json
 from audiosym.dsp.pitch import midi_name
 from audiosym.errors import PresetError
+from audiosym.preset.format import (
+    preset_files,
+    read_metadata,
+    resolve_preset,
+    shipped_dir,
+    user_dir,
+)
 
 HELP = """\
 Presets are .asym files: ONNX graphs + calibration + named timbres in one zip.
@@ -36,8 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from audiosym.preset.format import preset_files, read_metadata, shipped_dir, user_dir
-
     rows: list[dict[str, Any]] = []
     for name, path, where in preset_files():
         row: dict[str, Any] = {"name": name, "where": where, "path": str(path), "bytes": path.stat().st_size}
@@ -73,8 +78,6 @@ def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from audiosym.preset.format import read_metadata, resolve_preset
-
     path = resolve_preset(args.preset)
     meta = read_metadata(path)
     if args.json:

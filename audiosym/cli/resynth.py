@@ -12,6 +12,7 @@ from audiosym.cli._common import (
     check_timbre_from,
     print_json,
 )
+from audiosym.errors import ParameterError
 from audiosym.io.audio import WAV_FORMATS
 
 HELP = """\
@@ -115,6 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def format_summary(results, *, wall_seconds: float | None = None) -> str:
     """A plain-text table: file, status, seconds of audio, realtime factor, error; then totals."""
+    # lazy: keeps `audiosym --help` from importing the engine and its numba/onnxruntime start-up
     from audiosym.offline.resynth import STATUSES
 
     rows = [("file", "status", "seconds", "x realtime", "error")]
@@ -137,6 +139,7 @@ def format_summary(results, *, wall_seconds: float | None = None) -> str:
 
 def summary_dict(results, *, wall_seconds: float | None = None) -> dict:
     """The same summary as JSON-ready data (``--json``)."""
+    # lazy: keeps `audiosym --help` from importing the engine and its numba/onnxruntime start-up
     from audiosym.offline.resynth import STATUSES
 
     files = [
@@ -151,7 +154,7 @@ def summary_dict(results, *, wall_seconds: float | None = None) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audiosym.errors import ParameterError
+    # lazy: keeps `audiosym --help` from importing the engine and its numba/onnxruntime start-up
     from audiosym.offline.naming import output_tag
     from audiosym.offline.resynth import (
         ResynthSettings,
@@ -181,6 +184,11 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     jobs = shard_jobs(plan_jobs(args.inputs, args.out, tag=output_tag(settings)), shard)
     loaded = load_for_batch(settings)  # bad preset/timbre/MIDI/device: one plain error, nothing touched
+    if jobs:
+        # lazy: keeps `audiosym --help` from importing the engine's numba kernels
+        from audiosym.engine.first_run import announce_first_run
+
+        announce_first_run(sys.stderr)  # the first engine compiles numba kernels: say so, not silence
     results = run_jobs(
         jobs, settings, workers=args.workers, progress=not args.no_progress,
         loaded=loaded if args.workers == 1 else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from audiosym.cli._common import print_json, require_torch
 
@@ -52,10 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     require_torch("train")
-    import os
 
     if args.data:
         os.environ["AUDIOSYM_CACHE"] = args.data
+    # lazy: torch: training needs the audiosym[train] extra
     from train.core.runs import train_method
     from train.core.trainer import set_threads
 

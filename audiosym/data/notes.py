@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from audiosym.data.plans import instrument_range
 from audiosym.data.soundfonts import find_soundfont, render_note, soundfont_fingerprint
 from audiosym.dsp.features import FeatureConfig, features
 from audiosym.errors import ParameterError
+from audiosym.io.audio import atomic_path
 
 CACHE_VERSION = 1
 TARGET_RMS_DB = -20.0
@@ -121,8 +123,6 @@ def load_notes(
     spec: NoteSetSpec, *, workers: int | None = None, progress: bool = True, use_cache: bool = True
 ) -> NoteTable:
     """Render + featurise every note of ``spec`` (all cores, progress bar), or load it from the cache."""
-    from tqdm.auto import tqdm
-
     if not spec.programs:
         raise ParameterError("programs=() must name at least one GM program")
     path = cache_dir() / "notes" / f"{spec.key()}.npz"
@@ -168,8 +168,6 @@ def load_notes(
 
 
 def _write(path: Path, table: NoteTable) -> None:
-    from audiosym.io.audio import atomic_path
-
     with atomic_path(path, suffix=".tmp.npz") as tmp:  # a crash never leaves a half-written cache entry
         np.savez(
             tmp,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pretty_midi
 
 from audiosym.errors import ParameterError
 
@@ -88,8 +89,6 @@ MAJOR_SCALE_UP_AND_BACK = (0, 2, 4, 5, 7, 9, 11, 12, 11, 9, 7, 5, 4, 2, 0)
 
 def program_name(program: int) -> str:
     """GM program -> readable name, e.g. 40 -> 'Violin'."""
-    import pretty_midi
-
     if not 0 <= int(program) <= 127:
         raise ParameterError(f"program={program} must be a General MIDI program 0..127")
     return pretty_midi.program_to_instrument_name(int(program))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import tinysoundfont
 
+from audiosym.data.plans import instrument_range
 from audiosym.errors import SoundfontError
 
 
@@ -22,8 +25,6 @@ class KnownSoundfont:
 
 
 def _pretty_midi_dir() -> str:
-    import importlib.util
-
     spec = importlib.util.find_spec("pretty_midi")
     if spec is None or spec.origin is None:
         return ""
@@ -155,8 +156,6 @@ _SYNTHS: dict[tuple[str, int], tuple[object, int]] = {}
 def _synth(path: str, sample_rate: int):
     key = (path, sample_rate)
     if key not in _SYNTHS:
-        import tinysoundfont
-
         synth = tinysoundfont.Synth(samplerate=sample_rate)
         try:
             sfid = synth.sfload(path)
@@ -239,8 +238,6 @@ BROKEN_RENDER_DB = 20.0  # a program this far under its soundfont's median progr
 def program_levels(path: str, programs=range(128), *, velocity: int = 100, sample_rate: int = 16000) -> dict[int, float]:
     """Each program's median RMS level in dBFS over three 0.5 s notes at the quartiles of its GM
     range (``audiosym.data.plans.instrument_range``), all at one ``velocity``."""
-    from audiosym.data.plans import instrument_range
-
     levels = {}
     for program in programs:
         lo, hi = instrument_range(int(program), limits=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import librosa
 import numpy as np
 
 MRSTFT_FFTS = (256, 512, 1024, 2048)
@@ -14,8 +15,6 @@ def mrstft_distance(x: np.ndarray, ref: np.ndarray, *, ffts: tuple[int, ...] = M
     plus the mean absolute difference of ``log(S + 1e-5)``; averaged over the resolutions.
     The log term depends on level, so callers bring both signals to the same RMS first.
     """
-    import librosa
-
     total = 0.0
     for n_fft in ffts:
         sx = np.abs(librosa.stft(x, n_fft=n_fft, hop_length=n_fft // 4))

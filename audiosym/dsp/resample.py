@@ -18,7 +18,11 @@ import functools
 from dataclasses import dataclass, replace
 from math import gcd
 
+import numba
 import numpy as np
+from scipy.special import (
+    i0 as bessel_i0,  # the Bessel function scipy's Kaiser window uses (bit for bit)
+)
 
 from audiosym.errors import ParameterError
 
@@ -48,8 +52,6 @@ def _design(sr_in: int, sr_out: int) -> tuple[int, int, np.ndarray]:
     the same operations in the same order (bit for bit, tested against scipy): importing
     scipy.signal costs ~1 s of CPU, which dominated a batch of short files (issue #16).
     """
-    from scipy.special import i0  # the Bessel function scipy's Kaiser window uses (bit for bit)
-
     g = gcd(sr_in, sr_out)
     up, down = sr_out // g, sr_in // g
     fs_up = sr_in * up
@@ -63,33 +65,27 @@ def _design(sr_in: int, sr_out: int) -> tuple[int, int, np.ndarray]:
     m = np.arange(0, numtaps, dtype=np.float64) - 0.5 * (numtaps - 1)
     h = right * np.sinc(right * m)
     n, alpha = np.arange(0, numtaps, dtype=np.float64), (numtaps - 1) / 2.0
-    h *= i0(beta * np.sqrt(1 - ((n - alpha) / alpha) ** 2.0)) / i0(np.asarray(beta, dtype=np.float64))
+    h *= bessel_i0(beta * np.sqrt(1 - ((n - alpha) / alpha) ** 2.0)) / bessel_i0(np.asarray(beta, dtype=np.float64))
     h /= np.sum(h * np.cos(np.pi * m * 0.0))
     h = h * up
     poly = h.reshape(-1, up).T.copy()  # poly[p, t] = h[p + t * up]
     return up, down, poly
 
 
-@functools.lru_cache(maxsize=1)
-def _polyphase_kernel():
+@numba.njit(cache=True, nogil=True)
+def _polyphase_kernel(buf, start, phase, rev):  # pragma: no cover - compiled
     """``y[j] = sum_t buf[start[j] + t] * rev[phase[j], t]`` with ``rev`` the polyphase filter
     with its taps reversed (``rev[p, t] = poly[p, k - 1 - t]``, so the dot product reads both
     arrays forwards), compiled with numba (a librosa dependency); each dot product is one BLAS
     ``ddot`` (SIMD, unaligned loads in a fixed order from the start of the vectors), so the
     result differs from a strictly sequential sum by float rounding (~1e-15) and each output is
     the same computation on the same inputs whatever the blocking (tested bit for bit)."""
-    import numba
-
-    @numba.njit(cache=True, nogil=True)
-    def polyphase(buf, start, phase, rev):  # pragma: no cover - compiled
-        k = rev.shape[1]
-        y = np.empty(start.shape[0])
-        for j in range(start.shape[0]):
-            s0 = start[j]
-            y[j] = np.dot(buf[s0:s0 + k], rev[phase[j]])
-        return y
-
-    return polyphase
+    k = rev.shape[1]
+    y = np.empty(start.shape[0])
+    for j in range(start.shape[0]):
+        s0 = start[j]
+        y[j] = np.dot(buf[s0:s0 + k], rev[phase[j]])
+    return y
 
 
 class StreamResampler:
@@ -112,8 +108,8 @@ class StreamResampler:
             self.up, self.down, self.poly = _design(self.sample_rate_in, self.sample_rate_out)
             self._rev = np.ascontiguousarray(self.poly[:, ::-1])
             # Compile (or load the cached kernel) now, not inside the first audio callback.
-            _polyphase_kernel()(np.zeros(self.poly.shape[1]), np.zeros(1, np.int64), np.zeros(1, np.int64),
-                                self._rev)
+            _polyphase_kernel(np.zeros(self.poly.shape[1]), np.zeros(1, np.int64), np.zeros(1, np.int64),
+                              self._rev)
 
     @property
     def taps_per_phase(self) -> int:
@@ -149,7 +145,7 @@ class StreamResampler:
         i0 = (j * down) // up
         phase = j * down - i0 * up
         # Output j's window is buf[i0 - base - (k - 1) .. i0 - base], read forwards with the reversed taps.
-        y = _polyphase_kernel()(buf, (i0 - base - (k - 1)).astype(np.int64), phase.astype(np.int64), self._rev)
+        y = _polyphase_kernel(buf, (i0 - base - (k - 1)).astype(np.int64), phase.astype(np.int64), self._rev)
         ready = i0 - state.n_in
         new_state = ResamplerState(history=buf[len(buf) - (k - 1):].copy(), n_in=n_total, n_out=int(j_end))
         return y, ready, new_state

@@ -1,7 +1,9 @@
-"""The engine's loudness paths: the input's envelope follower and the timbre's note envelope.
+"""The engine's loudness paths, their defaults and the timbre's note envelope.
 
-- :func:`input_level` (:func:`envelope_kernel`): the transfer-mode level of the input (peak
-  hold + one pole);
+- :data:`DEFAULT_DYNAMICS` (commands) and :data:`ENGINE_DYNAMICS` (the bare engine): which path;
+- the input's level, which both paths follow: :func:`audiosym.engine.level.input_level` (peak
+  hold + one pole, a numba kernel; a module of its own so that the CLI, which imports the
+  defaults here, does not import numba);
 - :func:`note_gate` / :func:`note_gain` (``dynamics="timbre"``): while a MIDI note is held the
   output sounds at the input's peak level since note-on times the timbre's stored note envelope
   (audiosym.timbre.envelope.NoteEnvelope); after the note-off it falls linearly over the release and stays
@@ -12,7 +14,6 @@ Pure functions of an immutable state, like the engine's step: ``state = note_gai
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -29,48 +30,6 @@ DEFAULT_DYNAMICS = "timbre"
 #: envelopes existed so that code built on the bare engine keeps its output: the output follows
 #: the input's level, which needs nothing from the preset beyond its graphs.
 ENGINE_DYNAMICS = "input"
-
-
-@functools.lru_cache(maxsize=1)
-def envelope_kernel():
-    """``(level [n], z)``: causal sliding max of ``buf`` over ``hold`` samples (a monotonic
-    queue, O(len(buf))) for the last ``n = len(buf) - hold + 1`` positions, then the one-pole
-    ``y = (1 - a) peak + z, z = a y`` (lfilter's arithmetic), compiled with numba."""
-    import numba
-
-    @numba.njit(cache=True, nogil=True)
-    def envelope(buf, hold, a, z):  # pragma: no cover - compiled
-        n = buf.shape[0] - hold + 1
-        out = np.empty(n)
-        queue = np.empty(buf.shape[0], np.int64)
-        head, tail = 0, 0
-        for j in range(buf.shape[0]):
-            while tail > head and buf[queue[tail - 1]] <= buf[j]:
-                tail -= 1
-            queue[tail] = j
-            tail += 1
-            if queue[head] <= j - hold:
-                head += 1
-            i = j - hold + 1
-            if i >= 0:
-                y = (1.0 - a) * buf[queue[head]] + z
-                z = a * y
-                out[i] = y
-        return out, z
-
-    return envelope
-
-
-def input_level(x: np.ndarray, history: np.ndarray, zi: np.ndarray, hold: int,
-                alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Transfer-mode level of the input block ``x [n]`` at the device rate (peak / sqrt 2, i.e.
-    the RMS of a sine): the max of |x| over the last ``hold`` samples (``history [hold - 1]``:
-    the |x| before the block), smoothed by the one pole ``alpha`` (state ``zi [1]``)
-    -> ``(level [n], history, zi)``, the state as new arrays."""
-    buf = np.concatenate([history, np.abs(x)])
-    level, z = envelope_kernel()(buf, hold, alpha, float(zi[0]))
-    tail = buf[len(buf) - (hold - 1):].copy() if hold > 1 else buf[:0]
-    return level / np.sqrt(2.0), tail, np.array([z])
 
 
 @dataclass(frozen=True)

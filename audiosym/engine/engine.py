@@ -56,12 +56,11 @@ from audiosym.engine.control import (
 from audiosym.engine.dynamics import (
     ENGINE_DYNAMICS,
     NoteEnvState,
-    envelope_kernel,
-    input_level,
     note_gain,
     note_gate,
     starts_note,
 )
+from audiosym.engine.level import envelope_kernel, input_level
 from audiosym.engine.state import EngineState, as_block, check_arguments
 from audiosym.engine.vocoder import get_vocoder
 from audiosym.preset.model import Preset
@@ -124,7 +123,7 @@ class Engine:
                                             n_harmonics=n_harmonics, n_bands=noise_bands)
         self._timbre_cache: dict[str, np.ndarray] = {}
         self._shift_cache: dict[str, float] = {}
-        envelope_kernel()(np.zeros(self.hold), self.hold, 0.5, 0.0)  # compile now, not in a callback
+        envelope_kernel(np.zeros(self.hold), self.hold, 0.5, 0.0)  # compile now, not in a callback
         self._state = self.init_state()
 
     # ------------------------------------------------------------------ public API

@@ -20,6 +20,7 @@ import json
 import sys
 from typing import Any
 
+import librosa
 import numpy as np
 
 from audiosym.data.notes import NoteSetSpec, NoteTable, cache_dir, load_notes
@@ -59,8 +60,6 @@ def _pyin_midi(y: np.ndarray, sample_rate: int, *, lo_midi: float = 28.0, hi_mid
     pyin searches ``[lo_midi, hi_midi]`` at half-semitone resolution (its Viterbi cost grows
     with the square of the number of candidate pitches, so a narrow window is much faster).
     """
-    import librosa
-
     f0, voiced, _ = librosa.pyin(
         y.astype(np.float64), fmin=float(midi_to_hz(lo_midi)), fmax=float(midi_to_hz(hi_midi)),
         sr=sample_rate, frame_length=2048, hop_length=256, center=False, resolution=0.5,
@@ -121,8 +120,6 @@ def note_codes(model: LatentModel, frames: np.ndarray) -> tuple[np.ndarray, np.n
 
 def logmag_to_audio(logmag: np.ndarray, features: FeatureConfig, *, n_iter: int = 32) -> np.ndarray:
     """Log-frequency log-magnitude frames ``[T, n_bins]`` -> audio by Griffin-Lim (float32)."""
-    import librosa
-
     n_lin = features.n_fft // 2 + 1
     fft_hz = np.arange(n_lin) * features.sample_rate / features.n_fft
     with np.errstate(divide="ignore"):
@@ -211,10 +208,10 @@ def evaluate_sps(model: LatentModel, *, soundfont: str | None = None, synthesis:
 
 def plot(result: dict[str, Any], out_path: str) -> None:
     """z_pitch against MIDI pitch, one panel per instrument (matplotlib Agg)."""
-    import matplotlib
+    import matplotlib  # lazy: ~0.5 s to import, only for --plot
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: as matplotlib, after choosing the Agg backend
 
     codes = result["_codes"]
     fig, axes = plt.subplots(3, 3, figsize=(10, 9), sharex=False)

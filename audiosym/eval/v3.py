@@ -248,10 +248,10 @@ def evaluate_v3(model, *, data: EvalData | None = None, progress: bool = False, 
 
 def plot_confusion(conf: np.ndarray, pitches: np.ndarray, path: str, *, title: str = "") -> None:
     """Atom x pitch confusion matrix, atoms ordered by their matched pitch."""
-    import matplotlib
+    import matplotlib  # lazy: ~0.5 s to import, only for --plot
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: as matplotlib, after choosing the Agg backend
 
     amap = hungarian_map(conf)
     order = np.argsort(np.where(amap >= 0, amap, len(pitches) + np.arange(len(amap))), kind="stable")

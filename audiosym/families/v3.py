@@ -93,7 +93,7 @@ class CodebookModel(LatentModel, Protocol):
 def hungarian_atoms(code: np.ndarray, pitch: np.ndarray, n_atoms: int, pitch_limits: tuple[int, int]) -> np.ndarray:
     """``atom_midi [n_atoms]``: each atom's MIDI pitch by maximum-weight one-to-one matching of
     the atom x pitch frame counts of ``code [M]`` at ``pitch [M]``; -1 for atoms left unmatched."""
-    from scipy.optimize import linear_sum_assignment  # noqa: PLC0415 - scipy.optimize takes 0.5 s to import; only export needs it
+    from scipy.optimize import linear_sum_assignment  # lazy: ~0.5 s; --help imports families
 
     pitches = np.arange(pitch_limits[0], pitch_limits[1] + 1)
     counts = np.zeros((n_atoms, len(pitches)))

@@ -17,11 +17,15 @@ import contextlib
 import glob
 import os
 import secrets
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import librosa
 import numpy as np
+import soundfile as sf
+import soxr
 
 from audiosym.errors import AudiosymError, ParameterError
 
@@ -51,7 +55,6 @@ class AudioInfo:
 
 def probe_seconds(path: str | os.PathLike) -> float | None:
     """Duration in seconds from the file header (libsndfile only), or None when unknown."""
-    import soundfile as sf
 
     try:
         info = sf.info(str(path))
@@ -108,7 +111,6 @@ def read_audio(
 
 def _decode(path: Path) -> tuple[np.ndarray, int]:
     """``(data [n] or [n, channels] float32, sample_rate)``; soundfile first, then librosa."""
-    import soundfile as sf
 
     try:
         data, sample_rate = sf.read(str(path), dtype="float32", always_2d=False)
@@ -116,9 +118,7 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
     except Exception as sf_exc:  # noqa: BLE001 - fall back to audioread for formats libsndfile lacks
         first = str(sf_exc).strip().splitlines()[0] if str(sf_exc).strip() else type(sf_exc).__name__
     try:
-        import warnings
 
-        import librosa
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # librosa warns about the audioread fallback itself
@@ -142,7 +142,6 @@ def resample(y: np.ndarray, *, orig_sample_rate: int, target_sample_rate: int) -
         )
     if orig_sample_rate == target_sample_rate:
         return np.asarray(y, dtype=np.float32)
-    import soxr
 
     return soxr.resample(np.asarray(y, dtype=np.float32), orig_sample_rate, target_sample_rate, quality="HQ").astype(
         np.float32
@@ -194,7 +193,6 @@ def write_wav(
     clipped to full scale: count them first with :func:`clipped_samples`). ``comment`` is stored
     in the file's INFO chunk (``ICMT``; :func:`read_wav_comment`). The parent folder is created.
     """
-    import soundfile as sf
 
     path = Path(path)
     if sample_rate <= 0:
@@ -222,7 +220,6 @@ def clipped_samples(y: np.ndarray, subtype: str) -> int:
 def read_wav_comment(path: str | os.PathLike) -> str | None:
     """The INFO comment :func:`write_wav` stored in ``path``; None when it has none or is not
     a readable audio file."""
-    import soundfile as sf
 
     try:
         with sf.SoundFile(str(path)) as f:

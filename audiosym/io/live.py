@@ -98,6 +98,7 @@ def import_sounddevice() -> Any:
         return sys.modules["sounddevice"]
     with captured_c_stderr():
         try:
+            # lazy: sounddevice/python-rtmidi bind to the audio and MIDI system at import; only when a live session opens
             import sounddevice as sd
         except OSError as exc:  # the wheel on Linux uses the system's libportaudio
             raise DeviceError(f"the PortAudio library could not be loaded ({exc}); install it: "
@@ -127,6 +128,7 @@ def require_audio_devices() -> None:
 
 
 def _midi_api(name: str | None) -> int:
+    # lazy: sounddevice/python-rtmidi bind to the audio and MIDI system at import; only when a live session opens
     import rtmidi
 
     apis = {"jack": rtmidi.API_UNIX_JACK, "alsa": rtmidi.API_LINUX_ALSA,
@@ -154,6 +156,7 @@ def open_midi_in(api: str | None = None, *, name: str = "audiosym") -> tuple[Any
     for ``None`` on the first MIDI system that starts and has ports, in rtmidi's order (ALSA,
     then JACK on Linux), else the first that starts: with no ALSA sequencer, a JACK server's
     ports still work. ``why``: what failed, in words ('' when every system started)."""
+    # lazy: sounddevice/python-rtmidi bind to the audio and MIDI system at import; only when a live session opens
     import rtmidi
 
     wanted = [_midi_api(api)] if api is not None else list(rtmidi.get_compiled_api())

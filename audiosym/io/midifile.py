@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import pretty_midi
+
 from audiosym.errors import AudiosymError, ParameterError
 
 
@@ -46,8 +48,6 @@ class TrackInfo:
 
 
 def _load(path: str | os.PathLike):
-    import pretty_midi
-
     path = Path(path)
     if not path.is_file():
         raise ParameterError(f"MIDI file {str(path)!r} does not exist; give the path of a .mid file")

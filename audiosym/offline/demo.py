@@ -15,9 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
+from audiosym.data.soundfonts import find_soundfont, render_melody
+from audiosym.engine.control import melody_events
 from audiosym.engine.dynamics import DEFAULT_DYNAMICS
+from audiosym.engine.engine import Engine
+from audiosym.engine.first_run import announce_first_run
 from audiosym.errors import ParameterError, PresetError
+from audiosym.io.audio import write_wav
+from audiosym.io.midifile import MelodyNote
+from audiosym.offline.render import render_signal
+from audiosym.preset.format import preset_files
 from audiosym.preset.model import Preset
+from audiosym.preset.session import load_preset
 
 #: The demo melody: ``(onset_s, duration_s, midi_pitch, velocity)``, 4.8 s, within MIDI 60..72.
 DEMO_MELODY: tuple[tuple[float, float, int, int], ...] = tuple(
@@ -31,43 +40,6 @@ DEMO_MELODY: tuple[tuple[float, float, int, int], ...] = tuple(
 #: the phrasing and the pitch is unambiguous.
 DEMO_PROGRAM = 71
 DEMO_SAMPLE_RATE = 44100
-#: What a first run spends compiling (numba: the engine's kernels and librosa's), measured on 2
-#: cores (AMD EPYC): `audiosym demo` took 33 s with an empty numba cache, 19 s with only
-#: audiosym's kernels to compile, 5-6 s with both cached.
-FIRST_RUN_SECONDS = 30
-
-
-def engine_kernels_cached() -> bool:
-    """Whether numba's on-disk cache holds, for this source, this numba and this CPU, the kernels a
-    transfer-mode engine compiles on its first use (the harmonic vocoder's frame reader and
-    synthesis loop, the input level, the resampler, the match correction; each compiled with
-    the kernels it calls). False on a first run, after an upgrade or with a fresh
-    ``NUMBA_CACHE_DIR``: building the first engine then takes ~:data:`FIRST_RUN_SECONDS` s.
-    Importing these kernels compiles nothing (numba compiles on the first call)."""
-    from audiosym.dsp.resample import _polyphase_kernel
-    from audiosym.engine.dynamics import envelope_kernel
-    from audiosym.engine.vocoder.harmonic import _reader_kernel, _synth_kernel
-    from audiosym.timbre.match import _apply_kernel
-
-    for kernel in (_reader_kernel(), _synth_kernel(), envelope_kernel(), _polyphase_kernel(), _apply_kernel()):
-        try:  # numba's cache index: {(signature, target CPU, code hash): file}, {} when absent or stale
-            index = kernel._cache._cache_file._load_index()
-            target = kernel.targetctx.codegen().magic_tuple()
-        except Exception:  # noqa: BLE001 - numba's internals moved: claim nothing rather than something false
-            return True
-        if not any(key[1] == target for key in index):
-            return False
-    return True
-
-
-def announce_first_run(log=sys.stderr) -> None:
-    """Say so on ``log`` when the engine's kernels are not compiled yet (a first run is otherwise
-    silent for ~:data:`FIRST_RUN_SECONDS` s); nothing when they are cached."""
-    if not engine_kernels_cached():
-        print(f"preparing the engine (first run only, up to ~{FIRST_RUN_SECONDS} s): compiling its kernels, "
-              "which are kept on disk for later runs ...", file=log, flush=True)
-
-
 @dataclass
 class DemoResult:
     """Where everything went: ``out_dir``, ``input_wav``, ``outputs`` [(preset, timbre, wav)], ``png``."""
@@ -127,7 +99,6 @@ def _fit_melody(midi_range: tuple[int, int]) -> list[tuple[float, float, int, in
 
 def shipped_presets() -> list[Path]:
     """The shipped preset files (``presets/*.asym``), sorted by name."""
-    from audiosym.preset.format import preset_files
 
     return [path for _, path, where in preset_files() if where == "shipped"]
 
@@ -143,12 +114,6 @@ def run_demo(
     log=sys.stderr,
 ) -> DemoResult:
     """Render the demo; ``presets``: names/paths (default: every shipped preset)."""
-    from audiosym.data.soundfonts import find_soundfont, render_melody
-    from audiosym.engine.control import melody_events
-    from audiosym.io.audio import write_wav
-    from audiosym.io.midifile import MelodyNote
-    from audiosym.offline.render import render_signal
-    from audiosym.preset.session import load_preset
 
     start = time.perf_counter()
     if timbres_per_preset < 1:
@@ -171,7 +136,6 @@ def run_demo(
         melody = [MelodyNote(o, o + d, p, v) for o, d, p, v in _fit_melody(preset.midi_range)]
         events = melody_events(melody, sample_rate=sample_rate, n_samples=len(y))
         for timbre in contrasting_timbres(preset, timbres_per_preset):
-            from audiosym.engine.engine import Engine
 
             engine = Engine(preset, timbre=timbre, sample_rate=sample_rate, mode="transfer", dynamics=DEFAULT_DYNAMICS)
             z = render_signal(engine, y, events)
@@ -190,10 +154,11 @@ def run_demo(
 
 def plot_spectrograms(panels: list[tuple[str, np.ndarray]], *, sample_rate: int, path: Path) -> Path:
     """One mel spectrogram (dB, 80 dB range, one colour scale for all) per ``(title, y)`` panel."""
-    import librosa
+    # lazy: matplotlib (~0.5 s), only when the demo draws its PNG
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed, and never opens a window
+    # lazy: matplotlib (~0.5 s), only when the demo draws its PNG
     import librosa.display
     import matplotlib.pyplot as plt
 

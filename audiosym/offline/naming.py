@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from audiosym.errors import ParameterError
+from audiosym.io.audio import read_wav_comment
+from audiosym.preset.format import resolve_preset
 
 #: Marks a WAV comment as a resynth settings record (and its layout's version).
 RECORD_KIND = "audiosym resynth settings 1"
@@ -33,7 +35,6 @@ def name_part(text: str) -> str:
 
 def preset_stem(preset: str | os.PathLike) -> str:
     """The preset's file name without ``.asym``: what the user calls it (``sps-default``)."""
-    from audiosym.preset.format import resolve_preset
 
     return resolve_preset(preset).stem
 
@@ -62,7 +63,6 @@ def settings_record(settings: Any, *, format_name: str) -> dict[str, str]:
     """Every setting of ``settings`` (:class:`audiosym.offline.resynth.ResynthSettings`) that
     shapes an output's sound, as strings; files (preset, reference, MIDI) by name and content
     hash. ``format_name``: the ``--format`` (a key of :data:`audiosym.io.audio.WAV_FORMATS`)."""
-    from audiosym.preset.format import resolve_preset
 
     if settings.midi_path is not None:
         track = "" if settings.midi_track is None else f" track {settings.midi_track}"
@@ -92,7 +92,6 @@ def record_text(record: dict[str, str]) -> str:
 def read_record(path: str | os.PathLike) -> dict[str, str] | None:
     """The settings record stored in the WAV at ``path``; None when it holds none (not made by
     ``audiosym resynth``, or not a readable WAV)."""
-    from audiosym.io.audio import read_wav_comment
 
     text = read_wav_comment(path)
     try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pretty_midi
 
 from audiosym.dsp.features import features
 from audiosym.engine.control import MidiEvent, note_off, note_on, pitch_bend
@@ -219,8 +220,6 @@ def write_notes_midi(notes: list[TrackNote], path, *, bend_range_semitones: floa
     track, velocity 100, the bends as pitch-bend messages for a ``bend_range_semitones`` wheel
     (:func:`sent_bends`, as the engine gets them). ``audiosym resynth
     --midi`` reads its notes back; a DAW or notation program opens it as it is."""
-    import pretty_midi  # noqa: PLC0415 - 0.15 s to import; only --save-notes writes a MIDI file
-
     pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
     track = pretty_midi.Instrument(program=0, name="audiosym: notes of the input")
     for n in notes:

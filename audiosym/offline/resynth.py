@@ -14,17 +14,20 @@ file exactly once.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import time
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from audiosym.engine.dynamics import DEFAULT_DYNAMICS
-from audiosym.errors import ParameterError
+from audiosym.errors import AudiosymError, DeviceError, ParameterError
 from audiosym.io.audio import (
     WAV_FORMATS,
     InputSource,
@@ -33,11 +36,14 @@ from audiosym.io.audio import (
     read_audio,
     write_wav,
 )
-from audiosym.io.midifile import MelodyNote
+from audiosym.io.midifile import MelodyNote, load_track_notes
 from audiosym.offline import naming
+from audiosym.offline.pitch_track import input_notes, write_notes_midi
 from audiosym.offline.render import INPUT_PITCH, resynthesize
 from audiosym.preset.model import Preset
-from audiosym.timbre.reference import TimbreReference, measure_reference
+from audiosym.preset.session import load_preset
+from audiosym.timbre.match import named_corrections
+from audiosym.timbre.reference import TimbreReference, measure_reference, reference_name
 
 STATUSES = ("ok", "skipped", "failed")
 Layers = tuple[tuple[TimbreReference, ...], bool, bool]  # one timbre layer: (references, replace_named, stored)
@@ -124,7 +130,6 @@ class ResynthSettings:
         """The timbre the engine plays: ``timbre``, else the reference's default name."""
         if self.timbre is not None:
             return self.timbre
-        from audiosym.timbre.reference import reference_name
 
         assert self.timbre_from is not None  # __post_init__ requires one of them
         return reference_name(self.timbre_from)
@@ -246,9 +251,6 @@ def load_for_batch(settings: ResynthSettings, *, references: list[Layers] | None
     ``references``: the timbre measurements of an earlier call (:func:`batch_references`), so
     that worker processes wrap the preset the same way without measuring again.
     """
-    from audiosym.errors import AudiosymError, DeviceError
-    from audiosym.io.midifile import load_track_notes
-    from audiosym.preset.session import load_preset
 
     if settings.device == "cuda" and not (
         os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
@@ -274,7 +276,6 @@ def load_for_batch(settings: ResynthSettings, *, references: list[Layers] | None
                                                            notes=notes)])
     preset.timbre_vector(settings.timbre_name)  # unknown timbre -> ParameterError listing the names
     if settings.match_named and references is None:
-        from audiosym.timbre.match import named_corrections
 
         try:
             corrections = named_corrections(preset, [settings.timbre_name])
@@ -310,7 +311,6 @@ class _Worker:
             y, info = read_audio(job.input, max_seconds=s.max_seconds)
             found = None
             if s.save_notes:
-                from audiosym.offline.pitch_track import input_notes, write_notes_midi
 
                 found = input_notes(self.preset, y, info.sample_rate, transpose_semitones=s.transpose_semitones)
             out, rate = resynthesize(
@@ -380,7 +380,6 @@ def run_jobs(
     worker the batch runs in this process, reusing ``loaded`` (from :func:`load_for_batch`)
     when given. Each failure is printed as one line on stderr as it happens.
     """
-    from tqdm import tqdm
 
     if workers < 1:
         raise ParameterError(f"workers={workers} must be at least 1")
@@ -420,8 +419,6 @@ def run_jobs(
 
 
 def _run_pool(jobs, todo, settings, workers, finish, references, record) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # spawn, not fork: onnxruntime's thread pools do not survive fork() safely
     ctx = multiprocessing.get_context("spawn")

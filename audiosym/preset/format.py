@@ -21,6 +21,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 from audiosym import families
 from audiosym.dsp.features import FeatureConfig
 from audiosym.errors import ParameterError, PresetError
@@ -105,8 +107,6 @@ def schema() -> dict[str, Any]:
 
 def validate_metadata(meta: Any, *, where: str = "metadata") -> None:
     """Raise PresetError naming the first field that breaks the schema or a cross-field rule."""
-    import jsonschema  # noqa: PLC0415 - 0.1 s to import; only when a file is checked
-
     if not isinstance(meta, dict):
         raise PresetError(f"{where} must be a JSON object, got {type(meta).__name__}")
     version = meta.get("format_version")

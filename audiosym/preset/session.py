@@ -41,7 +41,7 @@ def _cuda_present() -> bool:
 
 
 def _providers(device: str) -> list[str]:
-    import onnxruntime as ort  # noqa: PLC0415 - 0.15 s to import; `presets list` and `--help` never need it
+    import onnxruntime as ort  # lazy: ~0.15 s; --help and `presets list` import this module
 
     if device not in ("auto", "cpu", "cuda"):
         raise ParameterError(f"device={device!r} must be auto, cpu or cuda")
@@ -56,7 +56,7 @@ def _providers(device: str) -> list[str]:
 def make_session(onnx_bytes: bytes, *, device: str = "auto", intra_op_threads: int = 1):
     """An onnxruntime InferenceSession (a :class:`GraphSession`) as presets use it: all graph optimisations, ``intra_op_threads``
     threads (1 keeps a real-time audio thread predictable), one inter-op thread, quiet logs."""
-    import onnxruntime as ort  # noqa: PLC0415 - as in _providers
+    import onnxruntime as ort  # lazy: as in _providers
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = int(intra_op_threads)

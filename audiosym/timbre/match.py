@@ -263,7 +263,7 @@ class MatchTable:
 
 @functools.lru_cache(maxsize=1)
 def _apply_kernel():
-    import numba  # noqa: PLC0415 - 0.3 s to import; only when a match table is first applied
+    import numba  # lazy: ~0.3 s; --help imports this module (preset.session -> preset.model)
 
     @numba.njit(cache=True, nogil=True)
     def apply(out, timbre, midi, vectors, scales, table, absolute, g0, fmin, bps):  # pragma: no cover - compiled

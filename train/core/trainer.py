@@ -15,6 +15,7 @@ import csv
 import json
 import os
 import platform
+import random
 import subprocess
 import sys
 import time
@@ -27,7 +28,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+from tqdm.auto import tqdm
 
+import audiosym
 from audiosym.dsp.features import FeatureConfig
 from audiosym.errors import ParameterError
 from train.core.device import to_model
@@ -70,7 +73,6 @@ class Task:
 
 
 def seed_everything(seed: int) -> None:
-    import random
 
     random.seed(seed)
     np.random.seed(seed % (2**32))
@@ -103,7 +105,6 @@ def git_commit() -> str:
 
 
 def versions() -> dict[str, str]:
-    import audiosym
 
     return {
         "audiosym": audiosym.__version__,
@@ -320,7 +321,6 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------
     def fit(self, *, resume: bool = False) -> dict[str, Any]:
-        from tqdm.auto import tqdm
 
         if self.is_main and not resume and self.checkpoint_path().exists():
             raise ParameterError(

@@ -34,6 +34,7 @@ import numpy as np
 
 from audiosym.dsp.features import FeatureConfig, analysis_window, sparse_log_frequency_matrix
 from audiosym.dsp.pitch import midi_to_hz
+from audiosym.engine.vocoder.kernels import read_rows, synth
 
 _OVERSAMPLE = 32  # Hann kernel table resolution (points per FFT bin)
 _KERNEL_HALF = 4  # kernel support: +-4 FFT bins (the Hann sidelobes beyond are < -40 dB)
@@ -89,14 +90,11 @@ class SpectrumReader:
         return amps, noise
 
 
-@functools.lru_cache(maxsize=1)
 def _reader_kernel():
     """The analysis of one decoded frame, compiled with numba (see SpectrumReader): align the
     comb, read each harmonic at its bin divided by the unit comb's response there, put what the
     harmonic model leaves into the noise bands, normalise to unit RMS. ``read_rows(logmag [R, bins],
     f0 [R], ...)`` does every row (``exp(logmag - max)`` first); writes ``amps``/``noise``."""
-    from audiosym.engine.vocoder.kernels import read_rows
-
     return read_rows
 
 
@@ -130,7 +128,6 @@ def _noise_tables_frames(sample_rate: int, edges_hz: tuple[float, ...], top_gain
     return np.ascontiguousarray(_scaled_tables(sample_rate, edges_hz, top_gain).T)
 
 
-@functools.lru_cache(maxsize=1)
 def _synth_kernel():
     """The whole synthesis loop, compiled with numba (a librosa dependency) on first use.
 
@@ -145,8 +142,6 @@ def _synth_kernel():
     (the taper is 0 there). Blocking changes the result only by float rounding.
     Returns ``(y, phase, ramp_done, noise_pos)``; ``amps_*``/``noise_*`` are updated in place.
     """
-    from audiosym.engine.vocoder.kernels import synth
-
     return synth
 
 

@@ -4,9 +4,12 @@ on-disk cache (``cache=True``) holds across processes.
 A kernel defined inside a factory function and calling another such kernel (a closure variable)
 misses the cache in every new process: numba recompiled it (6-9 s at every engine start) and
 wrote one more cache file each time. Module-level kernels call each other as globals, which the
-cache handles. Imported lazily (by :func:`audiosym.engine.vocoder.harmonic._reader_kernel`,
-:func:`audiosym.engine.vocoder.harmonic._synth_kernel`, :func:`audiosym.engine.vocoder.rtpghi._heap_kernel`), so importing
-audiosym does not import numba. See those factories for what each kernel computes.
+cache handles. Imported by :mod:`audiosym.engine.vocoder.harmonic` and
+:mod:`audiosym.engine.vocoder.rtpghi`, which only the engine imports: ``import audiosym`` and
+``audiosym --help`` do not import numba. What each kernel computes: the docstrings of
+:func:`audiosym.engine.vocoder.harmonic._reader_kernel`,
+:func:`audiosym.engine.vocoder.harmonic._synth_kernel` and
+:func:`audiosym.engine.vocoder.rtpghi._heap_kernel`, which return them.
 """
 
 from __future__ import annotations

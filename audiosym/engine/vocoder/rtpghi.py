@@ -30,7 +30,6 @@ linear-frequency STFT magnitude, and :class:`RTPGHIVocoder`, the engine's ``"rtp
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,6 +39,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from audiosym.dsp.features import FeatureConfig, analysis_window, log_frequency_matrix
 from audiosym.dsp.pitch import midi_to_hz
 from audiosym.dsp.resample import ResamplerState, StreamResampler
+from audiosym.engine.vocoder.kernels import integrate
 from audiosym.errors import ParameterError
 
 HANN_LAMBDA = 0.25645  # lam / n_fft^2 of the Gaussian that stands in for a Hann window (LTFAT pghi docs)
@@ -223,7 +223,6 @@ class RTPGHI:
         return y
 
 
-@functools.lru_cache(maxsize=1)
 def _heap_kernel():
     """Heap integration of one frame, compiled with numba:
     ``integrate(mag_prev, phase_prev, tgrad_prev, mag, tgrad, fgrad, tol, phase)``.
@@ -234,8 +233,6 @@ def _heap_kernel():
     current-frame bin integrates along frequency to its two neighbours. When the heap runs dry
     with bins left (an onset after silence), the largest remaining bin is seeded by time
     integration and the walk continues from there."""
-    from audiosym.engine.vocoder.kernels import integrate
-
     return integrate
 
 
