@@ -24,14 +24,18 @@ from audiosym.errors import AudiosymError
 COMMANDS = ("demo", "train", "eval", "export", "presets", "resynth", "live", "bench")
 
 EPILOG = """\
+`audiosym COMMAND --help` explains one command, with examples. The words you meet (preset,
+timbre, latent, transfer/synth mode, latency, xrun ...) are explained in plain language, with a
+first-hour walk-through, in docs/musicians.md.
+
 examples:
-  audiosym demo                                   # render a melody, re-timbre it with the shipped presets
-  audiosym train sps --config tiny --out runs/sps # learn a pitch-linear latent (needs audiosym[train])
-  audiosym eval sps runs/sps --json               # held-out R² of z_pitch vs MIDI pitch
-  audiosym export runs/sps --out my.asym          # ONNX graphs + calibration in one preset file
-  audiosym presets list
+  audiosym demo                                   # a melody re-timbred with the shipped presets
+  audiosym presets list                           # the presets you can play, and where they live
   audiosym resynth song.wav --out out/ --preset sps-default --timbre violin --transpose 3
   audiosym live --preset sps-default --timbre flute --midi-port 0
+  audiosym train sps --config tiny --out runs/sps # learn your own (needs the training extra)
+  audiosym eval sps runs/sps --json               # how well it learned pitch, on unseen instruments
+  audiosym export runs/sps --out my.asym          # the trained run -> one preset file
 """
 
 

@@ -12,38 +12,53 @@ from audiosym.cli._common import print_json, require_torch
 from audiosym.errors import ParameterError
 
 HELP = """\
-Benchmarks with measured numbers (one JSON object on stdout with --json, progress on stderr).
+Benchmarks with measured numbers (one JSON object on stdout with --json, progress on stderr):
+how fast and how accurate the engine is on this machine. Words: docs/musicians.md.
 
-  engine   real-time engine: per-block compute p99 at 48 kHz / block 128 / one thread, input and
-           note-on latency measured by feeding signals, pyin pitch error across the playable range
-  vocoder  harmonic+noise vs RTPGHI (real-time phase reconstruction) vs offline Griffin-Lim on
-           oracle and decoded magnitudes: MRSTFT distance, compute per frame, step latency
+  engine   real-time engine: compute time per block (p99: the slowest 1 % of blocks) at 48 kHz /
+           block 128 / one thread, input and note-on latency measured by feeding signals, the
+           pitch error heard (pyin pitch tracker) across the playable range
+  vocoder  the ways of turning spectra back into sound: harmonic+noise (the default) vs RTPGHI
+           (real-time phase reconstruction) vs offline Griffin-Lim, on original and decoded
+           spectra: MRSTFT distance (spectral difference, lower is closer), compute per frame,
+           latency
   train    sps|v3: optimisation steps/s of the tiny config for --steps steps (default 50) on
            --device (cpu, or cuda where available), one torch thread on CPU (needs the train extra)
-  resynth  offline resynthesis realtime factor (process CPU time and wall time) at 44.1 and 16 kHz,
-           MIDI-driven and pass-through pitch, one onnxruntime thread (target >= 100x per core)
+  resynth  offline resynthesis speed in multiples of real time (process CPU time and wall time) at
+           44.1 and 16 kHz, MIDI-driven and pass-through pitch, one onnxruntime thread (target >= 100x
+           per core)
+"""
+
+EXAMPLES = """\
+examples:
+  audiosym bench engine --preset sps-default --json
+  audiosym bench engine --preset v3-default --sample-rate 44100 --block 64 --seconds 4
+  audiosym bench resynth --preset sps-default --seconds 10 --repeats 1
+  audiosym bench vocoder --json
+  audiosym bench train sps --steps 20       # needs the training extra
 """
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="benchmarks: engine | vocoder | train | resynth", description=HELP,
+    p = sub.add_parser("bench", help="benchmarks: engine | vocoder | train | resynth", description=HELP, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["engine", "vocoder", "train", "resynth"])
+    p.add_argument("what", choices=["engine", "vocoder", "train", "resynth"], help="what to measure (see above)")
     p.add_argument("method", nargs="?", choices=families.names(), help="training method (bench train)")
     p.add_argument("--preset", default=None, help="preset file or shipped name (engine, resynth; vocoder: whose decoded frames, default sps-default)")
-    p.add_argument("--timbre", default=None, help="timbre (default: the preset's default)")
-    p.add_argument("--sample-rate", type=int, default=48000)
-    p.add_argument("--block", type=int, default=128)
+    p.add_argument("--timbre", default=None, help="engine, resynth: named timbre (default: the preset's default)")
+    p.add_argument("--sample-rate", type=int, default=48000, help="engine: device rate in Hz (default 48000)")
+    p.add_argument("--block", type=int, default=128,
+                   help="engine: block size in samples (default 128 = 2.7 ms at 48 kHz)")
     p.add_argument("--seconds", type=float, default=None,
                    help="seconds of audio timed per mode (default: engine 8, resynth 30)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per case, median reported (resynth; default 3)")
     p.add_argument("--steps", type=int, default=50, help="optimisation steps timed (train; default 50)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="training device (train; default cpu)")
-    p.add_argument("--pitch-step", type=int, default=2, help="semitones between the notes pitch-checked (default 2)")
+    p.add_argument("--pitch-step", type=int, default=2, help="engine: semitones between the notes pitch-checked (default 2)")
     p.add_argument("--no-match", dest="match", action="store_false",
                    help="engine: without the preset's stored match corrections (default: with, as `live` plays)")
-    p.add_argument("--dynamics", choices=["timbre", "input"], default="timbre", help="engine: transfer-mode dynamics")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--dynamics", choices=["timbre", "input"], default="timbre", help="engine: transfer-mode dynamics, as `live --dynamics` (default timbre)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")
     p.set_defaults(func=run)
 
 

@@ -16,13 +16,22 @@ each shipped preset (the default timbre plus the timbres farthest from it), and 
   spectrograms.png           input and outputs, one log-mel spectrogram each
 
 Nothing is overwritten silently: when --out already holds files, a fresh run-NNN subfolder
-is used (pass --overwrite to write into --out itself).
+is used (pass --overwrite to write into --out itself). The first run after an install
+prepares the engine (up to ~30 s, said on the screen); later runs take a few seconds.
+"""
+
+EXAMPLES = """\
+examples:
+  audiosym demo                                     # writes demo_out/ (or demo_out/run-NNN/)
+  audiosym demo --out ~/audiosym-demo --timbres 2 --no-plot
+  audiosym demo --preset v3-default --timbres 8     # one preset, more of its timbres
+  audiosym demo --preset my-sps.asym --json         # your own preset; where everything is, as JSON
 """
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "demo", help="render a melody and re-timbre it with the shipped presets", description=HELP,
+        "demo", help="render a melody and re-timbre it with the shipped presets", description=HELP, epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", default="demo_out", metavar="DIR", help="output folder (default: demo_out)")

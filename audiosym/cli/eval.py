@@ -15,27 +15,41 @@ from audiosym.families.base import LatentModel
 from audiosym.preset.session import load_preset
 
 HELP = """\
-Evaluate a trained run directory (needs audiosym[train]) or a preset file (torch-free)
-on notes rendered from a soundfont the model never trained on.
+How well did a model learn? Tests a trained run directory (needs the training extra) or a preset
+(torch-free) on notes rendered from a soundfont it never trained on (held-out instruments).
 
-  sps  per-instrument R² of a linear fit z_pitch ~ MIDI pitch, slope spread, synthesis R²
-  v3   codebook purity, one-to-one (Hungarian) accuracy, k-NN retrieval and leakage, zero-shot
+  sps  does z_pitch (its pitch latent) follow the MIDI note in a straight line? R² per
+       instrument of that line (1.0 = exactly), how much its slope varies between instruments
+       (slope_cv), and does the pitch asked for come out (synthesis R²: pitch heard vs asked)
+  v3   does each codebook atom (pitch code) stand for one pitch? purity, one-to-one accuracy
+       (atoms matched to pitches one to one, the Hungarian method), k-NN retrieval (do nearby
+       codes share a pitch, nearby styles an instrument), leakage (how much instrument is left
+       in the codes: chance level is best), zero-shot (accuracy on instruments never trained on)
 
+Plain-language meanings of these words: docs/musicians.md.
 --json prints one JSON object on stdout; progress goes to stderr.
+"""
+
+EXAMPLES = """\
+examples:
+  audiosym eval sps sps-default                        # a shipped preset, torch-free (20 s here)
+  audiosym eval v3 v3-default --json > v3-eval.json    # keep the numbers (for export --metrics)
+  audiosym eval sps runs/my-sps --plot sps.png         # a training run (needs the training extra)
+  audiosym eval v3 runs/my-v3 --soundfont MuseScore_General --no-progress
 """
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "eval", help="evaluate a run or preset on a held-out soundfont", description=HELP,
+        "eval", help="evaluate a run or preset on a held-out soundfont", description=HELP, epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("method", choices=families.names(), help="the model family")
     p.add_argument("model", help="run directory or preset (file path or shipped name)")
     p.add_argument("--soundfont", default=None, help="held-out soundfont (default: MuseScore_General when installed, else one that is not the training soundfont)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    p.add_argument("--plot", default=None, metavar="OUT.png", help="also write a plot")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--plot", default=None, metavar="OUT.png", help="also write a plot of the results to this PNG")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 

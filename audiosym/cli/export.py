@@ -10,28 +10,34 @@ from audiosym.cli._common import print_json, require_torch
 from audiosym.errors import ParameterError
 
 HELP = """\
-Export a trained SPS or V3 run to one preset file (.asym): the encoder and decoder as
-ONNX graphs (dynamic batch and time), calibration on the training soundfont (SPS: the
-line z_pitch = a + b*midi; V3: the atom -> MIDI map and codebook), named timbres, the
-real-time contract and sha256 hashes, in one zip validated by a JSON schema.
+Turn a trained run (`audiosym train`) into one preset file (.asym) that `resynth`, `live` and
+`demo` play without PyTorch (export itself needs the training extra). A preset holds the
+model's encoder and decoder as ONNX graphs, its calibration (how MIDI notes map to its pitch
+latent), its named timbres, its latency and the real-time contract, checked by a schema.
 
-The export checks itself: it reloads the graphs with onnxruntime, runs them at several
-batch sizes and lengths different from the export example, compares with torch (max
-abs error <= --atol, float32) and times both. It refuses to write a preset that fails.
+The export checks itself: it reloads the graphs with onnxruntime, runs them and compares with
+torch (largest difference <= --atol) and refuses to write a preset that fails. Then, for each
+named timbre, it measures the match correction (the decoder's remaining spectral error, like a
+match EQ) and the note envelope (a piano decays, an organ holds) on the training soundfont and
+stores them in the preset (--no-match skips that, saving a few seconds).
 
-Then it measures, on the exported graphs, what each named timbre's training-soundfont
-program sounds like next to what the decoder makes of it: a spectral match correction per
-register and the level envelope of a held note (a piano decays, an organ holds). Both are
-stored in the preset (match.npz) and used by `audiosym resynth`, `live` and `demo`
-(--no-match there turns the correction off; --dynamics input ignores the envelopes).
-A timbre measured as a sub-octave series (an organ's 16' stop) is played on the f0/2
-partials. --no-match here skips the measurement (a few seconds for a whole preset).
+To play a preset by name (`--preset my-sps`), write it into your presets folder
+(~/.local/share/audiosym/presets, or $AUDIOSYM_PRESETS; see `audiosym presets list`).
+Words (latent, match correction, note envelope): docs/musicians.md.
+"""
+
+EXAMPLES = """\
+examples:
+  audiosym export runs/my-sps --out my-sps.asym      # then: audiosym presets inspect my-sps.asym
+  audiosym export runs/my-sps --out ~/.local/share/audiosym/presets/my-sps.asym   # play as my-sps
+  audiosym export runs/my-v3 --out my-v3.asym --metrics v3-eval.json --description "my first V3"
 """
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export", help="export a trained run to a preset file (ONNX + calibration)", description=HELP,
+        epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run", help="training run directory (holds checkpoint.pt)")

@@ -25,8 +25,21 @@ REF.mid; CC1 can morph it towards a named --morph-timbre).
                     (with no note held the input's own pitch passes through, re-timbred)
   --mode synth      MIDI only: velocity x ADSR drives the loudness
 
-Xruns and late MIDI are counted and printed every few seconds and at exit; Ctrl-C stops.
-A missing device or MIDI port is an error that lists what exists (--list-devices, --list-midi).
+Xruns (blocks the sound card needed and did not get in time: clicks) and late MIDI are counted
+and printed every few seconds and at exit; Ctrl-C stops. A missing device or MIDI port is an
+error that lists what exists (--list-devices, --list-midi). Audio goes through PortAudio: JACK,
+PipeWire (run under `pw-jack`) or ALSA/PulseAudio. Words: docs/musicians.md.
+"""
+
+EXAMPLES = """\
+examples:
+  audiosym live --list-devices --list-midi                   # what audio and MIDI you have
+  audiosym live --preset sps-default --timbre flute --midi-port 0 --mode synth   # keyboard only
+  audiosym live --preset sps-default --timbre cello --midi-port 0 --input 2 --output 2
+  audiosym live --preset v3-default --timbre trumpet --morph-timbre clarinet --midi-port Keystation
+  audiosym live --preset sps-default --timbre-from my-cello.wav --mode synth --midi-port 0
+  pw-jack audiosym live --preset sps-default --timbre violin --midi-api jack --midi-port 0
+  audiosym live --preset sps-default --mode synth --seconds 10 --json   # timed; counters as JSON
 """
 
 
@@ -39,9 +52,9 @@ def _device(value: str | None):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("live", help="play a preset live from MIDI (and audio in)", description=HELP,
+    p = sub.add_parser("live", help="play a preset live from MIDI (and audio in)", description=HELP, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", help="preset file or shipped name")
+    p.add_argument("--preset", help="preset file or name (see `audiosym presets list`); required unless listing")
     add_timbre_arguments(p, timbre_help="named timbre of the preset (default: the preset's default)",
                          use="play (measured once, before the audio starts)")
     p.add_argument("--morph-timbre", default=None, help="timbre that CC1 (mod wheel) morphs towards")
@@ -52,7 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", default=None, help="audio output device (index or part of its name)")
     p.add_argument("--sample-rate", type=int, default=None, help="device rate in Hz (default: the output device's)")
     p.add_argument("--block", type=int, default=128, help="block size in samples (default 128 = 2.7 ms at 48 kHz)")
-    p.add_argument("--mode", choices=["transfer", "synth"], default="transfer")
+    p.add_argument("--mode", choices=["transfer", "synth"], default="transfer",
+                   help="'transfer' (default): audio in is re-timbred, its loudness drives the output and MIDI "
+                        "the pitch; 'synth': MIDI only, the note's velocity and an ADSR envelope set the loudness")
     add_dynamics_argument(p, prefix="transfer mode, while a MIDI note is held: ",
                           timbre="plays the timbre's stored note envelope at the input's level (a piano decays, "
                                  "an organ holds)", input="follows the input")
@@ -61,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bend-range", type=float, default=2.0, help="pitch-bend range in semitones (default 2)")
     p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
     p.add_argument("--report-every", type=float, default=5.0, help="seconds between status lines (default 5)")
-    p.add_argument("--json", action="store_true", help="print the final counters as one JSON object")
+    p.add_argument("--json", action="store_true", help="print the final counters (xruns, late MIDI ...) as one JSON object on stdout")
     p.add_argument("--list-devices", action="store_true",
                    help="list audio devices and exit (exit 1 when there are none, with how to get one on stderr)")
     p.add_argument("--list-midi", action="store_true",

@@ -19,24 +19,51 @@ from audiosym.preset.format import (
 )
 
 HELP = """\
-Presets are .asym files: ONNX graphs + calibration + named timbres in one zip.
-They are found by name in the shipped presets/ folder and in the user folder
-($AUDIOSYM_PRESETS, default ~/.local/share/audiosym/presets); any path works too.
+A preset is one .asym file: a trained model (its ONNX graphs), how MIDI notes map onto it, and
+its named timbres (instruments it can sound like). Presets are found by name in the shipped
+presets/ folder and in your user folder ($AUDIOSYM_PRESETS, default
+~/.local/share/audiosym/presets: copy a .asym file there to use it by name); any path works too.
 
-  list              every findable preset: name, kind, timbres, size, where
-  inspect PRESET    kind, pitch control and its calibration, playable range, timbres,
-                    latency, graph sizes, metrics (--json: the whole metadata)
+  list              every findable preset: name, kind (SPS or V3), timbres, size, where
+  inspect PRESET    what it holds: kind, pitch control, playable range (the MIDI notes it was
+                    trained on), timbres, latency, model sizes, metrics (--json: all of it)
+
+Words (SPS, V3, latency, codebook atoms, z_pitch): docs/musicians.md.
+"""
+
+EXAMPLES = """\
+examples:
+  audiosym presets list
+  audiosym presets inspect sps-default               # playable range, timbres, latency
+  audiosym presets inspect v3-default --json
+"""
+
+LIST_EXAMPLES = """\
+examples:
+  audiosym presets list
+  audiosym presets list --json
+"""
+
+INSPECT_EXAMPLES = """\
+examples:
+  audiosym presets inspect sps-default                # by name: shipped or in your user folder
+  audiosym presets inspect ./my-sps.asym --json       # by path; all the metadata as JSON
+  audiosym presets inspect v3-default | head -20
 """
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("presets", help="list or inspect presets", description=HELP,
+    p = sub.add_parser("presets", help="list or inspect presets", description=HELP, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ps = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    pl = ps.add_parser("list", help="list shipped and user presets")
-    pl.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    pl = ps.add_parser("list", help="list shipped and user presets", description="List every preset findable by "
+                       "name (shipped and in your user folder), and both folders.", epilog=LIST_EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    pl.add_argument("--json", action="store_true", help="print the list as one JSON object on stdout")
     pl.set_defaults(func=run_list)
-    pi = ps.add_parser("inspect", help="show what a preset holds")
+    pi = ps.add_parser("inspect", help="show what a preset holds", description="What a preset holds: kind, "
+                       "pitch control, playable range, timbres (* = default), latency, sizes, metrics.",
+                       epilog=INSPECT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     pi.add_argument("preset", help="preset file path or name")
     pi.add_argument("--json", action="store_true", help="print the full metadata as JSON")
     pi.set_defaults(func=run_inspect)

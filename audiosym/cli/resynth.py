@@ -16,66 +16,44 @@ from audiosym.errors import ParameterError
 from audiosym.io.audio import WAV_FORMATS
 
 HELP = """\
-Re-timbre audio files with a preset, offline, through the same engine as `audiosym live`
-(transfer mode: the input's dynamics drive the loudness, the preset's timbre replaces the
-input's).
+Re-timbre audio files with a preset, offline: your recording played again by another instrument,
+following its pitch and loudness (transfer mode, the engine of `audiosym live`).
 
-Inputs are files, folders (searched recursively for .wav .flac .ogg .mp3 .aiff ...) or
-glob patterns (quote them: 'takes/**/*.flac'). Any sample rate; multichannel files are
-downmixed to mono as the mean of their channels. Each output is a mono WAV (32-bit float;
---format pcm24 or pcm16 for 24- or 16-bit PCM) at the input's sample rate (or --sample-rate),
-time-aligned with the input (the engine's latency removed), named after the input's path
-relative to the folder it was found in plus the preset and the timbre, so runs with other
-timbres or presets can share one --out folder:
+Inputs: files, folders (searched for .wav .flac .ogg .mp3 .aiff ...) or quoted glob patterns
+('takes/**/*.flac'); any sample rate, stereo is mixed to mono.
+Outputs: mono WAVs at the input's sample rate, time-aligned with it (32-bit float; --format
+pcm24|pcm16 for 24/16-bit), in --out, a folder outside the input folders, named after the
+input plus preset and timbre, so several timbres share one folder:
   takes/solo.flac  ->  OUT/solo.sps-default.violin.wav   (--preset sps-default --timbre violin)
                    ->  OUT/solo.sps-default.ref-cello.wav (--timbre-from cello.wav)
-Output files get the usual permissions of new files (0666 less your umask, e.g. 0644).
+A rerun skips outputs made with the same settings (an interrupted batch resumes) and fails on
+ones made with other settings, naming them (--overwrite redoes them). A bad file gets one line
+on stderr and a row in the summary, the others are still made (exit status 1).
 
-Timbre: --timbre NAME plays one of the preset's named timbres (instruments of its training
-soundfont); --timbre-from REF.wav plays the timbre measured from a recording instead ("make it
-sound like this file"): the preset's encoder reads the recording's timbre vector over its steady
-pitched frames (pyin), and the decoder's remaining spectral error on those frames, per register,
-is kept as a correction (like a match EQ). Best with a few seconds of single sustained notes
-covering the range you will play; --timbre-from-midi REF.mid gives its melody, so the pitch of
-each frame is known instead of estimated. Named timbres get the same kind of correction, measured when
-the preset was exported on the instrument the timbre came from (stored in the preset; --no-match
-turns it off; --match-named measures it now instead, for a preset exported without it, on the
-preset's training soundfont, which must be installed: a fraction of a second per timbre).
+Timbre: --timbre NAME (the preset's timbres: `audiosym presets inspect P`), or --timbre-from
+REF.wav to sound like a recording (a few seconds of single notes over the range you play).
+Pitch: the input's own notes (--transpose N shifts them), or --midi FILE.mid plays its melody.
+Loudness: each note sounds at the input's level (its peak since the note began), shaped by the
+timbre's note envelope (a piano decays, an organ holds); --dynamics input follows the input.
 
-Dynamics: each note (of --midi, or of the input itself, see Pitch) sounds at the input's
-level (its peak since the note began), shaped by the timbre's own note envelope: a piano or a
-plucked timbre decays, an organ holds (--dynamics timbre, the default). Named timbres have
-theirs stored in the preset; a --timbre-from recording's is measured from its notes (continued
-at the rate they were falling, for notes longer than the recording's). --dynamics input makes
-the output follow the input's level throughout instead. Where no note is held (and with
---input-pitch stream) the output follows the input.
+In detail (match correction, how notes are found, --input-pitch stream, --shard for many
+machines) and the words used here: docs/musicians.md.
+"""
 
-Pitch: by default the input's own pitch: the preset's encoder reads it over the whole file
-and it is played as notes where the audio has them (a new note where the pitch moves to
-another semitone or the level attacks again; vibrato and glides within a note are pitch bend),
-so each note starts at its own pitch and gets the timbre's note envelope (--input-pitch notes,
-the default). --input-pitch stream passes it through as `audiosym live` does: each pitch arrives
-an analysis window (~90 ms) late, and the output follows the input's level. --transpose N shifts
-the input's pitch by N semitones; --midi FILE.mid plays that file's melody instead (its
-monophonic reduction with last-note priority; time 0 of the MIDI file is the start of every
-input; where no note is held, the input's own pitch passes through). --save-notes writes the
-notes found in each input beside its output (take.sps-default.violin.notes.mid).
-
-A bad file never stops the batch: it gets one line on stderr and a row in the summary, and
-the exit status is 1 when any file failed. Outputs are written atomically and never over an
-input. Each output records the settings that made it (in the WAV's comment): a rerun skips
-outputs made with the same settings (an interrupted batch resumes), and an output made with
-other settings (say another --transpose) fails with the settings that differ, rather than
-being skipped; --overwrite redoes them. --out is a folder outside the input folders (else a
-rerun would take the outputs for inputs). --shard i/N processes every N-th file of the
-sorted corpus starting at i, so N copies (Slurm array, Kubernetes jobs) cover it exactly
-once with no coordination.
+EXAMPLES = """\
+examples:
+  audiosym resynth take.wav --out out/ --preset sps-default --timbre violin
+  audiosym resynth takes/ --out out/ --preset sps-default --timbre cello --transpose -12
+  audiosym resynth 'takes/**/*.flac' --out out/ --preset v3-default --timbre trumpet --format pcm24
+  audiosym resynth take.wav --out out/ --preset sps-default --timbre-from cello.wav --workers 2
+  audiosym resynth take.wav --out out/ --preset sps-default --timbre flute --midi melody.mid
+  audiosym resynth take.wav --out out/ --preset sps-default --timbre flute --save-notes
 """
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "resynth", help="re-timbre audio files offline with a preset", description=HELP,
+        "resynth", help="re-timbre audio files offline with a preset", description=HELP, epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, folders or glob patterns")

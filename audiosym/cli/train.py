@@ -8,10 +8,14 @@ import os
 from audiosym.cli._common import print_json, require_torch
 
 HELP = """\
-Train a model on notes rendered from a General MIDI soundfont.
+Train your own model (needs the training extra: `bash scripts/setup.sh` installs it) on notes
+rendered from a General MIDI soundfont; then `audiosym eval` it and `audiosym export` it to a
+preset you can play. Words (latent, SPS, V3, soundfont): docs/musicians.md.
 
-  sps  pitch-linear latent (physical symmetry): z = (z_pitch, z_timbre)
-  v3   discrete pitch codes + timbre styles (variance vs invariance)
+  sps  learns a pitch latent that moves in a straight line with the MIDI note (z_pitch), plus a
+       timbre vector: any pitch can be played, bends for free
+  v3   learns one code per semitone (codebook atoms) plus a timbre style: notes snap to
+       semitones, no bends
 
 Configs are named presets (`tiny` runs in minutes on a laptop CPU, `paper` is GPU
 scale); change single settings with --set key=value (an unknown key is an error).
@@ -24,14 +28,22 @@ which sets it to 1 itself) chooses another. run.json records the count. torch's 
 thread per core, stalls whenever anything else uses the CPU. Measured on 2 cores, `audiosym train
 sps --config tiny --set steps=30 --threads N`, steps/s: alone, 1 thread 6.2, 2 threads 9.1; beside
 one busy process, 1 thread 3.6-6.5, 2 threads 0.4-3.3 (up to 12x slower).
+"""
 
-Many GPUs: torchrun --nproc_per_node 4 -m audiosym train sps --config paper --out runs/p --device cuda
+EXAMPLES = """\
+examples:
+  audiosym train sps --config tiny --out runs/my-sps                     # minutes on a laptop CPU
+  audiosym train sps --config tiny --out runs/my-sps --resume            # continue after Ctrl-C
+  audiosym train v3 --config tiny --out runs/my-v3 --set steps=500 --seed 1
+  audiosym train sps --config tiny --out runs/quick --set steps=30 --threads 1 --json
+  audiosym train sps --config paper --out runs/paper --device cuda       # one GPU
+  torchrun --nproc_per_node 4 -m audiosym train sps --config paper --out runs/p --device cuda
 """
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train", help="train an SPS or V3 model", description=HELP,
+        "train", help="train an SPS or V3 model", description=HELP, epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("method", choices=["sps", "v3"], help="which method to train")
