@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from audiosym import families
 from audiosym.cli._common import print_json, require_torch
 
 HELP = """\
@@ -46,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train", help="train an SPS or V3 model", description=HELP, epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("method", choices=["sps", "v3"], help="which method to train")
+    p.add_argument("method", choices=families.names(), help="which model family to train")
     p.add_argument("--config", default="tiny", help="named config: tiny | paper (default: tiny)")
     p.add_argument("--out", required=True, help="run directory to create (refuses to overwrite a run)")
     p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (default: auto)")
