@@ -7,6 +7,7 @@ import json
 import sys
 
 from audiosym.cli._common import add_dynamics_argument, add_timbre_arguments, check_timbre_from
+from audiosym.dsp.pitch import midi_name
 
 HELP = """\
 Play a preset live. MIDI chooses the pitch (monophonic, last-note priority, pitch bend,
@@ -19,6 +20,8 @@ REF.mid; CC1 can morph it towards a named --morph-timbre).
                     (with no note held the input's own pitch passes through, re-timbred)
   --mode synth      MIDI only: velocity x ADSR drives the loudness
 
+Notes outside the preset's playable range (printed at start; `audiosym presets inspect P`) are
+played in the nearest octave inside it and counted (printed at exit, "folded_notes" in --json).
 Xruns and late MIDI are counted and printed every few seconds and at exit; Ctrl-C stops.
 A missing device or MIDI port is an error that lists what exists (--list-devices, --list-midi).
 """
@@ -136,13 +139,21 @@ def run(args: argparse.Namespace) -> int:
     session = LiveSession(engine, midi_port=args.midi_port, midi_api=args.midi_api,
                           input_device=_device(args.input), output_device=_device(args.output),
                           block_size=args.block)
+    lo, hi = preset.midi_range
+    playable = f"{midi_name(lo)} .. {midi_name(hi)} (MIDI {lo} .. {hi})"
     with session:
         print(f"audiosym live: {preset.name} / {timbre}, {args.mode} mode, {rate} Hz, block {args.block} "
-              f"({1000 * args.block / rate:.2f} ms), MIDI: {session.port_name or 'none'}; Ctrl-C stops",
-              file=sys.stderr, flush=True)
+              f"({1000 * args.block / rate:.2f} ms), MIDI: {session.port_name or 'none'}, playable range {playable}; "
+              "Ctrl-C stops", file=sys.stderr, flush=True)
         session.wait(seconds=args.seconds, report_every_s=args.report_every)
     print(session.report(), file=sys.stderr, flush=True)
+    folded = engine.folded_notes
+    if folded:
+        noun, were = ("note", "was") if folded == 1 else ("notes", "were")
+        print(f"warning: {folded} {noun} outside the playable range of {preset.name}, {playable}, {were} played "
+              "in the nearest octave inside it; play within the range (or shift your keyboard's octave), or use "
+              "a preset whose range covers them", file=sys.stderr, flush=True)
     if args.json:
-        print(json.dumps({**session.stats.as_dict(), "sample_rate": rate, "block_size": args.block,
-                          "midi_port": session.port_name}))
+        print(json.dumps({**session.stats.as_dict(), "folded_notes": folded, "sample_rate": rate,
+                          "block_size": args.block, "midi_port": session.port_name}))
     return 0

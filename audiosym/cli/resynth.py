@@ -58,7 +58,9 @@ an analysis window (~90 ms) late, and the output follows the input's level. --tr
 the input's pitch by N semitones; --midi FILE.mid plays that file's melody instead (its
 monophonic reduction with last-note priority; time 0 of the MIDI file is the start of every
 input; where no note is held, the input's own pitch passes through). --save-notes writes the
-notes found in each input beside its output (take.sps-default.violin.notes.mid).
+notes found in each input beside its output (take.sps-default.violin.notes.mid). A note outside
+the preset's playable range (`audiosym presets inspect P`) is played in the nearest octave inside
+it, with one warning per file that says how many.
 
 A bad file never stops the batch: it gets one line on stderr and a row in the summary, and
 the exit status is 1 when any file failed. Outputs are written atomically and never over an
@@ -143,7 +145,7 @@ def summary_dict(results, *, wall_seconds: float | None = None) -> dict:
         {"input": r.input, "output": r.output, "status": r.status, "audio_seconds": r.audio_seconds,
          "compute_seconds": r.compute_seconds,
          "realtime_factor": r.realtime_factor if r.status == "ok" else None, "error": r.error,
-         "warning": r.warning}
+         "warning": r.warning, "folded_notes": r.folded_notes}
         for r in results
     ]
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}
