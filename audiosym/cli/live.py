@@ -38,7 +38,7 @@ def _device(value: str | None):
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("live", help="play a preset live from MIDI (and audio in)", description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", help="preset file or shipped name")
+    p.add_argument("--preset", help="preset file, or the name of a shipped or installed preset (audiosym presets list)")
     add_timbre_arguments(p, timbre_help="named timbre of the preset (default: the preset's default)",
                          use="play (measured once, before the audio starts)")
     p.add_argument("--morph-timbre", default=None, help="timbre that CC1 (mod wheel) morphs towards")
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.list_devices or args.list_midi:
         return _list(args)
     if not args.preset:
-        raise ParameterError("--preset is required (a .asym file or a shipped name; see `audiosym presets list`)")
+        raise ParameterError("--preset is required (a .asym file, or a shipped or installed preset name; see `audiosym presets list`)")
     from audiosym.engine.engine import Engine
     from audiosym.preset.session import load_preset
 

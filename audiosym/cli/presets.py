@@ -1,4 +1,5 @@
-"""``audiosym presets list | inspect P``: the shipped and user presets, and what one holds."""
+"""``audiosym presets list | inspect P | install FILE``: the shipped and user presets, what one
+holds, and adding one."""
 
 from __future__ import annotations
 
@@ -12,53 +13,111 @@ from audiosym.dsp.pitch import midi_name
 from audiosym.errors import PresetError
 
 HELP = """\
-Presets are .asym files: ONNX graphs + calibration + named timbres in one zip.
-They are found by name in the shipped presets/ folder and in the user folder
-($AUDIOSYM_PRESETS, default ~/.local/share/audiosym/presets); any path works too.
+Presets are .asym files: ONNX graphs + calibration + named timbres in one zip. A --preset
+option takes a file path, or a name, looked up in this order (the first match wins):
+  1. the shipped presets/ folder (sps-default, v3-default)
+  2. the user folder: $AUDIOSYM_PRESETS, else $XDG_DATA_HOME/audiosym/presets, else
+     ~/.local/share/audiosym/presets
+An exported preset (audiosym export RUN --out my-sps.asym) loads by name once installed.
 
-  list              every findable preset: name, kind, timbres, size, where
-  inspect PRESET    kind, pitch control and its calibration, playable range, timbres,
-                    latency, graph sizes, metrics (--json: the whole metadata)
+  list                 every findable preset: name, kind, timbres, size, where it lives;
+                       the folders searched
+  inspect PRESET       kind, pitch control and its calibration, playable range, timbres,
+                       latency, graph sizes, metrics (--json: the whole metadata)
+  install FILE.asym    check the file as the loader does, then copy it into the user folder
+                       (--name NAME: under another name; --overwrite: replace one of that name)
+
+examples:
+  audiosym presets list
+  audiosym presets inspect v3-default
+  audiosym presets install runs/my-sps.asym               # then: --preset my-sps
+  audiosym presets install take2.asym --name my-sps --overwrite
 """
+
+ADD_HINT = "add one: audiosym presets install FILE.asym [--name NAME]  (copies it into the user folder)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("presets", help="list or inspect presets", description=HELP,
+    p = sub.add_parser("presets", help="list, inspect or install presets", description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ps = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    pl = ps.add_parser("list", help="list shipped and user presets")
+    pl = ps.add_parser("list", help="list shipped and user presets and where they live")
     pl.add_argument("--json", action="store_true", help="one JSON object on stdout")
     pl.set_defaults(func=run_list)
     pi = ps.add_parser("inspect", help="show what a preset holds")
     pi.add_argument("preset", help="preset file path or name")
     pi.add_argument("--json", action="store_true", help="print the full metadata as JSON")
     pi.set_defaults(func=run_inspect)
+    pn = ps.add_parser("install", help="copy a preset file into the user folder, to use it by name",
+                       description="Check FILE.asym as the loader does (zip, schema, hashes, both graphs load in "
+                                   "onnxruntime), then copy it atomically into the user preset folder as NAME.asym, "
+                                   "so that --preset NAME finds it. Never replaces a preset without --overwrite.",
+                       epilog="examples:\n  audiosym presets install runs/my-sps.asym\n"
+                              "  audiosym presets install take2.asym --name my-sps --overwrite",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    pn.add_argument("file", metavar="FILE.asym", help="an exported preset file")
+    pn.add_argument("--name", default=None, help="the name to use it by (default: the file name without .asym)")
+    pn.add_argument("--overwrite", action="store_true", help="replace a user preset of that name")
+    pn.add_argument("--json", action="store_true", help="print what was installed as one JSON object on stdout")
+    pn.set_defaults(func=run_install)
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from audiosym.preset.format import preset_files, read_metadata, shipped_dir, user_dir
+    from audiosym.preset.format import preset_files, read_metadata, search_folders
 
     rows: list[dict[str, Any]] = []
+    first: dict[str, str] = {}
     for name, path, where in preset_files():
-        row: dict[str, Any] = {"name": name, "where": where, "path": str(path), "bytes": path.stat().st_size}
+        row: dict[str, Any] = {"name": name, "where": where, "path": str(path), "bytes": path.stat().st_size,
+                               "hidden_by": first.get(name)}
+        first.setdefault(name, where)
         try:
             meta = read_metadata(path)
             row.update(kind=meta["kind"], timbres=len(meta["timbres"]), error=None)
         except PresetError as exc:
             row.update(kind="?", timbres=0, error=str(exc))
         rows.append(row)
+    folders = search_folders()
     if args.json:
-        print_json({"shipped_dir": str(shipped_dir()), "user_dir": str(user_dir()), "presets": rows})
+        print_json({"shipped_dir": str(folders[0][1]) if folders[0][1] else None, "user_dir": str(folders[1][1]),
+                    "search_order": [{"where": w, "folder": str(f) if f else None, "exists": bool(f and f.is_dir())}
+                                     for w, f in folders],
+                    "presets": rows})
         return 0
-    print(f"shipped: {shipped_dir() or '(none)'}\nuser:    {user_dir()}\n")
+    print("names are looked up in (first match wins; a file path always works):")
+    for i, (where, folder) in enumerate(folders, 1):
+        state = "" if folder is not None and folder.is_dir() else "  (does not exist yet)"
+        print(f"  {i}. {where:<8} {folder or '(none: not a checkout or an installed package)'}{state}")
+    print()
     if not rows:
         print("no presets found")
-        return 0
-    print(f"{'name':<24} {'kind':<5} {'timbres':>7} {'size':>9}  where")
-    for r in rows:
-        print(f"{r['name']:<24} {r['kind']:<5} {r['timbres']:>7} {r['bytes'] / 1e6:>7.2f}MB  {r['where']}")
-        if r["error"]:
-            print(f"    unreadable: {r['error']}")
+    else:
+        print(f"{'name':<24} {'kind':<5} {'timbres':>7} {'size':>9}  where")
+        for r in rows:
+            print(f"{r['name']:<24} {r['kind']:<5} {r['timbres']:>7} {r['bytes'] / 1e6:>7.2f}MB  {r['where']}")
+            if r["hidden_by"]:
+                print(f"    hidden by the {r['hidden_by']} preset of the same name; use it by path: {r['path']}")
+            if r["error"]:
+                print(f"    unreadable: {r['error']}")
+    print(f"\n{ADD_HINT}")
+    return 0
+
+
+def run_install(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from audiosym.preset.format import install_preset, read_metadata
+    from audiosym.preset.session import load_preset
+
+    src = Path(args.file).expanduser()
+    if src.is_file():  # not a file: install_preset says so
+        load_preset(src, device="cpu")  # the loader's checks, the graphs loading in onnxruntime included
+    dest = install_preset(src, name=args.name, overwrite=args.overwrite)
+    meta = read_metadata(dest)
+    if args.json:
+        print_json({"name": dest.stem, "path": str(dest), "kind": meta["kind"], "timbres": len(meta["timbres"])})
+    print(f"installed {dest.stem}: {dest} ({meta['kind']}, {len(meta['timbres'])} timbres); use it by name: "
+          f"--preset {dest.stem} (audiosym presets inspect {dest.stem})", file=sys.stderr)
     return 0
 
 

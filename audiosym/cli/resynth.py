@@ -81,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, folders or glob patterns")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
-    p.add_argument("--preset", required=True, help="preset file or shipped name (see `audiosym presets list`)")
+    p.add_argument("--preset", required=True, help="preset file, or the name of a shipped or installed preset (see `audiosym presets list`)")
     add_timbre_arguments(p, timbre_help="named timbre of the preset (see `audiosym presets inspect P`)", use="use")
     p.add_argument("--match-named", action="store_true",
                    help="measure the named --timbre's match correction now, on the preset's training soundfont "
