@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from typing import Any
 
 from audiosym import families
@@ -132,12 +133,13 @@ def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from audiosym.preset.format import read_metadata, resolve_preset
+    from audiosym.preset.format import latency_summary, read_metadata, resolve_preset
 
     path = resolve_preset(args.preset)
     meta = read_metadata(path)
+    latency = latency_summary(meta, preset=args.preset)
     if args.json:
-        print_json({"path": str(path), "bytes": path.stat().st_size, **meta})
+        print_json({"path": str(path), "bytes": path.stat().st_size, **meta, "latency": latency})
         return 0
     f = meta["features"]
     sr = f["sample_rate"]
@@ -151,8 +153,8 @@ def run_inspect(args: argparse.Namespace) -> int:
         *[("", line) for line in pitch_lines[1:]],
         ("playable range", f"{midi_name(lo)} .. {midi_name(hi)}  (MIDI {lo} .. {hi})"),
         ("timbres", f"{len(meta['timbres'])}, default {meta['default_timbre']}"),
-        ("latency", f"{meta['latency_samples']} samples = {1e3 * meta['latency_samples'] / sr:.1f} ms at {sr} Hz "
-                    f"(analysis look-behind; context {meta['context_frames']} frames)"),
+        ("latency", f"MIDI note-on and input level: a few ms; the input's own pitch: within "
+                    f"{latency['input_pitch_lookbehind_ms']:.0f} ms (see latency below)"),
         ("features", f"{sr} Hz, n_fft {f['n_fft']}, hop {f['hop_length']}, {f['n_bins']} log-frequency bins, {meta['window']}"),
         ("trained on", meta["train_soundfont"]),
         ("trained by", (meta.get("source") or {}).get("train_command", "unknown")),
@@ -167,6 +169,10 @@ def run_inspect(args: argparse.Namespace) -> int:
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
+    print("\nlatency:")
+    for label, key in (("MIDI, level", "note_and_level"), ("input pitch", "input_pitch")):
+        lines = textwrap.wrap(latency[key], width=84)
+        print("\n".join(f"  {label if i == 0 else '':<13} {line}" for i, line in enumerate(lines)))
     print("\ntimbres:")
     for name, t in sorted(meta["timbres"].items()):
         mark = "*" if name == meta["default_timbre"] else " "
