@@ -9,9 +9,10 @@ from pathlib import Path
 
 from audiosym import families
 from audiosym.cli._common import print_json, require_torch
-from audiosym.errors import ParameterError
+from audiosym.errors import ParameterError, PresetError
 from audiosym.eval import Evaluation
 from audiosym.families.base import LatentModel
+from audiosym.preset.format import preset_files, resolve_preset, shipped_dir, user_dir
 from audiosym.preset.session import load_preset
 
 HELP = """\
@@ -45,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("method", choices=families.names(), help="the model family")
-    p.add_argument("model", help="run directory or preset (file path or shipped name)")
+    p.add_argument("model", help="run directory (made by `audiosym train`) or preset (file path, or the name of a "
+                                 "shipped or installed preset: `audiosym presets list`)")
     p.add_argument("--soundfont", default=None, help="held-out soundfont (default: MuseScore_General when installed, else one that is not the training soundfont)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="also write a plot of the results to this PNG")
@@ -63,10 +65,27 @@ def open_model(path: str | os.PathLike, *, kind: str | None = None) -> LatentMod
 
         model = load_run(path)
     else:
-        model = load_preset(path)
+        try:
+            found = resolve_preset(path)
+        except PresetError:
+            raise ParameterError(not_found_message(path, kind=kind)) from None
+        model = load_preset(found)
     if kind is not None and model.kind != kind:
         raise ParameterError(f"{path} holds a {model.kind!r} model, but {kind!r} was asked for")
     return model
+
+
+def not_found_message(path: str | os.PathLike, *, kind: str | None = None) -> str:
+    """Why ``path`` opens nothing, where it was looked for, and how to get a model to evaluate."""
+    shipped = shipped_dir()
+    known = ", ".join(sorted({n for n, _, _ in preset_files()})) or "none"
+    family = kind or "sps"
+    return (
+        f"{str(path)!r} is neither a run directory ({Path(path).expanduser().absolute()} does not exist) nor a preset "
+        f"(no such file, and no preset of that name in {shipped or '(no shipped presets folder)'} or "
+        f"{user_dir()}). Train a run into it (audiosym train {family} --config tiny --out {path}), or evaluate a "
+        f"preset: {known} (audiosym presets list)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

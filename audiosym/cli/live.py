@@ -12,6 +12,7 @@ from audiosym.cli._common import (
     check_timbre_from,
     cli_message,
 )
+from audiosym.dsp.pitch import midi_name
 from audiosym.errors import AudiosymError, ParameterError
 
 HELP = """\
@@ -25,6 +26,8 @@ REF.mid; CC1 can morph it towards a named --morph-timbre).
                     (with no note held the input's own pitch passes through, re-timbred)
   --mode synth      MIDI only: velocity x ADSR drives the loudness
 
+Notes outside the preset's playable range (printed at start; `audiosym presets inspect P`) are
+played in the nearest octave inside it and counted (printed at exit, "folded_notes" in --json).
 Xruns (blocks the sound card needed and did not get in time: clicks) and late MIDI are counted
 and printed every few seconds and at exit; Ctrl-C stops. A missing device or MIDI port is an
 error that lists what exists (--list-devices, --list-midi). Audio goes through PortAudio: JACK,
@@ -54,7 +57,7 @@ def _device(value: str | None):
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("live", help="play a preset live from MIDI (and audio in)", description=HELP, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", help="preset file or name (see `audiosym presets list`); required unless listing")
+    p.add_argument("--preset", help="preset file, or the name of a shipped or installed preset (audiosym presets list)")
     add_timbre_arguments(p, timbre_help="named timbre of the preset (default: the preset's default)",
                          use="play (measured once, before the audio starts)")
     p.add_argument("--morph-timbre", default=None, help="timbre that CC1 (mod wheel) morphs towards")
@@ -120,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     if args.list_devices or args.list_midi:
         return _list(args)
     if not args.preset:
-        raise ParameterError("--preset is required (a .asym file or a shipped name; see `audiosym presets list`)")
+        raise ParameterError("--preset is required (a .asym file, or a shipped or installed preset name; see `audiosym presets list`)")
     # lazy: keeps `audiosym --help` from importing the engine and its numba/onnxruntime start-up
     from audiosym.engine.engine import Engine
     from audiosym.preset.session import load_preset
@@ -163,13 +166,21 @@ def run(args: argparse.Namespace) -> int:
     session = LiveSession(engine, midi_port=args.midi_port, midi_api=args.midi_api,
                           input_device=_device(args.input), output_device=_device(args.output),
                           block_size=args.block)
+    lo, hi = preset.midi_range
+    playable = f"{midi_name(lo)} .. {midi_name(hi)} (MIDI {lo} .. {hi})"
     with session:
         print(f"audiosym live: {preset.name} / {timbre}, {args.mode} mode, {rate} Hz, block {args.block} "
-              f"({1000 * args.block / rate:.2f} ms), MIDI: {session.port_name or 'none'}; Ctrl-C stops",
-              file=sys.stderr, flush=True)
+              f"({1000 * args.block / rate:.2f} ms), MIDI: {session.port_name or 'none'}, playable range {playable}; "
+              "Ctrl-C stops", file=sys.stderr, flush=True)
         session.wait(seconds=args.seconds, report_every_s=args.report_every)
     print(session.report(), file=sys.stderr, flush=True)
+    folded = engine.folded_notes
+    if folded:
+        noun, were = ("note", "was") if folded == 1 else ("notes", "were")
+        print(f"warning: {folded} {noun} outside the playable range of {preset.name}, {playable}, {were} played "
+              "in the nearest octave inside it; play within the range (or shift your keyboard's octave), or use "
+              "a preset whose range covers them", file=sys.stderr, flush=True)
     if args.json:
-        print(json.dumps({**session.stats.as_dict(), "sample_rate": rate, "block_size": args.block,
-                          "midi_port": session.port_name}))
+        print(json.dumps({**session.stats.as_dict(), "folded_notes": folded, "sample_rate": rate,
+                          "block_size": args.block, "midi_port": session.port_name}))
     return 0

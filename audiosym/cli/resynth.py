@@ -33,6 +33,8 @@ on stderr and a row in the summary, the others are still made (exit status 1).
 Timbre: --timbre NAME (the preset's timbres: `audiosym presets inspect P`), or --timbre-from
 REF.wav to sound like a recording (a few seconds of single notes over the range you play).
 Pitch: the input's own notes (--transpose N shifts them), or --midi FILE.mid plays its melody.
+A note outside the preset's playable range is played in the nearest octave inside it, with one
+warning per file that says how many.
 Loudness: each note sounds at the input's level (its peak since the note began), shaped by the
 timbre's note envelope (a piano decays, an organ holds); --dynamics input follows the input.
 
@@ -58,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files, folders or glob patterns")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
-    p.add_argument("--preset", required=True, help="preset file or shipped name (see `audiosym presets list`)")
+    p.add_argument("--preset", required=True, help="preset file, or the name of a shipped or installed preset (see `audiosym presets list`)")
     add_timbre_arguments(p, timbre_help="named timbre of the preset (see `audiosym presets inspect P`)", use="use")
     p.add_argument("--match-named", action="store_true",
                    help="measure the named --timbre's match correction now, on the preset's training soundfont "
@@ -124,7 +126,7 @@ def summary_dict(results, *, wall_seconds: float | None = None) -> dict:
         {"input": r.input, "output": r.output, "status": r.status, "audio_seconds": r.audio_seconds,
          "compute_seconds": r.compute_seconds,
          "realtime_factor": r.realtime_factor if r.status == "ok" else None, "error": r.error,
-         "warning": r.warning}
+         "warning": r.warning, "folded_notes": r.folded_notes}
         for r in results
     ]
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}

@@ -7,6 +7,8 @@ channel-voice message (any channel; the engine is omni). ``as_events`` also acce
 
 Control is monophonic with last-note priority: releasing the sounding note falls back to the
 most recent note still held (legato, no retrigger); releasing the last one starts the release.
+A note outside the preset's playable range is folded into it by octaves (:func:`fold_note`) and
+counted (``ControlState.folded_notes``), never played in a wrong octave silently.
 """
 
 from __future__ import annotations
@@ -93,6 +95,22 @@ def melody_events(notes: Iterable, *, sample_rate: int, n_samples: int | None = 
     return [ev for offset, _, _, ev in keyed if n_samples is None or offset < n_samples]
 
 
+def fold_note(note: int, lo: int, hi: int) -> int:
+    """``note`` moved by whole octaves into the playable range ``[lo, hi]`` (MIDI numbers): the
+    in-range note of the same pitch class nearest to it (A3 = 57 in C4 .. B5 = 60 .. 83 -> A4 =
+    69). Notes in range are returned as they are. A range narrower than an octave may lack the
+    pitch class: then the octave nearest the range (the engine clips what is still outside)."""
+    if lo <= note <= hi:
+        return note
+    if note < lo:
+        first = lo + (note - lo) % 12  # the lowest note of the pitch class >= lo
+        candidates = (first, first - 12)
+    else:
+        first = hi - (hi - note) % 12  # the highest note of the pitch class <= hi
+        candidates = (first, first + 12)
+    return min(candidates, key=lambda n: (max(lo - n, n - hi, 0), abs(n - note)))
+
+
 @dataclass(frozen=True)
 class ControlState:
     """Everything MIDI has set. ``held``: (note, velocity) pairs, newest last."""
@@ -105,6 +123,7 @@ class ControlState:
     timbre: str = ""
     ignored_programs: int = 0
     ignored_messages: int = 0
+    folded_notes: int = 0  # note-ons outside the playable range, played octaves up or down (fold_note)
 
     @property
     def note(self) -> int | None:
@@ -124,18 +143,26 @@ class Change:
     spectrum: bool = False
 
 
-def apply_message(cs: ControlState, data: tuple[int, ...], program_timbres: dict[int, str]) -> tuple[ControlState, Change]:
+def apply_message(cs: ControlState, data: tuple[int, ...], program_timbres: dict[int, str],
+                  note_range: tuple[int, int] | None = None) -> tuple[ControlState, Change]:
     """Apply one message. ``program_timbres``: GM program -> timbre name (unknown programs are
-    ignored and counted in ``ignored_programs``)."""
+    ignored and counted in ``ignored_programs``). ``note_range``: the playable ``(lo, hi)`` MIDI
+    notes; note-ons and note-offs outside it are folded into it (:func:`fold_note`), the
+    note-ons counted in ``folded_notes``. None: notes are taken as they come."""
     if not data:
         return replace(cs, ignored_messages=cs.ignored_messages + 1), Change()
     kind = data[0] & 0xF0
     d1 = data[1] if len(data) > 1 else 0
     d2 = data[2] if len(data) > 2 else 0
+    folded = 0
+    if note_range is not None and kind in (NOTE_OFF, NOTE_ON):
+        note = fold_note(d1, *note_range)
+        folded, d1 = int(note != d1), note
     if kind == NOTE_ON and d2 > 0:
         held = tuple(h for h in cs.held if h[0] != d1) + ((d1, d2),)
         gate = "legato" if cs.held else "on"
-        return replace(cs, held=held, last_note=d1, last_velocity=d2), Change(gate=gate, spectrum=True)
+        return (replace(cs, held=held, last_note=d1, last_velocity=d2, folded_notes=cs.folded_notes + folded),
+                Change(gate=gate, spectrum=True))
     if kind in (NOTE_OFF, NOTE_ON):
         was = cs.note
         held = tuple(h for h in cs.held if h[0] != d1)

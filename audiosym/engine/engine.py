@@ -117,6 +117,7 @@ class Engine:
         self.pitch_name, self.timbre_name = preset.pitch_latent, preset.timbre_latent
         self.linear = preset.continuous_pitch
         self.midi_lo, self.midi_hi = (float(v) for v in preset.midi_range)
+        self.note_range = preset.midi_range  # notes outside are folded in by octaves (control.fold_note)
         self.program_timbres = preset.program_timbres
         self.resampler = StreamResampler(sample_rate_in=self.sample_rate, sample_rate_out=self.cfg.sample_rate)
         self.vocoder = get_vocoder(vocoder)(self.cfg, sample_rate=self.sample_rate, ramp_samples=self.control_period,
@@ -156,6 +157,12 @@ class Engine:
     def ignored_program_changes(self) -> int:
         """Program changes whose GM program no timbre of the preset has (ignored, counted)."""
         return self._state.control.ignored_programs
+
+    @property
+    def folded_notes(self) -> int:
+        """Note-ons outside the preset's playable ``midi_range``, played in the nearest octave of
+        the same pitch class inside it (:func:`audiosym.engine.control.fold_note`; counted)."""
+        return self._state.control.folded_notes
 
     @property
     def block_ms(self) -> float | None:
@@ -259,7 +266,7 @@ class Engine:
         needed, ei, cs = [], 0, control
         for i, off in enumerate(offsets):
             while ei < len(events) and events[ei].offset <= off:
-                cs = apply_message(cs, events[ei].data, self.program_timbres)[0]
+                cs = apply_message(cs, events[ei].data, self.program_timbres, self.note_range)[0]
                 ei += 1
             if cs.note is None:
                 needed.append(i)
@@ -326,7 +333,7 @@ class Engine:
             immediate = False
             for kind, payload in at[p] if p == event_p else ():
                 if kind == "midi":
-                    cs, change = apply_message(cs, payload, self.program_timbres)
+                    cs, change = apply_message(cs, payload, self.program_timbres, self.note_range)
                     if change.gate is not None:
                         adsr = adsr_gate(adsr, change.gate, self.adsr, self.sample_rate)
                         if timbre_dynamics:

@@ -62,7 +62,7 @@ def make_engine(preset: Preset, *, timbre: str, sample_rate: int, transpose_semi
 def resynthesize(
     preset: Preset, y: np.ndarray, *, sample_rate: int, timbre: str, notes=None,
     transpose_semitones: float = 0.0, output_sample_rate: int | None = None, dynamics: str = DEFAULT_DYNAMICS,
-    input_pitch: str = "notes", input_notes: list | None = None,
+    input_pitch: str = "notes", input_notes: list | None = None, counts: dict[str, int] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Re-timbre mono ``y [n]`` at ``sample_rate`` Hz -> ``(out [m], out_rate)``, time-aligned.
 
@@ -78,7 +78,9 @@ def resynthesize(
     output is resampled down. ``dynamics="timbre"``: each MIDI note sounds at the input's level
     with the timbre's own note envelope (when the preset stores one); ``"input"``: the output
     follows the input's level throughout. ``preset`` is played as given: compose
-    ``preset.with_stored_match()`` for the stored match corrections.
+    ``preset.with_stored_match()`` for the stored match corrections. ``counts``, when given, gets
+    the engine's counters: ``folded_notes`` (notes outside the preset's range, played octaves up
+    or down: :attr:`Engine.folded_notes`).
     """
     out_rate = int(output_sample_rate or sample_rate)
     engine_rate = max(out_rate, int(preset.features.sample_rate))
@@ -96,4 +98,6 @@ def resynthesize(
     else:
         events = []
     out = render_signal(engine, x, events)
+    if counts is not None:
+        counts["folded_notes"] = engine.folded_notes
     return resample(out, orig_sample_rate=engine_rate, target_sample_rate=out_rate), out_rate

@@ -161,7 +161,8 @@ class Result:
     audio_seconds: float = 0.0
     compute_seconds: float = 0.0
     error: str = ""
-    warning: str = ""  # an ok output with something to know (clipped samples)
+    warning: str = ""  # an ok output with something to know (clipped samples, folded notes), one per line
+    folded_notes: int = 0  # notes outside the preset's range, played octaves up or down (Engine.folded_notes)
 
     @property
     def realtime_factor(self) -> float:
@@ -309,14 +310,14 @@ class _Worker:
         start = time.perf_counter()
         try:
             y, info = read_audio(job.input, max_seconds=s.max_seconds)
-            found = None
+            found, counts = None, {"folded_notes": 0}
             if s.save_notes:
 
                 found = input_notes(self.preset, y, info.sample_rate, transpose_semitones=s.transpose_semitones)
             out, rate = resynthesize(
                 self.preset, y, sample_rate=info.sample_rate, timbre=s.timbre_name, notes=self.melody,
                 transpose_semitones=s.transpose_semitones, output_sample_rate=s.sample_rate, dynamics=s.dynamics,
-                input_pitch=s.input_pitch, input_notes=found,
+                input_pitch=s.input_pitch, input_notes=found, counts=counts,
             )
             if not np.all(np.isfinite(out)):
                 raise ParameterError("the engine produced NaN/inf samples (please report this with the file)")
@@ -327,11 +328,27 @@ class _Worker:
         except Exception as exc:  # noqa: BLE001 - one bad file must never stop the batch
             message = " ".join(str(exc).split()) or type(exc).__name__
             return Result(job.input, job.output, "failed", 0.0, time.perf_counter() - start, message)
-        warning = ""
+        warnings = []
         if clipped:
-            warning = (f"{job.output}: {clipped} samples ({clipped / max(len(out), 1):.2%}) beyond full scale were "
-                       f"clipped in the {s.format_name} WAV; use --format float (never clips) or a quieter input")
-        return Result(job.input, job.output, "ok", info.seconds, time.perf_counter() - start, warning=warning)
+            warnings.append(f"{job.output}: {clipped} samples ({clipped / max(len(out), 1):.2%}) beyond full scale "
+                            f"were clipped in the {s.format_name} WAV; use --format float (never clips) or a quieter input")
+        folded = counts["folded_notes"]
+        if folded:
+            warnings.append(self.folded_warning(job.input, folded))
+        return Result(job.input, job.output, "ok", info.seconds, time.perf_counter() - start,
+                      warning="\n".join(warnings), folded_notes=folded)
+
+    def folded_warning(self, source: str, folded: int) -> str:
+        """One line: how many notes of ``source`` lay outside the preset's range, and the fix."""
+        from audiosym.dsp.pitch import midi_name
+
+        lo, hi = self.preset.midi_range
+        fix = (f"move the notes of {self.settings.midi_path} into the range" if self.settings.midi_path
+               else "--transpose N moves the input's pitch into it")
+        notes, were = ("note", "was") if folded == 1 else ("notes", "were")
+        return (f"{source}: {folded} {notes} outside the playable range of preset {self.preset.name}, "
+                f"{midi_name(lo)} .. {midi_name(hi)} (MIDI {lo} .. {hi}), {were} played in the nearest octave "
+                f"inside it; {fix}, or use a preset whose range covers them (audiosym presets inspect P shows it)")
 
 
 _PROCESS_WORKER: _Worker | None = None
@@ -398,8 +415,8 @@ def run_jobs(
         results[k] = result
         if result.status == "failed":
             say(f"failed: {result.error}")
-        if result.warning:
-            say(f"warning: {result.warning}")
+        for line in result.warning.splitlines():
+            say(f"warning: {line}")
         bar.update(1)
 
     for k, r in enumerate(results):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -48,25 +50,38 @@ def shipped_dir() -> Path | None:
 
 
 def user_dir() -> Path:
-    """``$AUDIOSYM_PRESETS`` or ``~/.local/share/audiosym/presets`` (may not exist yet)."""
+    """Where user presets live (may not exist yet): ``$AUDIOSYM_PRESETS``, else
+    ``$XDG_DATA_HOME/audiosym/presets`` (the XDG base-directory rule: an absolute
+    ``XDG_DATA_HOME`` only), else ``~/.local/share/audiosym/presets``."""
     env = os.environ.get(ENV_PRESETS)
-    return Path(env).expanduser() if env else Path.home() / ".local" / "share" / "audiosym" / "presets"
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "share"
+    return base / "audiosym" / "presets"
+
+
+def search_folders() -> list[tuple[str, Path | None]]:
+    """The folders a preset name is looked up in, in order: ``[("shipped", dir or None),
+    ("user", dir)]``. A path to a file is always taken as it is, before any name."""
+    return [("shipped", shipped_dir()), ("user", user_dir())]
 
 
 def preset_files() -> list[tuple[str, Path, str]]:
-    """Every findable preset as ``(name, path, where)``, ``where`` = 'shipped' | 'user'.
-
-    A user preset with the same name as a shipped one is listed too but resolves second.
+    """Every findable preset as ``(name, path, where)``, ``where`` = 'shipped' | 'user', in
+    resolution order. A user preset with the same name as a shipped one is listed too but
+    resolves second (:func:`resolve_preset`): load it by its path.
     """
     out = []
-    for where, folder in (("shipped", shipped_dir()), ("user", user_dir())):
+    for where, folder in search_folders():
         if folder is not None and folder.is_dir():
-            out += [(p.stem, p, where) for p in sorted(folder.glob(f"*{SUFFIX}"))]
+            out += [(p.stem, p, where) for p in sorted(folder.glob(f"*{SUFFIX}")) if p.is_file()]
     return out
 
 
 def resolve_preset(path_or_name: str | os.PathLike) -> Path:
-    """A preset file path, or a name looked up in the shipped and user preset folders."""
+    """A preset file path, else a name looked up in the shipped folder, then the user folder
+    (:func:`search_folders`; the first match wins)."""
     p = Path(path_or_name).expanduser()
     if p.is_file():
         return p
@@ -80,8 +95,55 @@ def resolve_preset(path_or_name: str | os.PathLike) -> Path:
     raise PresetError(
         f"preset {name!r} was not found: it is neither a file nor the name of a preset in "
         f"{shipped_dir() or '(no shipped presets folder)'} or {user_dir()} (set ${ENV_PRESETS} to "
-        f"change the user folder); available presets: {known}"
+        f"change the user folder); available presets: {known}. Add one with "
+        "`audiosym presets install FILE.asym`; `audiosym presets list` shows them all"
     )
+
+
+#: A user preset's name: what ``--preset NAME`` takes; the file is ``<name>.asym``.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+
+
+def install_preset(path: str | os.PathLike, *, name: str | None = None, overwrite: bool = False) -> Path:
+    """Copy the preset file ``path`` into :func:`user_dir` as ``<name>.asym`` (``name``: default
+    the file's stem), so that it loads by name -> the installed path.
+
+    The file is checked first (zip, schema, hashes: :func:`read_preset_files`); the copy appears
+    atomically (a reader sees no half file) with the permissions of a new file (0666 less the
+    umask). Refused, naming the fix: a name ``--preset`` cannot take, the name of a shipped
+    preset (which would hide it), an existing user preset of that name unless ``overwrite``.
+    """
+    from audiosym.io.audio import atomic_path  # noqa: PLC0415 - soundfile et al. only when installing
+
+    src = Path(path).expanduser()
+    if not src.is_file():
+        raise PresetError(f"{src} is not a file; give the path of an exported preset (audiosym export RUN --out P.asym)")
+    read_preset_files(src)
+    name = src.name if name is None else name
+    name = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
+    if not NAME_PATTERN.fullmatch(name):
+        raise ParameterError(
+            f"--name {name!r} cannot be a preset name: a name is 1-64 letters, digits and . _ + - starting with "
+            "a letter or digit (it is what --preset takes); give another with --name"
+        )
+    shipped = shipped_dir()
+    if shipped is not None and (shipped / f"{name}{SUFFIX}").is_file():
+        raise PresetError(
+            f"{name!r} is the name of a shipped preset ({shipped / (name + SUFFIX)}), which names resolve to first: "
+            "an installed copy would never load by name; give it another with --name"
+        )
+    dest = user_dir() / f"{name}{SUFFIX}"
+    if dest.exists():
+        if dest.resolve() == src.resolve():
+            return dest
+        if not overwrite:
+            raise PresetError(
+                f"a user preset named {name!r} exists already ({dest}); --overwrite replaces it, or --name "
+                "installs this one under another name"
+            )
+    with atomic_path(dest, suffix=".part") as tmp, open(src, "rb") as fin, open(tmp, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    return dest
 
 
 # -- the real-time contract -------------------------------------------------------------
@@ -93,6 +155,35 @@ def latency_samples(features: FeatureConfig, context_frames: int) -> int:
     at 16 kHz for the default features and 2 context frames). The engine adds its own synthesis
     and resampling delay and measures the total."""
     return int(features.n_fft - features.hop_length + (context_frames - 1) * features.hop_length)
+
+
+def latency_summary(meta: dict[str, Any], *, preset: str = "P") -> dict[str, Any]:
+    """Which signal path waits for what, from a preset's metadata, in numbers and words
+    (``audiosym presets inspect``; ``preset``: the name or path to put in the command shown).
+
+    Only the input-pitch path (transfer mode, no MIDI note held) waits for the analysis window:
+    a new input pitch reaches the output once the encoder's window holds enough of it, within
+    the look-behind (measured 2026-12-04 with pyin on a 62 -> 69 step: sps-default 99 ms of its
+    128 ms, v3-default 53 ms of its 112 ms; tests/test_latency_words.py). MIDI note-on and the
+    input's level do not wait for it; their delay (a few ms) belongs to the engine, not the
+    preset, and ``audiosym bench engine`` measures it."""
+    sr = int(meta["features"]["sample_rate"])
+    look = int(meta["latency_samples"])
+    frames = int(meta["context_frames"])
+    command = f"audiosym bench engine --preset {preset}"
+    return {
+        "sample_rate": sr,
+        "input_pitch_lookbehind_samples": look,
+        "input_pitch_lookbehind_ms": round(1e3 * look / sr, 1),
+        "measure_command": command,
+        "note_and_level": ("MIDI note-on -> sound and input onset -> output do not wait for the analysis: a few ms, "
+                           f"set by the engine, not the preset; measured on this machine by `{command}` "
+                           "(note_latency_ms, input_latency_ms)"),
+        "input_pitch": (f"transfer mode with no MIDI note held: the input's own pitch reaches the output once the "
+                        f"analysis window holds enough of it, within the look-behind of {look} samples = "
+                        f"{1e3 * look / sr:.1f} ms at {sr} Hz (latency_samples; {frames} context "
+                        f"frame{'s' if frames != 1 else ''}), typically 50-100 ms, + ~3 ms resampling at 44.1/48 kHz"),
+    }
 
 
 def receptive_field_samples(features: FeatureConfig, context_frames: int) -> int:
