@@ -27,7 +27,7 @@ Threads (CPU): by default half the cores this process may use, divided among tor
 processes on the machine, at least 1; --threads N (or OMP_NUM_THREADS=N, except under torchrun,
 which sets it to 1 itself) chooses another. run.json records the count. torch's own default, one
 thread per core, stalls whenever anything else uses the CPU. Measured on 2 cores, `audiosym train
-sps --config tiny --set steps=30 --threads N`, steps/s: alone, 1 thread 6.2, 2 threads 9.1; beside
+sps --config tiny --out runs/t --set steps=30 --threads N`, steps/s: alone, 1 thread 6.2, 2 threads 9.1; beside
 one busy process, 1 thread 3.6-6.5, 2 threads 0.4-3.3 (up to 12x slower).
 """
 

@@ -164,7 +164,7 @@ def latency_summary(meta: dict[str, Any], *, preset: str = "P") -> dict[str, Any
     Only the input-pitch path (transfer mode, no MIDI note held) waits for the analysis window:
     a new input pitch reaches the output once the encoder's window holds enough of it, within
     the look-behind (measured 2026-12-04 with pyin on a 62 -> 69 step: sps-default 99 ms of its
-    128 ms, v3-default 53 ms of its 112 ms; tests/test_latency_words.py). MIDI note-on and the
+    128 ms, v3-default 53 ms of its 112 ms; tests/preset/test_latency_words.py). MIDI note-on and the
     input's level do not wait for it; their delay (a few ms) belongs to the engine, not the
     preset, and ``audiosym bench engine`` measures it."""
     sr = int(meta["features"]["sample_rate"])

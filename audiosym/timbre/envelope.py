@@ -85,7 +85,7 @@ def recording_envelope(y: np.ndarray, sample_rate: int, notes) -> NoteEnvelope |
 
     Each note is measured from its onset to its offset (or the next onset, if sooner; or where
     its level first falls ``RELEASE_DB`` within 100 ms: a release, faster than any decay), in
-    dB below its own peak, like :func:`measure_notes` measures a rendered note. Beyond a note's
+    dB below its own peak, like :func:`audiosym.timbre.match.measure_notes` measures a rendered note. Beyond a note's
     length its level is continued: at the rate it was falling over its last half (fitted after
     ``ENV_ATTACK_S``), so a decaying piano keeps decaying; held where it was not falling. Notes
     are averaged (in dB) per register, every ``ENV_STEP_SEMITONES`` over the played range, from

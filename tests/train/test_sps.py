@@ -115,7 +115,7 @@ def test_kernel_below_shifts_the_kernel_window_not_the_maths():
 
 
 def test_graph_rewrite_of_the_pitch_head_follows_kernel_below():
-    """train/sps_export's ONNX-friendly encoder computes the same z_pitch with a two-sided kernel."""
+    """train/sps/export.py's ONNX-friendly encoder computes the same z_pitch with a two-sided kernel."""
     from train.sps.export import export_modules, onnx_modules
 
     cfg = resolve(sps.Config, sps.CONFIGS, "tiny", ["pitch_init_scale=0.3"])

@@ -4,7 +4,7 @@ A method supplies a :class:`Task`: a model whose ``forward(batch)`` returns
 ``(loss, logs)``, a batch sampler, and optionally an evaluation callback. The
 trainer owns everything else, so SPS and V3 share the machinery instead of copies.
 
-Distributed: launch with ``torchrun --nproc_per_node N -m audiosym.cli train ...``;
+Distributed: launch with ``torchrun --nproc_per_node N -m audiosym train ...``;
 the trainer reads ``RANK``/``WORLD_SIZE`` and wraps the model in
 DistributedDataParallel (NCCL on CUDA, gloo on CPU). Only rank 0 writes files.
 """
