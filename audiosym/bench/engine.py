@@ -27,13 +27,14 @@ import numpy as np
 from audiosym.bench.common import half_rise, header, log
 from audiosym.data.soundfonts import find_soundfont, render_note
 from audiosym.engine.control import control_change, note_off, note_on, pitch_bend
+from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.engine.engine import Engine
 from audiosym.preset.session import load_preset
 
 
 def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: int = 48000,
                  block_size: int = 128, seconds: float = 8.0, pitch_step: int = 2, match: bool = True,
-                 dynamics: str = "timbre") -> dict:
+                 dynamics: str = DEFAULT_DYNAMICS) -> dict:
     """The engine's block compute, latency and pitch error on ``preset_name`` (a preset file or
     shipped name) -> one JSON-ready dict (its keys: the module docstring).
 

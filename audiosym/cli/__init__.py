@@ -53,10 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # subcommand not built yet
         module = importlib.import_module(f"{__name__}.{name}")  # by name: the COMMANDS table is the registry
         module.register(sub)
-    for command_parser in sub.choices.values():
-        # the library names keywords in its errors; main() prints them as this command's flags
-        command_parser.set_defaults(command_parser=command_parser)
+    _mark_command_parsers(sub)
     return parser
+
+
+def _mark_command_parsers(sub: argparse._SubParsersAction) -> None:
+    """Each (sub)command's parser rides along in its namespace: the library names keywords in its
+    errors, and main() prints them as the flags of the command that was run."""
+    for command_parser in sub.choices.values():
+        command_parser.set_defaults(command_parser=command_parser)
+        for action in command_parser._actions:  # argparse has no public accessor for its actions
+            if isinstance(action, argparse._SubParsersAction):
+                _mark_command_parsers(action)
 
 
 def main(argv: list[str] | None = None) -> int:

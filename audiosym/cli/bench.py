@@ -9,6 +9,7 @@ import argparse
 
 from audiosym import families
 from audiosym.cli._common import print_json, require_torch
+from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.errors import ParameterError
 
 HELP = """\
@@ -57,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pitch-step", type=int, default=2, help="engine: semitones between the notes pitch-checked (default 2)")
     p.add_argument("--no-match", dest="match", action="store_false",
                    help="engine: without the preset's stored match corrections (default: with, as `live` plays)")
-    p.add_argument("--dynamics", choices=["timbre", "input"], default="timbre", help="engine: transfer-mode dynamics, as `live --dynamics` (default timbre)")
+    p.add_argument("--dynamics", choices=["timbre", "input"], default=DEFAULT_DYNAMICS, help=f"engine: transfer-mode dynamics, as `live --dynamics` (default {DEFAULT_DYNAMICS})")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")
     p.set_defaults(func=run)
 

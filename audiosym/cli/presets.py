@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 from audiosym import families
@@ -13,6 +14,7 @@ from audiosym.cli._common import print_json
 from audiosym.dsp.pitch import midi_name
 from audiosym.errors import PresetError
 from audiosym.preset.format import (
+    install_preset,
     latency_summary,
     preset_files,
     read_metadata,
@@ -132,9 +134,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_install(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
-    from audiosym.preset.format import install_preset, read_metadata
+    # lazy: onnxruntime (install checks that both graphs load) only when installing
     from audiosym.preset.session import load_preset
 
     src = Path(args.file).expanduser()

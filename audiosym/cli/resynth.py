@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 from audiosym.cli._common import (
     add_dynamics_argument,
     add_timbre_arguments,
     check_timbre_from,
+    cli_message,
     print_json,
 )
 from audiosym.errors import ParameterError
@@ -135,15 +137,9 @@ def summary_dict(results, *, wall_seconds: float | None = None) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     # lazy: keeps `audiosym --help` from importing the engine and its numba/onnxruntime start-up
+    from audiosym.offline.jobs import parse_shard, plan_jobs, shard_jobs
     from audiosym.offline.naming import output_tag
-    from audiosym.offline.resynth import (
-        ResynthSettings,
-        load_for_batch,
-        parse_shard,
-        plan_jobs,
-        run_jobs,
-        shard_jobs,
-    )
+    from audiosym.offline.resynth import ResynthSettings, load_for_batch, run_jobs
 
     if args.track is not None and args.midi is None:
         raise ParameterError(f"--track {args.track} only applies with --midi FILE.mid")
@@ -169,10 +165,14 @@ def run(args: argparse.Namespace) -> int:
         from audiosym.engine.first_run import announce_first_run
 
         announce_first_run(sys.stderr)  # the first engine compiles numba kernels: say so, not silence
+    def words(message: str) -> str:  # the batch's report lines, in this command's flags
+        return cli_message(message, args.command_parser)
+
     results = run_jobs(
         jobs, settings, workers=args.workers, progress=not args.no_progress,
-        loaded=loaded if args.workers == 1 else None,
+        loaded=loaded if args.workers == 1 else None, words=words,
     )
+    results = [replace(r, error=words(r.error), warning=words(r.warning)) for r in results]
     wall = time.perf_counter() - start
     if args.json:
         print_json(summary_dict(results, wall_seconds=wall))

@@ -18,26 +18,25 @@ import multiprocessing
 import os
 import sys
 import time
-from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from audiosym.dsp.pitch import midi_name
 from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.errors import AudiosymError, DeviceError, ParameterError
 from audiosym.io.audio import (
     WAV_FORMATS,
-    InputSource,
     clipped_samples,
-    discover_inputs,
     read_audio,
     write_wav,
 )
 from audiosym.io.midifile import MelodyNote, load_track_notes
 from audiosym.offline import naming
+from audiosym.offline.jobs import Job, notes_path
 from audiosym.offline.pitch_track import input_notes, write_notes_midi
 from audiosym.offline.render import INPUT_PITCH, resynthesize
 from audiosym.preset.model import Preset
@@ -135,22 +134,6 @@ class ResynthSettings:
         return reference_name(self.timbre_from)
 
 
-def notes_path(output: str | os.PathLike) -> Path:
-    """Where ``--save-notes`` writes an output's notes: ``take.sps-default.violin.wav`` ->
-    ``take.sps-default.violin.notes.mid``."""
-    return Path(output).with_suffix(".notes.mid")
-
-
-@dataclass(frozen=True)
-class Job:
-    """One input file and where its output goes; ``error`` is set when planning already failed it."""
-
-    index: int
-    input: str
-    output: str
-    error: str | None = None
-
-
 @dataclass
 class Result:
     """How one job ended: ``status`` in :data:`STATUSES`, seconds of audio and of compute."""
@@ -168,78 +151,6 @@ class Result:
     def realtime_factor(self) -> float:
         """Seconds of audio processed per second of compute (read + render + write)."""
         return self.audio_seconds / self.compute_seconds if self.compute_seconds > 0 else float("nan")
-
-
-# ---------------------------------------------------------------- discovery and planning
-
-def plan_jobs(inputs: list[str], out_dir: str | os.PathLike, *, tag: str | None = None) -> list[Job]:
-    """Sorted, de-duplicated jobs with output paths under ``out_dir``.
-
-    Output name: the input's path relative to the folder (or glob base) it was found in,
-    with the suffix replaced by ``.<tag>.wav`` (``tag``: :func:`audiosym.offline.naming.output_tag`,
-    ``sps-default.violin``; None: just ``.wav``); when two inputs would share an output
-    (``a.flac`` and ``a.mp3``), both keep their suffix (``a.flac.<tag>.wav``). A job whose
-    output would be an input file (any input of the batch) carries an error instead.
-    ``out_dir`` that is a file (or under one), or inside a folder searched for inputs (a rerun
-    would take the outputs for inputs), is a ParameterError, before any input is read.
-    """
-    naming.check_out_dir(out_dir)
-    out_dir = os.path.abspath(out_dir)
-    ending = f".{tag}.wav" if tag else ".wav"
-    sources: dict[str, InputSource] = {}
-    for s in discover_inputs(inputs):
-        key = os.path.realpath(s.path) if s.error is None else "\0" + s.path
-        sources.setdefault(key, s)  # the same file given twice is one job
-    real_out = os.path.realpath(out_dir)
-    for s in sources.values():
-        root = os.path.realpath(s.root) if s.root and s.error is None else None
-        if root and (real_out == root or real_out.startswith(root.rstrip(os.sep) + os.sep)):
-            raise ParameterError(f"out_dir={out_dir} is inside {s.root}, a folder searched for inputs: a rerun "
-                                 "would take the outputs for inputs; choose an output folder outside it")
-    ordered = sorted(sources.items(), key=lambda kv: kv[0])
-    names = {}
-    for key, s in ordered:
-        rel = Path(os.path.relpath(s.path, s.root)) if s.root else Path(Path(s.path).name)
-        names[key] = rel
-    by_out = defaultdict(list)
-    for key, rel in names.items():
-        by_out[str(rel.with_suffix(""))].append(key)
-    input_real = {k for k, s in sources.items() if s.error is None}
-    jobs = []
-    taken: dict[str, str] = {}
-    for index, (key, s) in enumerate(ordered):
-        rel = names[key]
-        base = rel.with_suffix("") if len(by_out[str(rel.with_suffix(""))]) == 1 else rel
-        output = os.path.join(out_dir, f"{base}{ending}")
-        error = s.error
-        if error is None and os.path.realpath(output) in input_real:
-            error = f"{s.path}: output {output} would overwrite an input file; choose another --out folder"
-        elif error is None and output in taken:
-            error = f"{s.path}: output {output} is already the output of {taken[output]}; rename one input"
-        if error is None:
-            taken[output] = s.path
-        jobs.append(Job(index, s.path, output if s.error is None else "", error))
-    return jobs
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"i/N"`` -> ``(i, N)`` with ``0 <= i < N``."""
-    try:
-        i_text, n_text = text.split("/")
-        i, n = int(i_text), int(n_text)
-    except ValueError:
-        raise ParameterError(f"shard={text!r} must look like i/N with integers, e.g. 0/4") from None
-    if n < 1 or not 0 <= i < n:
-        raise ParameterError(f"shard={text!r}: need N >= 1 and 0 <= i < N (shards are numbered 0..N-1)")
-    return i, n
-
-
-def shard_jobs(jobs: list[Job], shard: tuple[int, int] | None) -> list[Job]:
-    """Every ``n``-th job starting at ``i`` of the sorted list (round robin balances folders)."""
-    if shard is None:
-        return list(jobs)
-    i, n = shard
-    return [j for j in jobs if j.index % n == i]
 
 
 # ---------------------------------------------------------------- rendering
@@ -331,7 +242,7 @@ class _Worker:
         warnings = []
         if clipped:
             warnings.append(f"{job.output}: {clipped} samples ({clipped / max(len(out), 1):.2%}) beyond full scale "
-                            f"were clipped in the {s.format_name} WAV; use --format float (never clips) or a quieter input")
+                            f"were clipped in the {s.format_name} WAV; use format_name=float (never clips) or a quieter input")
         folded = counts["folded_notes"]
         if folded:
             warnings.append(self.folded_warning(job.input, folded))
@@ -340,11 +251,10 @@ class _Worker:
 
     def folded_warning(self, source: str, folded: int) -> str:
         """One line: how many notes of ``source`` lay outside the preset's range, and the fix."""
-        from audiosym.dsp.pitch import midi_name
 
         lo, hi = self.preset.midi_range
         fix = (f"move the notes of {self.settings.midi_path} into the range" if self.settings.midi_path
-               else "--transpose N moves the input's pitch into it")
+               else "transpose_semitones=N moves the input's pitch into it")
         notes, were = ("note", "was") if folded == 1 else ("notes", "were")
         return (f"{source}: {folded} {notes} outside the playable range of preset {self.preset.name}, "
                 f"{midi_name(lo)} .. {midi_name(hi)} (MIDI {lo} .. {hi}), {were} played in the nearest octave "
@@ -377,25 +287,28 @@ def _presolved(job: Job, settings: ResynthSettings, record: dict[str, str]) -> R
             return None
         made_with = naming.read_record(job.output)
         if made_with is None:
-            return Result(job.input, job.output, "skipped", error="output exists (use --overwrite to redo)")
+            return Result(job.input, job.output, "skipped", error="output exists (overwrite=True redoes it)")
         if made_with != record:
             return Result(job.input, job.output, "failed", error=(
                 f"{job.output} exists, made with other settings ({naming.describe_changes(made_with, record)}); "
-                "--overwrite replaces it, or choose another --out folder"))
+                "overwrite=True replaces it, or choose another out_dir=..."))
         if not settings.save_notes or notes_path(job.output).exists():
             return Result(job.input, job.output, "skipped",
-                          error="output exists, made with the same settings (use --overwrite to redo)")
+                          error="output exists, made with the same settings (overwrite=True redoes it)")
     return None
 
 
 def run_jobs(
-    jobs: list[Job], settings: ResynthSettings, *, workers: int = 1, progress: bool = True, loaded=None
+    jobs: list[Job], settings: ResynthSettings, *, workers: int = 1, progress: bool = True, loaded=None,
+    words: Callable[[str], str] = str,
 ) -> list[Result]:
     """Run ``jobs``; results come back in job order whatever order workers finish in.
 
     ``workers > 1`` uses that many spawned processes (each loads the preset once); with one
     worker the batch runs in this process, reusing ``loaded`` (from :func:`load_for_batch`)
-    when given. Each failure is printed as one line on stderr as it happens.
+    when given. Each failure and warning is printed as one line on stderr as it happens,
+    through ``words`` (the ``audiosym`` command passes one that names its flags instead of
+    this module's keywords).
     """
 
     if workers < 1:
@@ -414,9 +327,9 @@ def run_jobs(
     def finish(k: int, result: Result) -> None:
         results[k] = result
         if result.status == "failed":
-            say(f"failed: {result.error}")
+            say(f"failed: {words(result.error)}")
         for line in result.warning.splitlines():
-            say(f"warning: {line}")
+            say(f"warning: {words(line)}")
         bar.update(1)
 
     for k, r in enumerate(results):

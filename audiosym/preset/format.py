@@ -28,6 +28,7 @@ import jsonschema
 from audiosym import families
 from audiosym.dsp.features import FeatureConfig
 from audiosym.errors import ParameterError, PresetError
+from audiosym.io.audio import atomic_path
 
 FORMAT_VERSION = 2  # 2 (2026-11-30): optional match.npz; version-1 files (no match data) still load
 SUFFIX = ".asym"
@@ -113,7 +114,6 @@ def install_preset(path: str | os.PathLike, *, name: str | None = None, overwrit
     umask). Refused, naming the fix: a name ``--preset`` cannot take, the name of a shipped
     preset (which would hide it), an existing user preset of that name unless ``overwrite``.
     """
-    from audiosym.io.audio import atomic_path  # noqa: PLC0415 - soundfile et al. only when installing
 
     src = Path(path).expanduser()
     if not src.is_file():
@@ -123,14 +123,14 @@ def install_preset(path: str | os.PathLike, *, name: str | None = None, overwrit
     name = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
     if not NAME_PATTERN.fullmatch(name):
         raise ParameterError(
-            f"--name {name!r} cannot be a preset name: a name is 1-64 letters, digits and . _ + - starting with "
-            "a letter or digit (it is what --preset takes); give another with --name"
+            f"name={name!r} cannot be a preset name: a name is 1-64 letters, digits and . _ + - starting with "
+            "a letter or digit (it is what a preset is loaded by); give another name=..."
         )
     shipped = shipped_dir()
     if shipped is not None and (shipped / f"{name}{SUFFIX}").is_file():
         raise PresetError(
             f"{name!r} is the name of a shipped preset ({shipped / (name + SUFFIX)}), which names resolve to first: "
-            "an installed copy would never load by name; give it another with --name"
+            "an installed copy would never load by name; give it another name=..."
         )
     dest = user_dir() / f"{name}{SUFFIX}"
     if dest.exists():
@@ -138,7 +138,7 @@ def install_preset(path: str | os.PathLike, *, name: str | None = None, overwrit
             return dest
         if not overwrite:
             raise PresetError(
-                f"a user preset named {name!r} exists already ({dest}); --overwrite replaces it, or --name "
+                f"a user preset named {name!r} exists already ({dest}); overwrite=True replaces it, or name=... "
                 "installs this one under another name"
             )
     with atomic_path(dest, suffix=".part") as tmp, open(src, "rb") as fin, open(tmp, "wb") as fout:

@@ -11,7 +11,7 @@ import soundfile as sf
 
 from audiosym.errors import ParameterError
 from audiosym.io.midifile import list_tracks, load_melody, monophonic
-from audiosym.offline.resynth import parse_shard, plan_jobs, shard_jobs
+from audiosym.offline.jobs import parse_shard, plan_jobs, shard_jobs
 
 
 def _write(path, seconds=0.2, sample_rate=16000, hz=330.0, channels=1):

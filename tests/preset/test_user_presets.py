@@ -113,7 +113,7 @@ def test_install_refuses_a_missing_file_a_bad_name_and_a_shipped_name(user, caps
     assert "is not a file" in capsys.readouterr().err
     assert main(["presets", "install", str(exported), "--name", "../escape"]) == 2
     err = capsys.readouterr().err
-    assert "'../escape' cannot be a preset name" in err and "--name" in err
+    assert "--name ../escape cannot be a preset name" in err and "--name" in err
     assert main(["presets", "install", str(exported), "--name", "sps-default"]) == 2
     err = capsys.readouterr().err
     assert "name of a shipped preset" in err and "never load by name" in err and "--name" in err

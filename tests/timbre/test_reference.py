@@ -271,13 +271,8 @@ def test_cli_match_named(sps, tmp_path, capsys):
 def test_worker_processes_reuse_the_parent_measurement(sps, clarinet_ref, tmp_path):
     """--workers 2 with --timbre-from: the workers wrap the preset with the reference the parent
     measured (not measured again per process) and write what one worker does."""
-    from audiosym.offline.resynth import (
-        ResynthSettings,
-        batch_references,
-        load_for_batch,
-        plan_jobs,
-        run_jobs,
-    )
+    from audiosym.offline.jobs import plan_jobs
+    from audiosym.offline.resynth import ResynthSettings, batch_references, load_for_batch, run_jobs
 
     src = tmp_path / "in"
     src.mkdir()

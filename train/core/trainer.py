@@ -302,8 +302,8 @@ class Trainer:
             k: v for k, v in self.config.items() if k not in free
         }:
             raise ParameterError(
-                f"--resume: {path} was trained with a different config; use a new --out directory "
-                "or the same --config/--set options"
+                f"resume=True: {path} was trained with a different config; use a new run directory "
+                "or the same config and overrides"
             )
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
@@ -324,7 +324,7 @@ class Trainer:
 
         if self.is_main and not resume and self.checkpoint_path().exists():
             raise ParameterError(
-                f"{self.run_dir} already holds a run; pass --resume to continue it or choose a new --out"
+                f"{self.run_dir} already holds a run; pass resume=True to continue it or choose a new run_dir=..."
             )
         # resume (and its config check) before writing run info, so a refused resume changes nothing
         if resume and self.resume() and self.is_main:
