@@ -24,6 +24,7 @@ from audiosym import families
 from audiosym.errors import PresetError
 from audiosym.families.base import LatentModel
 from audiosym.preset.session import make_session
+from train.core.device import to_model
 
 
 class ExportableModel(LatentModel, Protocol):
@@ -43,8 +44,8 @@ EXAMPLE_FRAMES = 16  # time length of the export example (after the context); ch
 def latent_layout(model: ExportableModel) -> dict[str, list[dict[str, Any]]]:
     """Names, shapes (``N``, ``T``, ``T_out`` symbolic) and dtypes of the graphs' inputs and outputs."""
     enc, _ = model.torch_model.export_modules()
-    x = torch.zeros(1, model.context_frames, model.features.n_bins)
-    with torch.no_grad():
+    x = to_model(np.zeros((1, model.context_frames, model.features.n_bins), np.float32), enc)
+    with torch.no_grad():  # on the module's device: latent_layout also works before export moves it to the CPU
         outs = enc.eval()(x)
     family = families.get(model.kind)
     names = family.encoder_outputs

@@ -116,3 +116,16 @@ def test_resume_onto_another_device(tmp_path):
         warnings.simplefilter("ignore")  # loading values into a meta model copies nothing, and says so
         assert elsewhere.resume()
     assert elsewhere.step == 2 and model_device(elsewhere.model) == META
+
+
+@pytest.mark.parametrize("kind", ["sps", "v3"])
+def test_export_reads_the_latent_layout_of_a_model_on_another_device(kind):
+    """Export's layout probe feeds the encoder an example on the encoder's own device (it built
+    that example on the CPU, which a GPU-resident run refuses, as a meta one does here)."""
+    from export.onnx_graphs import latent_layout
+
+    model, _ = _latent(kind)
+    model.torch_model.to(META)
+    with _first_input_devices() as seen, pytest.raises(_Reached):
+        latent_layout(model)
+    assert seen == [{META}]
