@@ -18,7 +18,8 @@ how fast and how accurate the engine is on this machine. Words: docs/musicians.m
 
   engine   real-time engine: compute time per block (p99: the slowest 1 % of blocks) at 48 kHz /
            block 128 / one thread, input and note-on latency measured by feeding signals, the
-           pitch error heard (pyin pitch tracker) across the playable range
+           pitch error heard (pyin pitch tracker) across the playable range; with --load the
+           blocks are timed while a busy process spins on every core (a loaded laptop)
   vocoder  the ways of turning spectra back into sound: harmonic+noise (the default) vs RTPGHI
            (real-time phase reconstruction) vs offline Griffin-Lim, on original and decoded
            spectra: MRSTFT distance (spectral difference, lower is closer), compute per frame,
@@ -33,6 +34,7 @@ how fast and how accurate the engine is on this machine. Words: docs/musicians.m
 EXAMPLES = """\
 examples:
   audiosym bench engine --preset sps-default --json
+  audiosym bench engine --preset sps-default --load --json   # busy process on every core
   audiosym bench engine --preset v3-default --sample-rate 44100 --block 64 --seconds 4
   audiosym bench resynth --preset sps-default --seconds 10 --repeats 1
   audiosym bench vocoder --json
@@ -59,6 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-match", dest="match", action="store_false",
                    help="engine: without the preset's stored match corrections (default: with, as `live` plays)")
     p.add_argument("--dynamics", choices=["timbre", "input"], default=DEFAULT_DYNAMICS, help=f"engine: transfer-mode dynamics, as `live --dynamics` (default {DEFAULT_DYNAMICS})")
+    p.add_argument("--load", action="store_true",
+                   help="engine: time the blocks while a CPU-bound process runs on every core (recorded as \"load\": true)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")
     p.set_defaults(func=run)
 
@@ -94,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
         result = bench_engine(args.preset, timbre=args.timbre, sample_rate=args.sample_rate,
                               block_size=args.block, seconds=args.seconds or 8.0, pitch_step=args.pitch_step,
-                              match=args.match, dynamics=args.dynamics)
+                              match=args.match, dynamics=args.dynamics, load=args.load)
     if args.json:
         print_json(result)
     else:

@@ -2,22 +2,28 @@
 keys the command prints; the library never imports the command line or torch."""
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
+from _processes import children
 
+from audiosym.bench.engine import targets_met
 from audiosym.bench.vocoder import bench_vocoder
 from audiosym.cli import main
 
 ENGINE_KEYS = [
     "date", "machine", "load_average", "preset", "kind", "timbre", "midi_range", "match_corrections", "dynamics",
     "sample_rate", "block_size", "block_ms", "ort_threads", "block_compute_p50_ms", "block_compute_p99_ms",
-    "block_compute_max_ms", "block_compute_p99_fraction", "block_compute_cpu_p99_ms", "synth_block_compute_p50_ms",
-    "synth_block_compute_p99_ms", "synth_block_compute_cpu_p99_ms", "timed_blocks", "decodes", "encoder_frames",
+    "block_compute_p999_ms", "block_compute_max_ms", "block_compute_p99_fraction", "block_compute_p999_fraction",
+    "block_compute_max_fraction", "block_compute_cpu_p99_ms", "synth_block_compute_p50_ms",
+    "synth_block_compute_p99_ms", "synth_block_compute_p999_ms", "synth_block_compute_max_ms",
+    "synth_block_compute_cpu_p99_ms", "voices", "load", "load_processes", "load_average_during", "load_cpu_s",
+    "load_wall_s", "timed_blocks", "decodes", "encoder_frames",
     "input_latency_ms", "input_latency_soundfont_note_ms", "note_latency_ms", "note_first_sample_ms",
     "engine_latency_samples", "pitch_passthrough_latency_ms", "pitch_error_cents_median", "pitch_error_cents_max",
-    "pitch_error_cents_median_transfer", "pitch_notes", "targets", "for_scale",
+    "pitch_error_cents_median_transfer", "pitch_notes", "targets", "for_scale", "note", "met",
 ]
 VOCODER_KEYS = [
     "date", "soundfont", "preset", "machine", "metric", "mean", "rtpghi_wins", "pitch_dev_cents_median",
@@ -41,12 +47,29 @@ def test_bench_vocoder_on_one_note_has_every_key():
     assert set(result["step_latency_ms"]) == {"rtpghi_lookahead_0", "rtpghi_lookahead_1", "harmonic_noise"}
 
 
-@pytest.mark.slow  # ~20 s: one second of melody per mode, three notes pitch-checked
-def test_bench_engine_prints_every_key(capsys):
-    assert main(["bench", "engine", "--preset", "sps-default", "--seconds", "1", "--pitch-step", "30", "--json"]) == 0
+@pytest.mark.slow  # ~15 s each: one second of melody per mode, three notes pitch-checked
+@pytest.mark.parametrize("load", [False, True])
+def test_bench_engine_prints_every_key(capsys, load):
+    before = children()
+    assert main(["bench", "engine", "--preset", "sps-default", "--seconds", "1", "--pitch-step", "30", "--json"]
+                + ["--load"] * load) == 0
+    assert children() == before  # no busy process left behind
     result = json.loads(capsys.readouterr().out)
     assert list(result) == ENGINE_KEYS
     assert result["preset"] == "sps-default" and list(result["pitch_notes"]) == ["36", "66", "96"]
+    for mode in ("", "synth_"):
+        p50, p99, p999, top = (result[f"{mode}block_compute_{q}_ms"] for q in ("p50", "p99", "p999", "max"))
+        assert 0 < p50 <= p99 <= p999 <= top
+    assert result["block_compute_max_fraction"] == pytest.approx(result["block_compute_max_ms"] / result["block_ms"], abs=1e-4)
+    assert result["voices"] == 1 and "monophonic" in result["note"]
+    assert result["met"] == targets_met(result) and set(result["met"]) == set(result["targets"])
+    assert result["load"] is load
+    if load:
+        assert result["load_processes"] == os.cpu_count() and len(result["load_average_during"]) == 3
+        assert result["load_cpu_s"] > 0  # the processes were busy
+    else:
+        assert result["load_processes"] == 0 and result["load_cpu_s"] is None
+        assert result["met"]["block_compute_p999_fraction_with_load"] is None
 
 
 @pytest.mark.slow  # ~10 s: renders, two rates, two modes, engine and resynth paths
