@@ -11,6 +11,12 @@ Torch-free: works on any :class:`audiosym.families.base.LatentModel` (a run dire
   (``excluded``); ``r2_mean_all`` keeps every instrument.
 - Synthesis: sweep z_pitch over each instrument's calibrated range, decode with a fixed
   timbre, Griffin-Lim the spectrum back to audio, pyin it; R² of heard vs intended pitch.
+- One pooled line for all included instruments (the engine plays one): ``pooled_r2`` of the
+  per-note medians, and per sustained frame ``cents_error_median`` and ``octave_error_rate``
+  (error above 6 semitones: nearer a whole octave off than the right note); for a preset also
+  through its stored ``pitch_control`` line (``engine_line_*``).
+- ``baselines``: ``r2_mean`` of no-training pitch readers on the same notes
+  (:mod:`audiosym.eval.baselines`); ``split``: the soundfont and programs the numbers come from.
 """
 
 from __future__ import annotations
@@ -36,9 +42,11 @@ from audiosym.data.soundfonts import (
 from audiosym.dsp.features import FeatureConfig
 from audiosym.dsp.pitch import hz_to_midi, midi_to_hz
 from audiosym.eval import Evaluation
+from audiosym.eval.baselines import BASELINES
 from audiosym.families.base import LatentModel, encode_sustained
 
 SKIP_FRAMES = 8  # frames whose analysis window still holds pre-onset silence
+OCTAVE_ERROR_SEMITONES = 6.0  # a frame read nearer a whole octave off than its own note
 TRACKED_MIN_FRACTION = 0.75  # an instrument with fewer pyin-tracked renders is excluded
 CHECK_STRIDE = 3  # pitch-track every 3rd note of each instrument (pyin costs ~0.1 s a note)
 CHECK_VERSION = 2
@@ -112,10 +120,12 @@ def heldout_notes(soundfont: str, features: FeatureConfig, *, progress: bool) ->
     return load_notes(spec, progress=progress)
 
 
-def note_codes(model: LatentModel, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Median z_pitch ``[N]`` and median z_timbre ``[N, D]`` over each note's sustained frames."""
+def note_codes(model: LatentModel, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median z_pitch ``[N]`` and median z_timbre ``[N, D]`` over each note's sustained frames,
+    and those frames' z_pitch ``[N, S]``."""
     z = encode_sustained(model, frames, skip_frames=SKIP_FRAMES, batch_notes=64)
-    return np.median(z["z_pitch"][..., 0], axis=1), np.median(z["z_timbre"], axis=1)
+    zp = z["z_pitch"][..., 0]
+    return np.median(zp, axis=1), np.median(z["z_timbre"], axis=1), zp
 
 
 def logmag_to_audio(logmag: np.ndarray, features: FeatureConfig, *, n_iter: int = 32) -> np.ndarray:
@@ -154,24 +164,63 @@ def synthesis_check(model: LatentModel, fits: dict[str, tuple[float, float]], ti
     return out
 
 
-def evaluate_sps(model: LatentModel, *, soundfont: str | None = None, synthesis: bool = True,
-                 progress: bool = True, return_codes: bool = False) -> dict[str, Any]:
-    """Held-out metrics of an SPS model (see the module docstring for their meaning).
+def pooled_scores(pitch: np.ndarray, zp: np.ndarray, z_frames: np.ndarray,
+                  engine_line: tuple[float, float] | None = None) -> dict[str, Any]:
+    """ONE calibration line for every instrument (what the engine plays), scored per frame.
 
-    JSON-serialisable; ``return_codes=True`` adds ``_codes`` (per-note program, pitch, z_pitch
-    arrays) for plotting.
+    ``pitch [N]`` MIDI, ``zp [N]`` per-note median z_pitch, ``z_frames [N, S]`` its sustained
+    frames. ``pooled_r2``: R² of ``zp ~ a + b * midi`` fitted over all notes together (a per-
+    instrument intercept can hide an instrument read an octave off; this cannot). Frame errors
+    (semitones) are ``(z - a) / b - midi``; ``cents_error_median`` is the median of their size in
+    cents, ``octave_error_rate`` the fraction above OCTAVE_ERROR_SEMITONES. ``engine_line``
+    ``(a, b)`` (a preset's stored ``pitch_control``) adds the same two errors through that line.
     """
-    if model.kind != "sps":
-        raise ValueError(f"model kind {model.kind!r} is not sps")
-    train_sf = model.metadata.get("train_soundfont") or default_train_soundfont()
-    try:
-        train_path = find_soundfont(train_sf)
-    except Exception:  # a preset trained on a soundfont this machine lacks
-        train_path = str(train_sf)
-    test_path = find_soundfont(soundfont) if soundfont else default_test_soundfont(train_path)
-    table = heldout_notes(test_path, model.features, progress=progress)
-    excluded = check_renders(test_path, table, sample_rate=model.features.sample_rate, progress=progress)
-    zp, zt = note_codes(model, table.frames)
+    b, a, r2 = fit_line(pitch, zp)
+    cents, octave = frame_errors(line_errors(z_frames, pitch, a=a, b=b))
+    out: dict[str, Any] = {"pooled_r2": r2, "pooled_line": {"a": a, "b": b},
+                           "cents_error_median": cents, "octave_error_rate": octave}
+    if engine_line is not None:
+        cents, octave = frame_errors(line_errors(z_frames, pitch, a=engine_line[0], b=engine_line[1]))
+        out["engine_line_cents_error_median"] = cents
+        out["engine_line_octave_error_rate"] = octave
+    return out
+
+
+def line_errors(z_frames: np.ndarray, pitch: np.ndarray, *, a: float, b: float) -> np.ndarray:
+    """Semitone errors ``[N, S]`` of reading ``z_frames`` through ``z = a + b * midi``."""
+    if b == 0:
+        return np.full(np.shape(z_frames), np.inf)
+    return (np.asarray(z_frames, np.float64) - a) / b - np.asarray(pitch, np.float64)[:, None]
+
+
+def frame_errors(err: np.ndarray) -> tuple[float, float]:
+    """(median |error| in cents, fraction of frames more than OCTAVE_ERROR_SEMITONES off)."""
+    e = np.abs(np.asarray(err, np.float64)).ravel()
+    e = np.where(np.isnan(e), np.inf, e)  # a frame read as no pitch is as wrong as an octave
+    return float(np.median(e) * 100.0), float(np.mean(e > OCTAVE_ERROR_SEMITONES))
+
+
+def baseline_scores(table: NoteTable, features: FeatureConfig, included: list[str], *,
+                    first_frame: int = SKIP_FRAMES) -> dict[str, float]:
+    """``{baseline: r2_mean}`` of the no-training readers of :mod:`audiosym.eval.baselines` on
+    the same notes and instruments as the model, each note read as the median over its frames
+    from ``first_frame`` on (the model's first sustained output frame)."""
+    frames = table.frames[:, first_frame:]
+    out = {}
+    for name, read in BASELINES.items():
+        est = np.median(read(frames, features), axis=1)
+        r2 = [fit_line(table.pitch[m], est[m])[2]
+              for m in (table.program == EVAL_INSTRUMENTS[n] for n in included)]
+        out[name] = float(np.mean(r2)) if r2 else 0.0
+    return out
+
+
+def score_notes(model: LatentModel, table: NoteTable, *, excluded: dict[str, str]) -> dict[str, Any]:
+    """The metrics of :func:`evaluate_sps` that need only the notes: per instrument R² and slope,
+    the pooled line's scores, the baselines and the split (``role`` ``"test"``). Adds to
+    ``excluded`` the instruments with fewer than 3 notes; ``_fits`` and ``_timbres`` (per
+    instrument line and middle note's timbre) are for the synthesis check."""
+    zp, zt, z_frames = note_codes(model, table.frames)
     r2, slopes, fits, timbres, n_notes = {}, {}, {}, {}, {}
     for name, prog in EVAL_INSTRUMENTS.items():
         m = table.program == prog
@@ -193,16 +242,52 @@ def evaluate_sps(model: LatentModel, *, soundfont: str | None = None, synthesis:
         "slope_cv": float(sl.std() / (abs(sl.mean()) + 1e-12)),
         "excluded": excluded,
         "n_notes": n_notes,
+    }
+    pc = model.metadata.get("pitch_control") or {}
+    engine = (float(pc["a"]), float(pc["b"])) if pc.get("type") == "linear" else None
+    pooled = np.isin(table.program, [EVAL_INSTRUMENTS[n] for n in included])
+    if pooled.sum() >= 3:
+        result.update(pooled_scores(table.pitch[pooled], zp[pooled], z_frames[pooled], engine))
+    result["baselines"] = baseline_scores(table, model.features, included,
+                                          first_frame=max(SKIP_FRAMES, model.context_frames - 1))
+    result["split"] = {"soundfont": soundfont_label(table.spec.soundfont), "role": "test",
+                       "programs": [EVAL_INSTRUMENTS[n] for n in included], "instruments": included}
+    result["_fits"] = {n: fits[n] for n in included}
+    result["_timbres"] = timbres
+    result["_codes"] = {"program": table.program, "pitch": table.pitch, "z_pitch": zp}
+    return result
+
+
+def evaluate_sps(model: LatentModel, *, soundfont: str | None = None, synthesis: bool = True,
+                 progress: bool = True, return_codes: bool = False) -> dict[str, Any]:
+    """Held-out metrics of an SPS model (see the module docstring for their meaning).
+
+    JSON-serialisable; ``return_codes=True`` adds ``_codes`` (per-note program, pitch, z_pitch
+    arrays) for plotting.
+    """
+    if model.kind != "sps":
+        raise ValueError(f"model kind {model.kind!r} is not sps")
+    train_sf = model.metadata.get("train_soundfont") or default_train_soundfont()
+    try:
+        train_path = find_soundfont(train_sf)
+    except Exception:  # a preset trained on a soundfont this machine lacks
+        train_path = str(train_sf)
+    test_path = find_soundfont(soundfont) if soundfont else default_test_soundfont(train_path)
+    table = heldout_notes(test_path, model.features, progress=progress)
+    excluded = check_renders(test_path, table, sample_rate=model.features.sample_rate, progress=progress)
+    result = score_notes(model, table, excluded=excluded)
+    fits, timbres, codes = result.pop("_fits"), result.pop("_timbres"), result.pop("_codes")
+    result.update({
         "soundfont": soundfont_label(test_path),
         "soundfont_path": test_path,
         "train_soundfont": soundfont_label(train_path),
-    }
+    })
     if synthesis:
-        syn = synthesis_check(model, {n: fits[n] for n in included}, timbres)
+        syn = synthesis_check(model, fits, timbres)
         result["synthesis_r2_per_instrument"] = {n: round(v, 5) for n, v in syn.items()}
         result["synthesis_r2_mean"] = float(np.mean(list(syn.values()))) if syn else 0.0
     if return_codes:
-        result["_codes"] = {"program": table.program, "pitch": table.pitch, "z_pitch": zp}
+        result["_codes"] = codes
     return result
 
 
@@ -237,6 +322,14 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         lines.append(f"  {name:10s} R²={v:.4f} slope={result['slope_per_instrument'][name]:+.5f}{note}")
     lines.append(f"r2_mean={result['r2_mean']:.4f} (all: {result['r2_mean_all']:.4f}) slope_cv={result['slope_cv']:.3f} "
                  f"synthesis_r2_mean={result.get('synthesis_r2_mean', float('nan')):.4f}")
+    if "pooled_r2" in result:
+        lines.append(f"one pooled line: R²={result['pooled_r2']:.4f} cents_error_median={result['cents_error_median']:.0f} "
+                     f"octave_error_rate={result['octave_error_rate']:.3f}")
+    if "engine_line_cents_error_median" in result:
+        lines.append(f"the preset's own line: cents_error_median={result['engine_line_cents_error_median']:.0f} "
+                     f"octave_error_rate={result['engine_line_octave_error_rate']:.3f}")
+    lines.append("no-training baselines (r2_mean): " + " ".join(
+        f"{k}={v:.4f}" for k, v in result.get("baselines", {}).items()))
     return lines
 
 
