@@ -63,9 +63,12 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
   if [ "$INDEX" = default ]; then
     echo "== pip install torch==$TORCH_VERSION (pip's configured index)"
     "$PY" -m pip install -q "torch==$TORCH_VERSION"
-  else
-    echo "== pip install torch==$TORCH_VERSION from $INDEX"
-    "$PY" -m pip install -q "torch==$TORCH_VERSION" --index-url "$INDEX"
+  elif ! { echo "== pip install torch==$TORCH_VERSION from $INDEX"
+            "$PY" -m pip install -q --retries 1 --timeout 30 "torch==$TORCH_VERSION" --index-url "$INDEX"; }; then
+    # An index that cannot be reached (a proxy, an offline mirror) should not end the set-up.
+    echo "== $INDEX could not be used; pip install torch==$TORCH_VERSION from pip's configured index instead" \
+         "(on PyPI that is the larger CUDA build)" >&2
+    "$PY" -m pip install -q "torch==$TORCH_VERSION"
   fi
 fi
 echo "== pip install -e .[train,dev] (into $VENV)"
