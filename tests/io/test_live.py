@@ -49,13 +49,23 @@ def jack_env():
         server.wait(timeout=10)
 
 
-def _start_session(env, *args):
-    proc = subprocess.Popen([sys.executable, str(HERE / "_live_runner.py"), *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: "PortAudio:out_0" in _jack_ports(env) or proc.poll() is not None, 15, "the live session")
+def _started(env, cmd, timeout_s, what):
+    """``cmd`` started with its output captured, once its JACK output port exists (or it exited:
+    then the test fails with its stderr)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: "PortAudio:out_0" in _jack_ports(env) or proc.poll() is not None, timeout_s, what)
     if proc.poll() is not None:
-        pytest.fail(f"live session exited early: {proc.communicate()[1][-2000:]}")
+        pytest.fail(f"{what} exited early: {proc.communicate()[1][-2000:]}")
     return proc
+
+
+def _start_session(env, *args):
+    return _started(env, [sys.executable, str(HERE / "_live_runner.py"), *args], 15, "the live session")
+
+
+def _start_live(env, *args, timeout_s=40):
+    """`audiosym live ARGS` as a musician runs it, started and playing."""
+    return _started(env, [sys.executable, "-m", "audiosym", "live", *args], timeout_s, "audiosym live")
 
 
 def _finish(proc):
@@ -202,10 +212,8 @@ def test_ctrl_c_stops_the_command_cleanly(jack_env):
     presets = sorted((HERE.parent / "presets").glob("*.asym"))
     if not presets:
         pytest.skip("no preset file in presets/ for the command-line session")
-    proc = subprocess.Popen([sys.executable, "-m", "audiosym", "live", "--preset", str(presets[0]), "--mode", "synth",
-                             "--report-every", "0.5", "--json"], env=jack_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: "PortAudio:out_0" in _jack_ports(jack_env) or proc.poll() is not None, 20, "audiosym live")
+    proc = _start_live(jack_env, "--preset", str(presets[0]), "--mode", "synth", "--report-every", "0.5", "--json",
+                       timeout_s=20)
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
@@ -233,13 +241,8 @@ def test_live_command_plays_a_reference_timbre(jack_env, monkeypatch, tmp_path):
     sf.write(ref, y, 22050)
     midi = _midi_out(jack_env, monkeypatch, "audiosym-keys-ref")
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "audiosym", "live", "--preset", str(preset), "--mode", "synth",
-                                 "--timbre-from", str(ref), "--midi-port", "audiosym-keys-ref", "--midi-api", "jack",
-                                 "--seconds", "5", "--json"], env=jack_env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        _wait_for(lambda: "PortAudio:out_0" in _jack_ports(jack_env) or proc.poll() is not None, 40, "audiosym live")
-        if proc.poll() is not None:
-            pytest.fail(f"audiosym live exited early: {proc.communicate()[1][-2000:]}")
+        proc = _start_live(jack_env, "--preset", str(preset), "--mode", "synth", "--timbre-from", str(ref),
+                           "--midi-port", "audiosym-keys-ref", "--midi-api", "jack", "--seconds", "5", "--json")
         rec = _record(jack_env, "PortAudio:out_0", tmp_path / "out.wav", 2.5)
         notes = [64, 71]
         _play(midi, notes)

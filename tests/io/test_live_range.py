@@ -2,12 +2,10 @@
 server: the note sounds in the nearest octave inside the range, and the count is reported at exit."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from test_live import _jack_ports, _midi_out, _play, _record, _stable_pitches, _wait_for, jack_env  # noqa: F401
+from test_live import _midi_out, _play, _record, _stable_pitches, _start_live, jack_env  # noqa: F401
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -19,12 +17,8 @@ def test_live_folds_notes_below_the_range_and_reports_them(jack_env, monkeypatch
         pytest.skip("presets/v3-default.asym is not shipped")
     midi = _midi_out(jack_env, monkeypatch, "audiosym-keys-range")
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "audiosym", "live", "--preset", str(V3), "--mode", "synth",
-                                 "--midi-port", "audiosym-keys-range", "--midi-api", "jack", "--seconds", "4",
-                                 "--json"], env=jack_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        _wait_for(lambda: "PortAudio:out_0" in _jack_ports(jack_env) or proc.poll() is not None, 40, "audiosym live")
-        if proc.poll() is not None:
-            pytest.fail(f"audiosym live exited early: {proc.communicate()[1][-2000:]}")
+        proc = _start_live(jack_env, "--preset", str(V3), "--mode", "synth", "--midi-port", "audiosym-keys-range",
+                           "--midi-api", "jack", "--seconds", "4", "--json")
         rec = _record(jack_env, "PortAudio:out_0", tmp_path / "out.wav", 2.5)
         _play(midi, [57, 64])  # A3 (below C4: played as A4), then E4 (in range, as played)
         rec.wait(timeout=15)
