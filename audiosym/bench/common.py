@@ -46,6 +46,12 @@ def header() -> dict:
     }
 
 
+def speed_header() -> dict:
+    """:func:`header` plus what decides a throughput figure: the Python version and
+    ``$OMP_NUM_THREADS`` (the speed benchmarks, ``bench resynth`` and ``bench train``)."""
+    return {**header(), "python": platform.python_version(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+
+
 def half_rise(y: np.ndarray, start: int, window: int, sample_rate: int) -> int:
     """First sample at/after ``start`` where the 1 ms moving RMS of ``y [n]`` reaches half of its
     steady level (the median moving RMS 20 ms .. ``window`` samples after ``start``)."""

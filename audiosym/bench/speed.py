@@ -17,15 +17,13 @@ time; the median of ``repeats`` runs. One onnxruntime thread; set ``OMP_NUM_THRE
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import time
 from typing import Any
 
 import numpy as np
 
-from audiosym.bench.common import header, log
+from audiosym.bench.common import log, speed_header
 from audiosym.data.soundfonts import find_soundfont, render_melody
 from audiosym.engine.control import melody_events
 from audiosym.io.midifile import MelodyNote
@@ -35,10 +33,6 @@ from audiosym.preset.session import load_preset
 
 RATES = (44100, 16000)
 TARGET_REALTIME_FACTOR = 100.0
-
-
-def _header() -> dict:
-    return {**header(), "python": platform.python_version(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
 
 def _melody(seconds: float, seed: int) -> list:
@@ -100,7 +94,7 @@ def bench_resynth(preset_name: str, *, timbre: str | None = None, seconds: float
         per_rate[str(rate)] = per_mode
     headline = per_rate[str(rates[0])]["midi"]["resynth_realtime_factor_cpu"]
     return {
-        **_header(), "preset": preset.name, "kind": preset.kind, "timbre": timbre, "ort_threads": 1,
+        **speed_header(), "preset": preset.name, "kind": preset.kind, "timbre": timbre, "ort_threads": 1,
         "input": f"TimGM6mb program 71, {len(notes)} notes, seed {seed}", "seconds": seconds, "repeats": repeats,
         "statistic": "median of repeats", "rates": per_rate,
         "realtime_factor_cpu": headline,

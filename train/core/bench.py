@@ -9,18 +9,13 @@ the torch-free ``audiosym.bench``; the CLI imports it only when this benchmark r
 from __future__ import annotations
 
 import os
-import platform
 import tempfile
 import time
 
 import torch
 
-from audiosym.bench.common import header
+from audiosym.bench.common import speed_header
 from train.core.runs import train_method
-
-
-def _header() -> dict:
-    return {**header(), "python": platform.python_version(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
 
 def bench_train(method: str, *, steps: int = 50, device: str = "cpu", threads: int = 1, config: str = "tiny") -> dict:
@@ -35,7 +30,7 @@ def bench_train(method: str, *, steps: int = 50, device: str = "cpu", threads: i
                                out=os.path.join(out, "run"), device=device, progress=False)
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
     return {
-        **_header(), "method": method, "config": config, "device": device,
+        **speed_header(), "method": method, "config": config, "device": device,
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "steps": int(summary["steps"]),
         "steps_per_second": summary["steps_per_second"],
