@@ -36,6 +36,7 @@ processes a whole signal as one block, batching all encoder and decoder calls.
 from __future__ import annotations
 
 import gc
+import inspect
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
@@ -64,6 +65,7 @@ from audiosym.engine.level import envelope_kernel, input_level
 from audiosym.engine.state import EngineState, as_block, check_arguments
 from audiosym.engine.vocoder import get_vocoder
 from audiosym.preset.model import Preset
+from audiosym.timbre.band import blend
 
 
 class Engine:
@@ -120,8 +122,15 @@ class Engine:
         self.note_range = preset.midi_range  # notes outside are folded in by octaves (control.fold_note)
         self.program_timbres = preset.program_timbres
         self.resampler = StreamResampler(sample_rate_in=self.sample_rate, sample_rate_out=self.cfg.sample_rate)
-        self.vocoder = get_vocoder(vocoder)(self.cfg, sample_rate=self.sample_rate, ramp_samples=self.control_period,
-                                            n_harmonics=n_harmonics, n_bands=noise_bands)
+        factory = get_vocoder(vocoder)
+        # Band extension above the model's band where the preset has band profiles and the
+        # vocoder can play them (audiosym.timbre.band); presets without them sound as before.
+        extra = ({"band_extension": True} if preset.has_band
+                 and "band_extension" in inspect.signature(factory).parameters else {})
+        self.vocoder = factory(self.cfg, sample_rate=self.sample_rate, ramp_samples=self.control_period,
+                               n_harmonics=n_harmonics, n_bands=noise_bands, **extra)
+        self.extends_band = bool(getattr(self.vocoder, "extends_band", False))
+        self._band_rows: dict[tuple[str, float], tuple[np.ndarray, np.ndarray] | None] = {}
         self._timbre_cache: dict[str, np.ndarray] = {}
         self._shift_cache: dict[str, float] = {}
         envelope_kernel(np.zeros(self.hold), self.hold, 0.5, 0.0)  # compile now, not in a callback
@@ -396,9 +405,26 @@ class Engine:
             pitch, scale = latent_in, 1.0
         else:  # transfer mode before any note or encoder frame: nothing to sound yet
             pitch, scale = self.preset.midi_to_latent(float(np.clip(f0_midi, self.midi_lo, self.midi_hi))), 0.0
+        f0 = f0_midi - self._basis_shift(cs)
         return {"offset": offset, "pitch": np.asarray(pitch, np.float32).reshape(-1),
-                "timbre": self._timbre_vector(cs), "f0": f0_midi - self._basis_shift(cs), "scale": scale,
-                "jump": jump}
+                "timbre": self._timbre_vector(cs), "f0": f0, "scale": scale,
+                "jump": jump, "band": self._band_row(cs, f0_midi) if self.extends_band else None}
+
+    def _band_row(self, cs: ControlState, midi: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The sounding timbre's band profile row at ``midi`` (a morph mixes both timbres'), cached
+        per cent; None when the timbre has no profile (it then plays without the extension)."""
+        w = cs.mod if self.morph_timbre is not None else 0.0
+        key = (cs.timbre if w <= 0 else f"{cs.timbre}|{self.morph_timbre}|{w:.3f}", round(float(midi), 2))
+        if key not in self._band_rows:
+            if len(self._band_rows) > 4096:
+                self._band_rows.clear()
+            a = self.preset.band(cs.timbre)
+            row = a.at(midi) if a is not None else None
+            if w > 0 and row is not None:
+                b = self.preset.band(self.morph_timbre)
+                row = blend(row, b.at(midi), w) if b is not None else None
+            self._band_rows[key] = row
+        return self._band_rows[key]
 
     def _basis_shift(self, cs: ControlState) -> float:
         """12 (semitones) when the sounding timbre's partials are the harmonics of f0 / 2 (the
@@ -415,5 +441,10 @@ class Engine:
         pitch = np.stack([r["pitch"] for r in requests]).astype(np.float32)[:, None, :]
         timbre = np.stack([r["timbre"] for r in requests]).astype(np.float32)[:, None, :]
         logmag = np.asarray(self.preset.decode(**{self.pitch_name: pitch, self.timbre_name: timbre}))[:, -1, :]
+        if self.extends_band:  # a vocoder that says it extends the band takes band rows
+            read_bands: Any = self.vocoder.read
+            return read_bands(logmag, np.array([r["f0"] for r in requests]),
+                                     offsets=[r["offset"] for r in requests], scales=[r["scale"] for r in requests],
+                                     jumps=[r["jump"] for r in requests], bands=[r["band"] for r in requests])
         return self.vocoder.read(logmag, np.array([r["f0"] for r in requests]), offsets=[r["offset"] for r in requests],
                                  scales=[r["scale"] for r in requests], jumps=[r["jump"] for r in requests])

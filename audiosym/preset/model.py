@@ -29,6 +29,7 @@ from audiosym import families
 from audiosym.dsp.features import FeatureConfig
 from audiosym.errors import ParameterError
 from audiosym.families.base import Family, PitchMap
+from audiosym.timbre.band import BandProfile
 from audiosym.timbre.envelope import NoteEnvelope
 from audiosym.timbre.layer import TimbreLayer, TimbreTable
 from audiosym.timbre.match import NamedMatch
@@ -185,6 +186,17 @@ class Preset:
                 break
             env = layer.envelope(name)
         return env
+
+    def band(self, name: str | None) -> BandProfile | None:
+        """The band profile of a named timbre (:mod:`audiosym.timbre.band`: how its spectrum goes
+        on above the model's band), or None: the file has none for it (a reference timbre, a
+        preset exported before band profiles: ``audiosym export OLD.asym --out NEW.asym`` adds them)."""
+        return None if self.match is None or name is None else self.match.bands.get(name)
+
+    @property
+    def has_band(self) -> bool:
+        """Whether any named timbre has a band profile."""
+        return self.match is not None and bool(self.match.bands)
 
     def subharmonic(self, name: str | None) -> bool:
         """Whether a timbre's partials are the harmonics of f0 / 2 (an organ's 16' stop): a

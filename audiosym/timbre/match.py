@@ -11,6 +11,9 @@ Three things about that program are measured once, torch-free, from the exported
   in dB below the note's peak, per register (every ``ENV_STEP_SEMITONES``) for
   ``ENV_SECONDS``; a piano decays, an organ holds. The engine plays it in transfer mode with
   ``dynamics="timbre"``: the input sets how loud a note is, the timbre how it evolves;
+- a **band profile** (:mod:`audiosym.timbre.band`, :func:`measure_bands`): how the program's
+  spectrum goes on above the model's 8 kHz band, per register, from renders at 44.1 kHz; the
+  engine extends its output with it at output rates of 32 kHz and up;
 - a **sub-harmonic ratio** (half-harmonic over harmonic energy): at ``SUBHARMONIC_RATIO`` or
   more (an organ's 16' stop) the engine plays the timbre on the f0 / 2 partial series.
 
@@ -32,6 +35,7 @@ from audiosym.data.soundfonts import find_soundfont, render_melody, render_note
 from audiosym.dsp.features import FeatureConfig, features
 from audiosym.errors import AudiosymError, ParameterError, PresetError
 from audiosym.families.base import CalibratedModel
+from audiosym.timbre.band import MEASURE_RATE, BandProfile, measure_band
 from audiosym.timbre.envelope import (
     ENV_HOP_S,
     ENV_SECONDS,
@@ -59,6 +63,33 @@ class NamedMatch:
     envelopes: dict[str, NoteEnvelope] = field(default_factory=dict)
     subharmonic: dict[str, float] = field(default_factory=dict)  # half-harmonic / harmonic energy
     info: dict = field(default_factory=dict)
+    bands: dict[str, BandProfile] = field(default_factory=dict)  # above the model's band
+
+
+BAND_NOTE_S = 0.5  # a band profile's notes: held this long, attack included
+
+
+def measure_bands(preset: CalibratedModel, names: list[str] | None = None, *, soundfont: str | None = None,
+                  progress: bool = False) -> dict[str, BandProfile]:
+    """Band profiles (:func:`audiosym.timbre.band.measure_band`) of the named timbres' programs on
+    the training soundfont: one ``BAND_NOTE_S`` note (velocity 100) every semitone of each program's
+    range within the preset's, rendered at ``MEASURE_RATE`` (44.1 kHz)."""
+    sf_name = training_soundfont(preset, soundfont)
+    sf_path = find_soundfont(sf_name)
+    lo, hi = preset.midi_range
+    names = [n for n in (names or preset.timbre_names) if preset.timbre_program(n) >= 0]
+    it = tqdm(names, desc="band profiles", unit="timbre", leave=False) if progress else names
+    out = {}
+    for name in it:
+        program = preset.timbre_program(name)
+        ilo, ihi = instrument_range(program)
+        notes = [(float(p), render_note(sf_path, program, p, velocity=ENV_VELOCITY, note_seconds=BAND_NOTE_S,
+                                        sample_rate=MEASURE_RATE))
+                 for p in range(max(lo, ilo), min(hi, ihi) + 1)]
+        prof = measure_band(notes, MEASURE_RATE, source=f"{sf_name} program {program}")
+        if prof is not None:
+            out[name] = prof
+    return out
 
 
 # -------------------------------------------------------------------------- measuring
@@ -155,11 +186,14 @@ def measure_named(preset: CalibratedModel, names: list[str] | None = None, *, so
             skipped[name] = " ".join(str(exc).split())
     names = [r.name for r in refs]
     envelopes, subharmonic = measure_notes(preset, names, soundfont=sf_name, progress=progress)
+    bands = measure_bands(preset, names, soundfont=sf_name, progress=progress)
     info = {"soundfont": sf_name, "timbres": names, "envelope_seconds": ENV_SECONDS,
             "envelope_hop_s": ENV_HOP_S, "envelope_step_semitones": ENV_STEP_SEMITONES,
             "envelope_velocity": ENV_VELOCITY, **({"skipped": skipped} if skipped else {})}
     info["subharmonic_timbres"] = sorted(n for n, r in subharmonic.items() if r >= SUBHARMONIC_RATIO)
-    return NamedMatch(refs, envelopes, subharmonic, info)
+    info["band_extension"] = {"timbres": sorted(bands), "measure_rate": MEASURE_RATE,
+                              "note_seconds": BAND_NOTE_S}
+    return NamedMatch(refs, envelopes, subharmonic, info, bands)
 
 
 # -------------------------------------------------------------------------- storing
@@ -186,6 +220,12 @@ def to_bytes(match: NamedMatch) -> bytes:
         arrays[f"env{i}_hop"] = np.array(env.hop_s)
     arrays["sub_names"] = np.array(sorted(match.subharmonic), dtype=str)
     arrays["sub_ratio"] = np.array([match.subharmonic[n] for n in sorted(match.subharmonic)], dtype=np.float64)
+    for i, (name, prof) in enumerate(sorted(match.bands.items())):
+        arrays[f"band{i}_name"] = np.array(name)
+        arrays[f"band{i}_grid"] = prof.pitch_grid.astype(np.float64)
+        arrays[f"band{i}_harm"] = prof.harm_db.astype(np.float16)
+        arrays[f"band{i}_noise"] = prof.noise_db.astype(np.float16)
+        arrays[f"band{i}_source"] = np.array(prof.source)
     buf = io.BytesIO()
     np.savez(buf, **arrays)  # type: ignore[arg-type]  # (numpy stubs type **kwds as allow_pickle)
     return buf.getvalue()
@@ -217,9 +257,16 @@ def from_bytes(blob: bytes, *, where: str = MEMBER) -> NamedMatch:
             i += 1
         subharmonic = ({str(n): float(r) for n, r in zip(z["sub_names"], z["sub_ratio"])}
                        if "sub_names" in z else {})
+        bands = {}
+        i = 0
+        while f"band{i}_name" in z:  # presets exported before band profiles have none
+            bands[str(z[f"band{i}_name"])] = BandProfile(
+                z[f"band{i}_grid"].astype(np.float64), z[f"band{i}_harm"].astype(np.float32),
+                z[f"band{i}_noise"].astype(np.float32), str(z[f"band{i}_source"]))
+            i += 1
     except (KeyError, ValueError, OSError, IndexError) as exc:
         raise PresetError(f"{where} cannot be read ({exc}); re-export the preset") from None
-    return NamedMatch(refs, envelopes, subharmonic)
+    return NamedMatch(refs, envelopes, subharmonic, bands=bands)
 
 
 # -------------------------------------------------------------------------- applying

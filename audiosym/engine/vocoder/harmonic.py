@@ -22,6 +22,13 @@ linearly sample by sample towards each new frame over ``ramp_samples`` (no click
 block boundaries), harmonics faded out before ``min(top feature bin, 0.45 * sample_rate)``;
 noise = periodic band-limited noise tables (seeded, looping seamlessly) times band gains, the top
 band continued at the same density up to the model rate's Nyquist frequency.
+
+Band extension (``band_extension=True``, output rates >= 32 kHz, :mod:`audiosym.timbre.band`):
+the synth gets ``EXTENDED_HARMONICS`` partials up to ``0.49 * sample_rate`` (24 kHz at most) and
+five more noise bands from 8 to 24 kHz. A frame read with a band row (its timbre's stored profile
+at the frame's pitch) has its harmonics from 7 kHz up and its high noise bands filled from that
+row, anchored on its own decoded harmonics between 2.5 and 7 kHz; a frame without one sounds as
+without the extension (the same 8 kHz taper, silent high bands).
 """
 
 from __future__ import annotations
@@ -35,11 +42,13 @@ import numpy as np
 from audiosym.dsp.features import FeatureConfig, analysis_window, sparse_log_frequency_matrix
 from audiosym.dsp.pitch import midi_to_hz
 from audiosym.engine.vocoder.kernels import read_rows, synth
+from audiosym.timbre import band as bandmod
 
 _OVERSAMPLE = 32  # Hann kernel table resolution (points per FFT bin)
 _KERNEL_HALF = 4  # kernel support: +-4 FFT bins (the Hann sidelobes beyond are < -40 dB)
 _RAYLEIGH_MEAN = 0.8862  # mean / rms of a Rayleigh-distributed noise magnitude
 _NOISE_TABLE = 1 << 16
+EXTENDED_HARMONICS = 360  # partials with a band extension: f0 >= 60 Hz reaches 21.6 kHz
 
 
 def band_edges_hz(cfg: FeatureConfig, n_bands: int) -> np.ndarray:
@@ -172,11 +181,12 @@ class HarmonicNoiseSynth:
     """Oscillator bank + band noise at ``sample_rate``; ``ramp_samples`` per amplitude change."""
 
     def __init__(self, cfg: FeatureConfig, *, sample_rate: int, ramp_samples: int,
-                 n_harmonics: int = 160, n_bands: int = 16) -> None:
+                 n_harmonics: int = 160, n_bands: int = 16, extend_hz: float | None = None) -> None:
         self.sample_rate, self.ramp_samples = int(sample_rate), max(int(ramp_samples), 1)
-        self.n_harmonics, self.n_bands = n_harmonics, n_bands
+        ext = len(bandmod.NOISE_EDGES) - 1 if extend_hz else 0
+        self.n_harmonics, self.n_bands = n_harmonics, n_bands + ext
         top = float(midi_to_hz(cfg.bin_midi(cfg.n_bins - 1)))
-        self.limit_hz = min(top, 0.45 * sample_rate)
+        self.limit_hz = float(extend_hz) if extend_hz else min(top, 0.45 * sample_rate)
         # The top noise band goes on past the top feature bin up to the model rate's Nyquist
         # frequency (what the features cannot see, a recording at the model rate still holds; an
         # empty gap there costs the output its "air"), at the spectral density the reader measured.
@@ -185,11 +195,13 @@ class HarmonicNoiseSynth:
         measured = min(float(edges[-1]), 0.5 * self.sample_rate) - edges[-2]
         top_gain = float(np.sqrt((self.noise_top_hz - edges[-2]) / measured)) if measured > 0 else 1.0
         edges[-1] = self.noise_top_hz
+        if ext:  # the extension's bands, from where the model's top band ends
+            edges = np.r_[edges, np.maximum(bandmod.NOISE_EDGES[1:], self.noise_top_hz + 1.0)]
         edges_key = tuple(float(e) for e in edges)
         self.tables = _scaled_tables(self.sample_rate, edges_key, top_gain)  # [n_bands, length]
         self._tables_t = _noise_tables_frames(self.sample_rate, edges_key, top_gain)  # [length, n_bands]
         self.harmonic_numbers = np.arange(1, n_harmonics + 1, dtype=np.float64)
-        self.run(np.full(1, 60.0), np.ones(1), [Update(0, np.ones(n_harmonics), np.ones(n_bands))],
+        self.run(np.full(1, 60.0), np.ones(1), [Update(0, np.ones(n_harmonics), np.ones(self.n_bands))],
                  self.init_state())  # compile (or load the cached kernel) now, not in a callback
 
     def init_state(self) -> SynthState:
@@ -220,24 +232,61 @@ class HarmonicNoiseSynth:
 class HarmonicNoiseVocoder:
     """The :class:`audiosym.engine.vocoder.base.Vocoder` of harmonic-plus-noise: ``read`` is
     :meth:`SpectrumReader.read` times each frame's scale, ``run`` is :meth:`HarmonicNoiseSynth.run`.
-    No added latency: a frame sounds from its offset, ramped in over ``ramp_samples``."""
+    No added latency: a frame sounds from its offset, ramped in over ``ramp_samples``.
+
+    ``band_extension``: at output rates >= ``audiosym.timbre.band.MIN_RATE`` the synth reaches up to
+    ``band.limit_hz(sample_rate)`` and ``read`` takes per-frame band rows (see the module
+    docstring); ``extends_band`` says whether it does."""
 
     latency_samples = 0
 
     def __init__(self, cfg: FeatureConfig, *, sample_rate: int, ramp_samples: int, n_harmonics: int = 160,
-                 n_bands: int = 16) -> None:
+                 n_bands: int = 16, band_extension: bool = False) -> None:
         self.reader = SpectrumReader(cfg, n_harmonics=n_harmonics, n_bands=n_bands)
-        self.synth = HarmonicNoiseSynth(cfg, sample_rate=sample_rate, ramp_samples=ramp_samples,
-                                        n_harmonics=n_harmonics, n_bands=n_bands)
+        self.extends_band = bool(band_extension) and bandmod.extends(sample_rate)
+        self._n_read_harmonics, self._n_read_bands = n_harmonics, n_bands
+        if self.extends_band:
+            self.extend_hz = bandmod.limit_hz(sample_rate)
+            self.synth = HarmonicNoiseSynth(cfg, sample_rate=sample_rate, ramp_samples=ramp_samples,
+                                            n_harmonics=max(n_harmonics, EXTENDED_HARMONICS), n_bands=n_bands,
+                                            extend_hz=self.extend_hz)
+            # What the plain synth's taper does to a frame without a band row (applied in read).
+            self._plain_limit = min(self.reader.top_hz, 0.45 * sample_rate)
+        else:
+            self.synth = HarmonicNoiseSynth(cfg, sample_rate=sample_rate, ramp_samples=ramp_samples,
+                                            n_harmonics=n_harmonics, n_bands=n_bands)
 
     def init_state(self) -> SynthState:
         return self.synth.init_state()
 
     def read(self, logmag: np.ndarray, f0_midi: np.ndarray, *, offsets: Sequence[int],
-             scales: Sequence[float], jumps: Sequence[bool]) -> list[Update]:
+             scales: Sequence[float], jumps: Sequence[bool],
+             bands: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None) -> list[Update]:
         amps, noise = self.reader.read(logmag, f0_midi)
+        if self.extends_band:
+            amps, noise = self._extend(amps, noise, np.atleast_1d(np.asarray(f0_midi, dtype=np.float64)),
+                                       bands or [None] * len(amps))
         return [Update(offset, amps[i] * scale, noise[i] * scale, jump)
                 for i, (offset, scale, jump) in enumerate(zip(offsets, scales, jumps))]
+
+    def _extend(self, amps: np.ndarray, noise: np.ndarray, f0_midi: np.ndarray,
+                bands: Sequence[tuple[np.ndarray, np.ndarray] | None]) -> tuple[np.ndarray, np.ndarray]:
+        r = len(amps)
+        full_a = np.zeros((r, self.synth.n_harmonics))
+        full_n = np.zeros((r, self.synth.n_bands))
+        full_a[:, : amps.shape[1]] = amps
+        full_n[:, : noise.shape[1]] = noise
+        for i in range(r):
+            f0 = float(midi_to_hz(f0_midi[i]))
+            row = bands[i] if i < len(bands) else None
+            if row is None:  # as the plain synth's taper would play it
+                fh = np.arange(1, amps.shape[1] + 1) * f0
+                lim = self._plain_limit
+                full_a[i, : amps.shape[1]] *= np.where(fh >= lim, 0.0,
+                                                       np.where(fh > 0.9 * lim, (lim - fh) / (0.1 * lim), 1.0))
+                continue
+            bandmod.extend(full_a[i], full_n[i, noise.shape[1]:], f0, row, self.extend_hz)
+        return full_a, full_n
 
     def run(self, f0_midi: np.ndarray, gain: np.ndarray, updates: list[Update],
             state: SynthState) -> tuple[np.ndarray, SynthState]:
