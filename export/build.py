@@ -24,11 +24,9 @@ import torch
 import audiosym
 from audiosym.data.soundfonts import soundfont_label
 from audiosym.errors import PresetError
-from audiosym.preset.format import SUFFIX, latency_samples, receptive_field_samples, sha256_hex
+from audiosym.preset.format import SUFFIX, latency_samples, receptive_field_samples
 from audiosym.preset.model import Preset
-from audiosym.preset.session import make_session
 from audiosym.timbre.match import MEMBER as MATCH_MEMBER
-from audiosym.timbre.match import measure_named, to_bytes
 from export.calibrate import calibrate, parity_notes
 from export.onnx_graphs import (
     OPSET,
@@ -38,6 +36,7 @@ from export.onnx_graphs import (
     export_graphs,
     latent_layout,
 )
+from export.rematch import measure_match
 from export.save import save_preset
 from train.core.runs import load_run
 
@@ -164,21 +163,6 @@ def build_preset(
                          atol=atol, check_frames=notes[:4], members=members)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): re-loaded, runs, and matches torch", file=log)
     return preset, report
-
-
-def measure_match(meta: dict[str, Any], enc: bytes, dec: bytes, *, progress: bool = False) -> tuple[bytes, dict]:
-    """``(match.npz bytes, metadata["match"])`` measured on the exported graphs themselves
-    (onnxruntime, CPU), so what is stored corrects what a musician's engine will decode."""
-    probe = Preset(path=Path("<export>"), metadata=meta, encoder=make_session(enc, device="cpu"),
-                   decoder=make_session(dec, device="cpu"))
-    named = measure_named(probe, progress=progress)
-    for name, why in named.info.get("skipped", {}).items():
-        print(f"match: timbre {name!r} has no match data ({why}); it plays uncorrected", file=sys.stderr)
-    blob = to_bytes(named)
-    info = {"member": MATCH_MEMBER, "sha256": sha256_hex(blob), "bytes": len(blob),
-            "soundfont": soundfont_label(str(named.info["soundfont"])), "timbres": list(named.info["timbres"]),
-            **{k: v for k, v in named.info.items() if k not in ("soundfont", "timbres")}}
-    return blob, info
 
 
 def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, **kw) -> tuple[Preset, ParityReport]:

@@ -189,7 +189,14 @@ def run_inspect(args: argparse.Namespace) -> int:
     match = meta.get("match")
     rows.append(("match data", (f"{match['member']} {match['bytes'] / 1e3:.0f} kB: corrections and note envelopes of "
                                 f"{len(match['timbres'])} timbres, measured on {match['soundfont']}") if match
-                 else "none (re-export to add: audiosym export RUN --out P.asym)"))
+                 else f"none (add it: audiosym export {path.name} --out NEW.asym)"))
+    match = match or {}
+    band = match.get("band_extension")
+    rows.append(("band", (f"{sr / 2000:g} kHz from the model; above it, up to 24 kHz at output rates of 32 kHz and "
+                          f"more, from band profiles of {len(band['timbres'])} timbres measured on "
+                          f"{match['soundfont']} at {band['measure_rate'] / 1000:g} kHz") if band and band["timbres"]
+                 else f"{sr / 2000:g} kHz (the model's band; add band profiles: audiosym export {path.name} "
+                      "--out NEW.asym)"))
     if meta.get("description"):
         rows.insert(1, ("description", meta["description"]))
     width = max(len(k) for k, _ in rows)
