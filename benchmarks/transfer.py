@@ -1,9 +1,21 @@
-"""Timbre-transfer quality and speed on a held-out soundfont (issue #6). One JSON object on stdout.
+"""Timbre-transfer quality and speed on a held-out soundfont (issues #6, #13). One JSON object on stdout.
 
-Pairs of instruments A -> B play the same seeded melodies, rendered from a soundfont the
-preset never trained on (MuseScore_General). A's rendering is re-timbred to the preset's timbre
-B (through audiosym.offline.render.resynthesize, the code `audiosym resynth` runs) and compared with
-the ground-truth rendering of B:
+Pairs of instruments A -> B play the same seeded melodies (generated here: random walks),
+rendered from a soundfont the preset never trained on (MuseScore_General) at the output rate
+(``--sample-rate``, 44.1 kHz since 2026-12-05; 16 kHz before, when the model's band was all
+there was). A's rendering is re-timbred to the preset's timbre B (through
+audiosym.offline.render.resynthesize, the code `audiosym resynth` runs) and compared at that
+rate with the ground-truth rendering of B, never resampled. Pairs (``--pairs``): bright targets
+(violin, trumpet, oboe) and soft ones (flute, clarinet) by default; a target the preset does not
+name is played by a stand-in (``STAND_INS``, recorded in ``stand_ins``); ``--pairs contrasting``
+is the set before 2026-12-05 (every pair of ``--instruments`` far-apart preset timbres).
+
+Per pair (``per_pair`` in every mode): the metrics below, and ``high_band_db``: the energy above
+8 kHz over the total (dB) of the output, the target (``high_band_db_target``) and the input, and
+their gap. Top level: ``mrstft_ratio_worst_pair``, ``high_band_db_gap_max`` (largest |gap| over
+pairs), ``octave_error_rate_passthrough`` (voiced frames more than 600 cents off their note,
+without MIDI) beside ``octave_error_rate_ground_truth`` (pyin's own on the target render).
+``--plot PNG``: spectrograms (input, output, target) of each pair's first melody.
 
 - ``mrstft_ratio_vs_input``: mean over items of MRSTFT(output, B) / MRSTFT(A, B), where MRSTFT
   is spectral convergence + mean |log-magnitude difference| averaged over STFTs of 256..2048
@@ -57,7 +69,7 @@ source, program B of the preset's TRAINING soundfont, playing the test melody, s
 output. A named timbre is defined by that instrument; where the two soundfonts' instruments B
 differ more than A and B differ, even a perfect reproduction scores a ratio above 1.
 
-    python benchmarks/transfer.py --preset sps-default > result.json
+    python benchmarks/transfer.py --preset sps-default --plot transfer-sps.png > result.json
 """
 
 from __future__ import annotations
@@ -76,7 +88,7 @@ from datetime import datetime, timezone  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from audiosym.data.plans import instrument_range  # noqa: E402
+from audiosym.data.plans import instrument_range, timbre_name  # noqa: E402
 from audiosym.data.soundfonts import BROKEN_RENDER_DB, broken_renders, find_soundfont, render_melody  # noqa: E402
 from audiosym.dsp.metrics import mrstft_distance  # noqa: E402
 from audiosym.dsp.pitch import midi_to_hz  # noqa: E402
@@ -89,6 +101,18 @@ from audiosym.timbre.reference import reference_from_audio  # noqa: E402
 REFERENCE_SEED_OFFSET = 5000  # reference melodies: their own seed, disjoint from the test melodies
 
 NOTE_S, GAP_S, N_NOTES = 0.5, 0.05, 8
+
+#: Default pairs (source -> target): bright targets (violin, trumpet, oboe) and soft ones (flute,
+#: clarinet), from bright, soft and plucked sources.
+DEFAULT_PAIRS = ("violin:flute,flute:clarinet,oboe:trumpet,harpsichord:violin,flute:violin,clarinet:oboe,"
+                 "trumpet:flute,flute:trumpet")
+#: A target the preset does not name is played by the first of these it does (recorded in
+#: ``stand_ins``); a source needs no stand-in: any GM program renders.
+STAND_INS = {"violin": ("viola", "string_ensemble_1", "cello"), "trumpet": ("muted_trumpet", "trombone"),
+             "oboe": ("soprano_sax", "clarinet"), "clarinet": ("oboe", "soprano_sax"), "flute": ("piccolo", "recorder")}
+HIGH_BAND_HZ = 8000.0  # the model's band ends here; energy above it is what band extension adds
+OCTAVE_ERROR_CENTS = 600.0  # a voiced frame this far from its note is on another octave (or worse)
+GM_PROGRAMS = {timbre_name(p): p for p in range(128)}
 
 
 def log(*a) -> None:
@@ -122,13 +146,63 @@ def mrstft(x: np.ndarray, ref: np.ndarray) -> float:
     return mrstft_distance(x, ref)
 
 
+def high_band_db(y: np.ndarray, sample_rate: int) -> float:
+    """Energy above HIGH_BAND_HZ over the total (dB); NaN where the rate has no such band."""
+    if sample_rate / 2 <= HIGH_BAND_HZ * 1.05:
+        return float("nan")
+    p = np.abs(np.fft.rfft(y.astype(np.float64) * np.hanning(len(y)))) ** 2
+    f = np.fft.rfftfreq(len(y), 1 / sample_rate)
+    return float(10 * np.log10(p[f >= HIGH_BAND_HZ].sum() / (p.sum() + 1e-30) + 1e-30))
+
+
+def resolve_pairs(spec: str, preset) -> tuple[list[tuple[str, str]], dict[str, str], list[str]]:
+    """``"a:b,c:d"`` -> (pairs with targets the preset names, stand-ins used, pairs skipped)."""
+    pairs, stand_ins, skipped = [], {}, []
+    for item in (x.strip() for x in spec.split(",") if x.strip()):
+        a, sep, b = item.partition(":")
+        if not sep or a not in GM_PROGRAMS or b not in GM_PROGRAMS:
+            raise SystemExit(f"--pairs: {item!r} must be SOURCE:TARGET with GM timbre names, e.g. violin:flute")
+        if b not in preset.timbre_names:
+            sub = next((s for s in STAND_INS.get(b, ()) if s in preset.timbre_names), None)
+            if sub is None:
+                skipped.append(item)
+                continue
+            stand_ins[b] = sub
+            b = sub
+        if a != b and (a, b) not in pairs:
+            pairs.append((a, b))
+    return pairs, stand_ins, skipped
+
+
+def spectrogram_plot(path: str, panels: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], sample_rate: int) -> None:
+    """One row per pair: input, output, target spectrograms (dB, linear frequency to Nyquist)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.signal import spectrogram
+
+    fig, axes = plt.subplots(len(panels), 3, figsize=(13, 2.4 * len(panels)), squeeze=False, sharey=True)
+    for row, (title, ya, out, yb) in zip(axes, panels):
+        for ax, (name, y) in zip(row, (("input", ya), ("output", out), ("target", yb))):
+            f, t, sxx = spectrogram(y, fs=sample_rate, nperseg=2048, noverlap=1536)
+            ax.pcolormesh(t, f / 1000, 10 * np.log10(sxx + 1e-12), vmin=-120, vmax=-30, shading="auto", cmap="magma")
+            ax.axhline(HIGH_BAND_HZ / 1000, color="w", lw=0.6, ls="--")
+            ax.set_title(f"{title}: {name}  ({high_band_db(y, sample_rate):.0f} dB above 8 kHz)", fontsize=8)
+        row[0].set_ylabel("kHz")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def pitch_errors(y: np.ndarray, notes: list[MelodyNote], sample_rate: int) -> tuple[np.ndarray, float]:
     """(|cents| of voiced frames inside notes, voiced fraction of those frames) with pyin."""
     import librosa
 
     lo, hi = min(n.pitch for n in notes), max(n.pitch for n in notes)
     hop = 256
-    f0, voiced, _ = librosa.pyin(y, fmin=float(midi_to_hz(lo - 3)), fmax=float(midi_to_hz(hi + 3)),
+    # an octave around the melody's range, so that octave errors are seen (and counted), not unvoiced
+    f0, voiced, _ = librosa.pyin(y, fmin=float(midi_to_hz(lo - 15)), fmax=float(midi_to_hz(hi + 15)),
                                  sr=sample_rate, frame_length=2048, hop_length=hop, resolution=0.05)
     t = librosa.times_like(f0, sr=sample_rate, hop_length=hop)
     errs, n_in, n_voiced = [], 0, 0
@@ -249,12 +323,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="sps-default")
     ap.add_argument("--soundfont", default="MuseScore_General", help="held-out soundfont (name or path)")
-    ap.add_argument("--instruments", type=int, default=5, help="timbres used (pairs = n * (n - 1))")
+    ap.add_argument("--pairs", default=DEFAULT_PAIRS,
+                    help="SOURCE:TARGET pairs of GM timbre names (a target the preset lacks is played by a stand-in, "
+                         "see STAND_INS), or 'contrasting': every pair of --instruments far-apart preset timbres "
+                         f"(default: {DEFAULT_PAIRS})")
+    ap.add_argument("--instruments", type=int, default=5, help="with --pairs contrasting: timbres used (n * (n - 1) pairs)")
+    ap.add_argument("--plot", default=None, metavar="PNG",
+                    help="write spectrograms (input, output, target) of each pair's first melody to this PNG")
     ap.add_argument("--melodies", type=int, default=2, help="test melodies per pair")
     ap.add_argument("--train-melodies", type=int, default=24, help="ground-truth melodies per timbre for the classifier")
     ap.add_argument("--classifier", choices=sorted(CLASSIFIERS), default="logreg",
                     help="timbre classifier (before 2026-11-30 evening: centroid with --train-melodies 4)")
-    ap.add_argument("--sample-rate", type=int, default=16000, help="rate of the quality comparison (Hz)")
+    ap.add_argument("--sample-rate", type=int, default=44100,
+                    help="rate of the input, the output and the ground truth they are compared with (Hz; "
+                         "16000 before 2026-12-05, when the model's band was all there was)")
     ap.add_argument("--modes", default="midi,passthrough")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rtf-seconds", type=float, default=20.0)
@@ -281,8 +363,19 @@ def main(argv: list[str] | None = None) -> int:
         if excluded:
             log(f"render check: {os.path.basename(sf_path)} renders {sorted(excluded)} {BROKEN_RENDER_DB:.0f} dB or "
                 "more under its median program; left out of the timbre set")
-    names = contrasting_timbres(preset, args.instruments, exclude=excluded)
-    program = {n: int(preset.metadata["timbres"][n]["program"]) for n in names}
+    stand_ins: dict[str, str] = {}
+    skipped_pairs: list[str] = []
+    if args.pairs == "contrasting":
+        targets = contrasting_timbres(preset, args.instruments, exclude=excluded)
+        pairs = [(a, b) for a in targets for b in targets if a != b]
+    else:
+        pairs, stand_ins, skipped_pairs = resolve_pairs(args.pairs, preset)
+        pairs = [(a, b) for a, b in pairs if b not in excluded]
+        for item in skipped_pairs:
+            log(f"skip {item}: the preset names no such target and no stand-in (STAND_INS)")
+    names = list(dict.fromkeys([x for ab in pairs for x in ab]))  # every instrument involved, in order
+    program = {n: int(preset.metadata["timbres"][n]["program"]) if n in preset.metadata["timbres"] else GM_PROGRAMS[n]
+               for n in names}
     plo, phi = preset.midi_range
     span = {}
     for n in names:
@@ -339,79 +432,108 @@ def main(argv: list[str] | None = None) -> int:
     test_melodies = []
     reference = []
     rng = np.random.default_rng(args.seed)
-    for a in names:
-        for b in names:
-            if a == b:
-                continue
-            lo, hi = max(span[a][0], span[b][0]), min(span[a][1], span[b][1])
-            if hi - lo < 5:
-                log(f"skip {a} -> {b}: common range {lo}..{hi} is under 5 semitones")
-                continue
-            for _ in range(args.melodies):
-                notes = melody(rng, lo, hi)
-                test_melodies.append([x.pitch for x in notes])
-                ya, yb = render(sf_path, program[a], notes, sr), render(sf_path, program[b], notes, sr)
-                d_in = mrstft(ya, yb)
-                # the pipeline's floor: B re-timbred as B (what no timbre change at all costs)
-                yself, _ = resynthesize(preset, yb, sample_rate=sr, timbre=b, notes=notes)
-                gt_err, _ = pitch_errors(yb, notes, sr)
-                reference.append({"pred_input": clf.predict(timbre_features(ya, sr)), "target": b,
-                                  "self_ratio": mrstft(yself, yb) / d_in,
-                                  "pred_self": clf.predict(timbre_features(yself, sr)),
-                                  "pred_truth": clf.predict(timbre_features(yb, sr)),
-                                  "gt_cents": float(np.median(gt_err)) if len(gt_err) else float("nan")})
-                runs = [(m, preset, b, notes if m == "midi" else None, "timbre") for m in modes]
-                if "passthrough" in modes:
-                    runs += [("passthrough_stream", preset, b, None, "timbre")]
-                if args.reference:
-                    runs += [("reference", with_ref, f"ref:{b}", notes, "timbre"),
-                             ("reference_with_notes", with_labelled, f"ref:{b}", notes, "timbre"),
-                             ("reference_vector_only", vector_only, f"ref:{b}", notes, "timbre")]
-                if args.oracle:
-                    runs += [("oracle_spectrum", oracle_preset(bare, note_spectra(yb, notes, preset.features)),
-                              b, notes, "timbre")]
-                if args.ablations:
-                    runs += [("named_no_match_input_dynamics", bare, b, notes, "input"),
-                             ("named_match_input_dynamics", preset, b, notes, "input"),
-                             ("named_no_match", bare, b, notes, "timbre")]
-                for mode, model, timbre, mode_notes, dynamics in runs + [("named_timbre_source_render", None, b, notes, "")]:
-                    if model is None:  # the named timbre's source instrument itself (training soundfont)
-                        out = render(train_sf_path, program[b], notes, sr)
-                    elif mode == "passthrough_stream":
-                        out, _ = resynthesize(model, ya, sample_rate=sr, timbre=timbre, input_pitch="stream")
-                    else:
-                        out, _ = resynthesize(model, ya, sample_rate=sr, timbre=timbre, notes=mode_notes,
-                                              dynamics=dynamics)
-                    errs, voiced = pitch_errors(out, notes, sr)
-                    rows[mode].append({
-                        "a": a, "b": b, "ratio": mrstft(out, yb) / d_in, "cents": errs, "voiced": voiced,
-                        "pred": clf.predict(timbre_features(out, sr)),
-                    })
-                log(f"{a:>12s} -> {b:<12s} " + "  ".join(
-                    f"{m}: ratio {rows[m][-1]['ratio']:.2f} cents {np.median(rows[m][-1]['cents']) if len(rows[m][-1]['cents']) else float('nan'):.0f} "
-                    f"-> {rows[m][-1]['pred']}" for m in modes + extra_modes))
+    panels = []
+    for a, b in pairs:
+        lo, hi = max(span[a][0], span[b][0]), min(span[a][1], span[b][1])
+        if hi - lo < 5:
+            log(f"skip {a} -> {b}: common range {lo}..{hi} is under 5 semitones")
+            continue
+        for _ in range(args.melodies):
+            notes = melody(rng, lo, hi)
+            test_melodies.append([x.pitch for x in notes])
+            ya, yb = render(sf_path, program[a], notes, sr), render(sf_path, program[b], notes, sr)
+            d_in = mrstft(ya, yb)
+            hb_in, hb_target = high_band_db(ya, sr), high_band_db(yb, sr)
+            # the pipeline's floor: B re-timbred as B (what no timbre change at all costs)
+            yself, _ = resynthesize(preset, yb, sample_rate=sr, timbre=b, notes=notes)
+            gt_err, _ = pitch_errors(yb, notes, sr)
+            reference.append({"pred_input": clf.predict(timbre_features(ya, sr)), "target": b,
+                              "self_ratio": mrstft(yself, yb) / d_in,
+                              "pred_self": clf.predict(timbre_features(yself, sr)),
+                              "pred_truth": clf.predict(timbre_features(yb, sr)),
+                              "gt_cents": float(np.median(gt_err)) if len(gt_err) else float("nan"),
+                              "gt_octave": float(np.mean(gt_err > OCTAVE_ERROR_CENTS)) if len(gt_err) else float("nan")})
+            runs = [(m, preset, b, notes if m == "midi" else None, "timbre") for m in modes]
+            if "passthrough" in modes:
+                runs += [("passthrough_stream", preset, b, None, "timbre")]
+            if args.reference:
+                runs += [("reference", with_ref, f"ref:{b}", notes, "timbre"),
+                         ("reference_with_notes", with_labelled, f"ref:{b}", notes, "timbre"),
+                         ("reference_vector_only", vector_only, f"ref:{b}", notes, "timbre")]
+            if args.oracle:
+                runs += [("oracle_spectrum", oracle_preset(bare, note_spectra(yb, notes, preset.features)),
+                          b, notes, "timbre")]
+            if args.ablations:
+                runs += [("named_no_match_input_dynamics", bare, b, notes, "input"),
+                         ("named_match_input_dynamics", preset, b, notes, "input"),
+                         ("named_no_match", bare, b, notes, "timbre")]
+            for mode, model, timbre, mode_notes, dynamics in runs + [("named_timbre_source_render", None, b, notes, "")]:
+                if model is None:  # the named timbre's source instrument itself (training soundfont)
+                    out = render(train_sf_path, program[b], notes, sr)
+                elif mode == "passthrough_stream":
+                    out, _ = resynthesize(model, ya, sample_rate=sr, timbre=timbre, input_pitch="stream")
+                else:
+                    out, _ = resynthesize(model, ya, sample_rate=sr, timbre=timbre, notes=mode_notes,
+                                          dynamics=dynamics)
+                errs, voiced = pitch_errors(out, notes, sr)
+                rows[mode].append({
+                    "a": a, "b": b, "ratio": mrstft(out, yb) / d_in, "cents": errs, "voiced": voiced,
+                    "pred": clf.predict(timbre_features(out, sr)),
+                    "hb_out": high_band_db(out, sr), "hb_target": hb_target, "hb_input": hb_in,
+                })
+                if mode == modes[0] and args.plot and not any(t.startswith(f"{a} -> {b}") for t, *_ in panels):
+                    panels.append((f"{a} -> {b}", ya, out, yb))
+            log(f"{a:>12s} -> {b:<12s} " + "  ".join(
+                f"{m}: ratio {rows[m][-1]['ratio']:.2f} cents {np.median(rows[m][-1]['cents']) if len(rows[m][-1]['cents']) else float('nan'):.0f} "
+                f"-> {rows[m][-1]['pred']}" for m in modes + extra_modes))
 
     def summary(rs: list[dict]) -> dict:
         cents = np.concatenate([r["cents"] for r in rs]) if rs else np.zeros(0)
-        per_target = {}
+        per_target, per_pair = {}, {}
         for n in names:
             sel = [r for r in rs if r["b"] == n]
             if sel:
                 per_target[n] = {"mrstft_ratio": float(np.mean([r["ratio"] for r in sel])),
                                  "timbre_accuracy": float(np.mean([r["pred"] == n for r in sel]))}
+        for a, b in pairs:
+            sel = [r for r in rs if (r["a"], r["b"]) == (a, b)]
+            if not sel:
+                continue
+            c = np.concatenate([r["cents"] for r in sel])
+            hb = {k: float(np.mean([r[k] for r in sel])) for k in ("hb_out", "hb_target", "hb_input")}
+            per_pair[f"{a}->{b}"] = {
+                "mrstft_ratio": float(np.mean([r["ratio"] for r in sel])),
+                "timbre_accuracy": float(np.mean([r["pred"] == b for r in sel])),
+                "pitch_error_cents_median": float(np.median(c)) if len(c) else float("nan"),
+                "octave_error_rate": float(np.mean(c > OCTAVE_ERROR_CENTS)) if len(c) else float("nan"),
+                "high_band_db": hb["hb_out"], "high_band_db_target": hb["hb_target"],
+                "high_band_db_input": hb["hb_input"], "high_band_db_gap": hb["hb_out"] - hb["hb_target"],
+            }
+        ratios = {k: v["mrstft_ratio"] for k, v in per_pair.items()}
+        gaps = [abs(v["high_band_db_gap"]) for v in per_pair.values() if np.isfinite(v["high_band_db_gap"])]
         return {
             "mrstft_ratio_vs_input": float(np.mean([r["ratio"] for r in rs])),
             "mrstft_ratio_median": float(np.median([r["ratio"] for r in rs])),
+            "mrstft_ratio_worst_pair": max(ratios.values()) if ratios else float("nan"),
+            "worst_pair": max(ratios, key=ratios.__getitem__) if ratios else None,
+            "high_band_db_gap_max": max(gaps) if gaps else float("nan"),
+            "high_band_db_gap_mean": float(np.mean(gaps)) if gaps else float("nan"),
             "pitch_error_cents_median": float(np.median(cents)) if len(cents) else float("nan"),
             "pitch_error_cents_p90": float(np.percentile(cents, 90)) if len(cents) else float("nan"),
+            "octave_error_rate": float(np.mean(cents > OCTAVE_ERROR_CENTS)) if len(cents) else float("nan"),
             "voiced_fraction": float(np.mean([r["voiced"] for r in rs])),
             "timbre_accuracy": float(np.mean([r["pred"] == r["b"] for r in rs])),
             "per_target": per_target,
+            "per_pair": per_pair,
         }
 
+    if args.plot and panels:
+        spectrogram_plot(args.plot, panels, sr)
+        log(f"wrote {args.plot} (spectrograms: input, output, target per pair)")
     log("measuring the realtime factor (one thread) ...")
-    rtf44 = realtime_factor(preset, names[0], sf_path, program[names[-1]], 44100, args.rtf_seconds)
-    rtf16 = realtime_factor(preset, names[0], sf_path, program[names[-1]], 16000, args.rtf_seconds)
+    rtf_timbre, rtf_source = pairs[0][1], program[pairs[0][0]]
+    rtf44 = realtime_factor(preset, rtf_timbre, sf_path, rtf_source, 44100, args.rtf_seconds)
+    rtf16 = realtime_factor(preset, rtf_timbre, sf_path, rtf_source, 16000, args.rtf_seconds)
     by_mode = {m: summary(rows[m]) for m in modes}
     extra = {m: summary(rows[m]) for m in extra_modes}
     if args.reference:
@@ -424,7 +546,14 @@ def main(argv: list[str] | None = None) -> int:
         "timbres": names, "timbres_excluded_broken_render": excluded,
         "classifier": f"{args.classifier} on {args.train_melodies} melodies per timbre", "pairs": len(rows[modes[0]]),
         "sample_rate": sr,
-        **{k: main_mode[k] for k in ("mrstft_ratio_vs_input", "pitch_error_cents_median", "timbre_accuracy")},
+        "pair_list": [f"{a}->{b}" for a, b in pairs], "stand_ins": stand_ins, "pairs_skipped": skipped_pairs,
+        "band_extension": bare.has_band and sr >= 32000,
+        **{k: main_mode[k] for k in ("mrstft_ratio_vs_input", "mrstft_ratio_worst_pair", "worst_pair",
+                                      "high_band_db_gap_max", "high_band_db_gap_mean", "pitch_error_cents_median",
+                                      "timbre_accuracy")},
+        "octave_error_rate_passthrough": by_mode["passthrough"]["octave_error_rate"] if "passthrough" in by_mode
+        else None,
+        "octave_error_rate_ground_truth": float(np.nanmean([r["gt_octave"] for r in reference])),
         "realtime_factor_cpu": rtf44, "realtime_factor_cpu_16k": rtf16,
         "timbre_accuracy_ground_truth": float(np.mean([r["pred_truth"] == r["target"] for r in reference])),
         "timbre_accuracy_input_named_target": float(np.mean([r["pred_input"] == r["target"] for r in reference])),

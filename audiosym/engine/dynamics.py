@@ -18,6 +18,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+#: A note that starts while the output sounds (a new note over the last one's release, or a
+#: retrigger) fades from the gain it found to its own envelope over this long: an envelope that
+#: restarts at its attack's first value would cut the sound in one sample (a click across the
+#: whole band, heard on every note change of a melody before 2026-12-05).
+ONSET_FADE_S = 0.004
 GATE = 10 ** (-40 / 20)  # after a note's release the input must fall this far (-40 dB) below it
 
 #: What shapes a held MIDI note's level in transfer mode (the ``dynamics`` argument), unless told
@@ -37,7 +42,9 @@ class NoteEnvState:
     """``dynamics="timbre"``: the note's envelope ``curve [K]`` (linear, ``hop`` samples apart)
     from absolute sample ``onset``; ``peak``: input peak level since the note-on; after the
     note-off (``off`` >= 0) the output falls linearly from ``off_gain`` over the release and
-    stays silent (input ignored) until the input falls ``GATE`` (-40 dB) below ``off_gain``."""
+    stays silent (input ignored) until the input falls ``GATE`` (-40 dB) below ``off_gain``.
+    The first ``fade`` samples fade linearly from ``from_gain`` (the gain when the note began)
+    to the envelope (``ONSET_FADE_S``)."""
 
     onset: int
     curve: np.ndarray
@@ -45,6 +52,8 @@ class NoteEnvState:
     peak: float = 0.0
     off: int = -1
     off_gain: float = 0.0
+    from_gain: float = 0.0
+    fade: float = 1.0
 
 
 def starts_note(st: NoteEnvState | None, gate: str) -> bool:
@@ -53,13 +62,22 @@ def starts_note(st: NoteEnvState | None, gate: str) -> bool:
     return gate == "on" or (gate == "legato" and (st is None or st.off >= 0))
 
 
+def releasing(st: NoteEnvState | None) -> bool:
+    """Whether a released note's envelope is still sounding (it keeps its note's spectrum: the
+    input's own pitch and spectrum take over only once it has faded, and a switch to them in the
+    middle of the release was heard as a louder blip at every note-off before 2026-12-05)."""
+    return st is not None and st.off >= 0
+
+
 def note_gate(st: NoteEnvState | None, gate: str, curve: tuple[np.ndarray, float] | None, at: int,
-              gain_before: float) -> NoteEnvState | None:
+              gain_before: float, fade_samples: float = 1.0) -> NoteEnvState | None:
     """The state after a gate change at absolute sample ``at``. ``curve``: (linear gains, hop in
     samples) of the note that starts (:func:`starts_note`), None when none starts or its timbre
-    has no envelope (then the input's level is followed)."""
+    has no envelope (then the input's level is followed); it fades in from ``gain_before`` over
+    ``fade_samples``."""
     if starts_note(st, gate):
-        return None if curve is None else NoteEnvState(onset=at, curve=curve[0], hop=curve[1])
+        return None if curve is None else NoteEnvState(onset=at, curve=curve[0], hop=curve[1],
+                                                       from_gain=float(gain_before), fade=max(float(fade_samples), 1.0))
     if gate in ("off", "panic") and st is not None and st.off < 0:
         return replace(st, off=at, off_gain=float(gain_before))
     return st
@@ -79,8 +97,11 @@ def note_gain(st: NoteEnvState, level: np.ndarray, start: int, out: np.ndarray,
         i = np.minimum(pos.astype(np.int64), len(st.curve) - 2)  # pos >= 0: linear, held at the end
         fr = np.minimum(pos - i, 1.0)
         out[:] = peak * (st.curve[i] + fr * (st.curve[i + 1] - st.curve[i]))
+        if start < st.onset + st.fade:  # the onset fade from the gain the note found
+            w = np.clip(1.0 - (t - st.onset) / st.fade, 0.0, 1.0)
+            out += w * (st.from_gain - out)
         # a plain constructor: dataclasses.replace costs ~5 us per call on this path
-        return NoteEnvState(st.onset, st.curve, st.hop, float(peak[-1]), st.off, st.off_gain)
+        return NoteEnvState(st.onset, st.curve, st.hop, float(peak[-1]), st.off, st.off_gain, st.from_gain, st.fade)
     ceiling = st.off_gain * np.clip(1.0 - (t - st.off) / release_samples, 0.0, 1.0)
     out[:] = np.minimum(level, ceiling)
     quiet = np.flatnonzero((ceiling <= 0.0) & (level <= st.off_gain * GATE))

@@ -56,9 +56,11 @@ from audiosym.engine.control import (
 )
 from audiosym.engine.dynamics import (
     ENGINE_DYNAMICS,
+    ONSET_FADE_S,
     NoteEnvState,
     note_gain,
     note_gate,
+    releasing,
     starts_note,
 )
 from audiosym.engine.level import envelope_kernel, input_level
@@ -113,6 +115,7 @@ class Engine:
         self.timbre, self.morph_timbre = timbre, morph_timbre
         self.adsr, self.synth_level = adsr or Adsr(), float(synth_level)
         self.release_samples = max(self.adsr.release_s * self.sample_rate, 1.0)  # dynamics="timbre" note-off
+        self.onset_fade_samples = ONSET_FADE_S * self.sample_rate  # dynamics="timbre" note-on
         self.hold = max(int(round(hold_ms * sample_rate / 1000)), 1)
         self.env_alpha = float(np.exp(-1.0 / max(envelope_ms * sample_rate / 1000, 1e-9)))
         self.control_period = max(int(round(control_ms * sample_rate / 1000)), 1)
@@ -356,12 +359,14 @@ class Engine:
                     dirty |= change.spectrum
                 else:
                     latent_in, midi_in = payload
-                    dirty |= cs.note is None
+                    dirty |= cs.note is None and not releasing(note_env)
             if p == event_p:
                 pi += 1
-            # The note that sounds: the held one; else (synth release tail, or transfer mode before
-            # the input's next frame) the last one; else the input's own pitch.
-            note = cs.note if cs.note is not None or not (synth or latent_in is None) else cs.last_note
+            # The note that sounds: the held one; else (synth release tail, a released note's
+            # envelope (dynamics="timbre"), or transfer mode before the input's next frame) the
+            # last one; else the input's own pitch.
+            note = (cs.note if cs.note is not None or not (synth or latent_in is None or releasing(note_env))
+                    else cs.last_note)
             if note is not None:
                 f0_cur = float(note) + cs.bend * self.bend_range_semitones
             elif midi_in is not None and np.isfinite(midi_in):
@@ -384,7 +389,7 @@ class Engine:
                    gain_before: float) -> NoteEnvState | None:
         """``dynamics="timbre"``: the envelope state after a gate change at absolute sample ``at``."""
         curve = self._note_curve(cs.timbre, cs.note) if starts_note(st, gate) else None
-        return note_gate(st, gate, curve, at, gain_before)
+        return note_gate(st, gate, curve, at, gain_before, self.onset_fade_samples)
 
     def _note_curve(self, timbre: str, note: int | None) -> tuple[np.ndarray, float] | None:
         """The timbre's stored note envelope at ``note``: (linear gains, hop in samples), cached."""
