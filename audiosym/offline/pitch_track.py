@@ -34,7 +34,10 @@ CHANGE_FRAMES = 3  # ... for this many consecutive frames (48 ms at the shipped 
 REFERENCE_FRAMES = 8  # the median of its first settled frames (vibrato stays inside)
 REATTACK_DB = 6.0  # same pitch, new note: the level dipped this far under the note's peak and rose again
 RELEASE_DB = 10.0  # a note ends where its level falls this far within RELEASE_WINDOW_S: a
-RELEASE_WINDOW_S = 0.1  # release (a decay is slower); its tail is no note until the level attacks again
+RELEASE_WINDOW_S = 0.1  # release (a decay is slower); its tail is no note until the level attacks again;
+RELEASE_CONFIRM_DB = 3.0  # ... unless the level then stops: no further fall of this much over the next
+# RELEASE_WINDOW_S is a note settling from its attack to a quieter sustain (MuseScore's harpsichord: its
+# high notes drop 10 dB 0.2 s in and ring on; they were cut there before 2026-12-05)
 MIN_NOTE_S = 0.05  # a shorter note is no note (its frames pass through)
 ONSET_BACKTRACK_S = 0.1  # a note found by its pitch is backed up at most this far, to the level's low point
 BEND_STEP_SEMITONES = 0.03  # bends closer than 3 cents to the last one sent are not sent (each costs a decode)
@@ -87,13 +90,20 @@ class TrackNote:
     bends: tuple[tuple[float, float], ...]
 
 
+def settles(level: np.ndarray, active: np.ndarray, i: int, lag: int) -> bool:
+    """Whether a fall that reached frame ``i`` stops there: over the next ``lag`` frames the level
+    stays active and within ``RELEASE_CONFIRM_DB`` under ``level[i]`` (a sustain, not a release)."""
+    ahead = slice(i, min(i + lag + 1, len(level)))
+    return i + lag < len(level) and bool(active[ahead].all()) and float(level[ahead].min()) > level[i] - RELEASE_CONFIRM_DB
+
+
 def track_notes(track: PitchTrack, *, transpose_semitones: float = 0.0) -> list[TrackNote]:
     """Split ``track`` into notes (see the module docstring); pitches moved by
     ``transpose_semitones`` (the fraction goes into the bends).
 
     Two passes. By level: a note starts where the level rises out of silence, a release's tail
     or a dip (``REATTACK_DB``) and ends at silence (``GATE_DB``, ``FLOOR_DBFS``) or a release
-    (``RELEASE_DB`` within ``RELEASE_WINDOW_S``). By pitch, inside those: a new note where the
+    (``RELEASE_DB`` within ``RELEASE_WINDOW_S``, then still falling: :func:`settles`). By pitch, inside those: a new note where the
     pitch leaves the note by ``CHANGE_SEMITONES`` for ``CHANGE_FRAMES`` frames, backed up (at
     most ``ONSET_BACKTRACK_S``) to the level's low point before it. A note's pitch is the median
     over its frames once the encoder has settled on it (``track.settle_s`` after a level onset);
@@ -128,7 +138,7 @@ def track_notes(track: PitchTrack, *, transpose_semitones: float = 0.0) -> list[
         if start < 0:
             start, peak, dipped = i, level[i], False
             continue
-        if i - start > lag and level[i] < level[i - lag] - RELEASE_DB:  # faster than a decay: a release
+        if i - start > lag and level[i] < level[i - lag] - RELEASE_DB and not settles(level, active, i, lag):
             seg = level[i - lag : i + 1]
             end = i - lag + int(np.flatnonzero(seg >= seg.max() - 1.0)[-1])  # where the fall began
             segments.append((start, end + 1, float(times[end])))

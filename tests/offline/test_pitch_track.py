@@ -63,6 +63,14 @@ def test_a_release_ends_a_note_and_its_tail_starts_none():
     assert held.offset_s == pytest.approx((len(decay) - 0.5) * HOP_S)
 
 
+def test_a_note_that_settles_to_a_quieter_sustain_goes_on():
+    """A harpsichord's high note (MuseScore_General): 12 dB down within 0.1 s of its attack, then it
+    rings on at that level; its end is where it stops, not where it settled."""
+    level = np.r_[np.full(12, -30.0), np.linspace(-30, -42, 6), np.full(30, -42.5), np.full(6, -95.0)]
+    (note,) = track_notes(_track(np.full(len(level), 82.0), level))
+    assert note.onset_s == 0.0 and note.offset_s == pytest.approx(47.5 * HOP_S)
+
+
 def test_transpose_moves_notes_and_puts_the_fraction_in_the_bends():
     notes = track_notes(_track(np.full(20, 60.0)), transpose_semitones=2.3)
     assert [n.pitch for n in notes] == [62]
