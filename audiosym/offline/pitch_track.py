@@ -41,6 +41,14 @@ RELEASE_CONFIRM_DB = 3.0  # ... unless the level then stops: no further fall of 
 MIN_NOTE_S = 0.05  # a shorter note is no note (its frames pass through)
 ONSET_BACKTRACK_S = 0.1  # a note found by its pitch is backed up at most this far, to the level's low point
 BEND_STEP_SEMITONES = 0.03  # bends closer than 3 cents to the last one sent are not sent (each costs a decode)
+OCTAVE_LOWER_RATIO = 0.3  # odd harmonics of f0 / 2 this strong against its even ones (amplitude): f0 / 2 is the note
+OCTAVE_UPPER_RATIO = 0.08  # odd harmonics of f0 this weak against its even ones: 2 f0 is the note
+#: Kinds whose encoder's reading gets the octave check. V3 (a code per pitch) confuses octaves
+#: on 3-26 % of frames of violin, flute, oboe, trumpet, cello, guitar, sax in held-out soundfonts
+#: and the check brings most to 0; SPS's reading has none to fix (0-2 %), and on an organ with a
+#: 16' stop (its partials are the harmonics of f0 / 2) the check reads the stop's octave:
+#: measured 2026-12-05, BENCHMARKS.md "Full-band sound".
+OCTAVE_CHECK_KINDS = ("v3",)
 ENCODE_CHUNK_FRAMES = 4096  # encoder frames per onnxruntime call (bounds memory on long files)
 
 
@@ -57,9 +65,46 @@ class PitchTrack:
     settle_s: float = 0.0  # after a level onset, the encoder reads the new note from this much later
 
 
-def pitch_track(preset: Preset, y: np.ndarray, sample_rate: int) -> PitchTrack:
+def odd_even_ratio(mag: np.ndarray, midi: np.ndarray, cfg) -> np.ndarray:
+    """Per frame: the mean amplitude at harmonics 1, 3, 5, 7 of ``midi [t]`` over that at 2, 4, 6,
+    8, read from linear log-frequency magnitudes ``mag [t, n_bins]`` (the peak within one bin);
+    NaN where no harmonic pair fits under the top bin."""
+    top = mag.shape[1] - 1
+    rows = np.arange(len(mag))
+    sums = np.zeros((2, len(mag)))
+    for parity, ks in enumerate(((1, 3, 5, 7), (2, 4, 6, 8))):
+        for k in ks:
+            b = np.rint(cfg.midi_to_bin(midi + 12 * np.log2(k))).astype(np.int64)
+            ok = (b >= 1) & (b < top)
+            bb = np.clip(b, 1, top - 1)
+            peak = np.maximum(np.maximum(mag[rows, bb - 1], mag[rows, bb]), mag[rows, bb + 1])
+            sums[parity] += np.where(ok, peak, 0.0)
+    return np.where(sums[1] > 0, sums[0] / np.maximum(sums[1], 1e-30), np.nan)
+
+
+def octave_checked(logmag: np.ndarray, midi: np.ndarray, cfg, midi_range: tuple[int, int]) -> np.ndarray:
+    """``midi [t]`` with octave errors the input's own spectrum ``logmag [t, n_bins]`` rules out,
+    inside the preset's ``midi_range``: a note whose sub-octave has strong odd harmonics is that
+    sub-octave (``OCTAVE_LOWER_RATIO``); a note whose odd harmonics are missing is its upper
+    octave (``OCTAVE_UPPER_RATIO``). A model-free check of the encoder's reading, not a pitch
+    tracker: it only ever moves a reading by an octave (see ``OCTAVE_CHECK_KINDS``)."""
+    midi = np.array(midi, dtype=np.float64)
+    lo, hi = midi_range
+    mag = np.maximum(np.exp(logmag.astype(np.float64)) - cfg.eps, 0.0)
+    ok = np.isfinite(midi)
+    m = np.where(ok, midi, 0.0)
+    down = ok & (m - 12 >= lo - 0.5) & (odd_even_ratio(mag, m - 12, cfg) > OCTAVE_LOWER_RATIO)
+    up = ok & ~down & (m + 12 <= hi + 0.5) & (odd_even_ratio(mag, m, cfg) < OCTAVE_UPPER_RATIO)
+    midi[down] -= 12
+    midi[up] += 12
+    return midi
+
+
+def pitch_track(preset: Preset, y: np.ndarray, sample_rate: int, *, octave_check: bool | None = None) -> PitchTrack:
     """The preset encoder's pitch of mono ``y [n]`` at ``sample_rate`` Hz, frame by frame (the
-    same frames, graph and calibration the engine's pass-through uses)."""
+    same frames, graph and calibration the engine's pass-through uses), octave errors the input's
+    spectrum rules out corrected (:func:`octave_checked`) where the preset's kind needs it
+    (``OCTAVE_CHECK_KINDS``; ``octave_check`` True/False: always/never)."""
     cfg = preset.features
     y16 = resample(np.asarray(y, dtype=np.float32), orig_sample_rate=int(sample_rate),
                    target_sample_rate=cfg.sample_rate)
@@ -74,6 +119,8 @@ def pitch_track(preset: Preset, y: np.ndarray, sample_rate: int) -> PitchTrack:
         parts.append(np.asarray(preset.input_midi(preset.encode(window[None])), dtype=np.float64)[0])
     midi = np.concatenate(parts)
     frame = np.arange(len(midi)) + c - 1  # encoder output t' ends at feature frame t' + c - 1
+    if preset.kind in OCTAVE_CHECK_KINDS if octave_check is None else octave_check:
+        midi = octave_checked(logmag[frame], midi, cfg, preset.midi_range)
     centre = (frame + 1) * cfg.hop_length - cfg.n_fft / 2  # samples at the model rate
     level = 10 * np.log10(mean_square(y16, centre, cfg.hop_length // 2) + 1e-20)
     return PitchTrack(centre / cfg.sample_rate, midi, level, settle_s=cfg.n_fft / 2 / cfg.sample_rate)

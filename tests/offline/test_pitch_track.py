@@ -107,3 +107,43 @@ def test_a_rendered_melody_is_found_where_it_is_played(name):
     assert [n.pitch for n in found] == [n.pitch for n in played], [(n.onset_s, n.pitch) for n in found]
     for f, p in zip(found, played):
         assert abs(f.onset_s - p.onset_s) < 0.06 and abs(f.offset_s - p.offset_s) < 0.08, (f.onset_s, f.offset_s, p)
+
+
+def test_octave_check_moves_a_reading_to_the_octave_the_spectrum_has():
+    """A harmonic series at MIDI 69 read an octave low or high is put back; a reading that is
+    right stays; a move that would leave the preset's range is not made."""
+    from audiosym.dsp.features import FeatureConfig
+    from audiosym.offline.pitch_track import octave_checked
+
+    cfg = FeatureConfig()
+    k = np.arange(cfg.n_bins)
+    mag = np.full(cfg.n_bins, cfg.eps)
+    for h in range(1, 12):  # every harmonic, falling 3 dB each
+        mag += 0.5 * 10 ** (-3 * (h - 1) / 20) * np.exp(-0.5 * ((k - cfg.midi_to_bin(69 + 12 * np.log2(h))) / 0.4) ** 2)
+    logmag = np.log(np.tile(mag, (3, 1)))
+    read = np.array([69.0, 57.0, 81.0])
+    np.testing.assert_allclose(octave_checked(logmag, read, cfg, (48, 96)), [69, 69, 69])
+    np.testing.assert_allclose(octave_checked(logmag, read, cfg, (60, 75)), [69, 69, 69])
+    np.testing.assert_allclose(octave_checked(logmag[:1], np.array([81.0]), cfg, (70, 84)), [81])  # 69 is outside
+    assert np.isnan(octave_checked(logmag[:1], np.array([np.nan]), cfg, (48, 96))[0])
+
+
+def test_v3_reads_a_held_out_oboe_without_octave_errors():
+    """MuseScore_General's oboe: V3's codes read 13 % of its frames an octave off (measured
+    2026-12-05); with the octave check (the default for V3) under 1 %."""
+    from audiosym.data.soundfonts import find_soundfont, render_melody
+    from audiosym.preset.session import load_preset
+
+    preset = load_preset(REPO / "presets" / "v3-default.asym", device="cpu")
+    melody = [(0.5 * i, 0.45, p, 100) for i, p in enumerate([72, 77, 74, 79, 76, 81, 78, 74, 71, 67, 64, 69])]
+    y = render_melody(find_soundfont("MuseScore_General"), 68, melody, sample_rate=44100, tail_seconds=0.2)
+
+    def octave_errors(track):
+        errs = []
+        for onset, dur, pitch, _ in melody:
+            sel = (track.times_s > onset + 0.1) & (track.times_s < onset + dur - 0.05) & np.isfinite(track.midi)
+            errs += list(np.abs(track.midi[sel] - pitch) > 6)
+        return float(np.mean(errs))
+
+    assert octave_errors(pitch_track(preset, y, 44100, octave_check=False)) > 0.03
+    assert octave_errors(pitch_track(preset, y, 44100)) < 0.01
