@@ -188,15 +188,22 @@ class Preset:
         return env
 
     def band(self, name: str | None) -> BandProfile | None:
-        """The band profile of a named timbre (:mod:`audiosym.timbre.band`: how its spectrum goes
-        on above the model's band), or None: the file has none for it (a reference timbre, a
-        preset exported before band profiles: ``audiosym export OLD.asym --out NEW.asym`` adds them)."""
-        return None if self.match is None or name is None else self.match.bands.get(name)
+        """The band profile of a timbre (:mod:`audiosym.timbre.band`: how its spectrum goes on
+        above the model's band): a named timbre's stored in the file, else one measured on a
+        reference's recording (at 32 kHz or more); None: neither (a preset exported before band
+        profiles: ``audiosym export OLD.asym --out NEW.asym`` adds them)."""
+        if name is None:
+            return None
+        for layer in reversed(self.layers):
+            found = layer.band(name)
+            if found is not None:
+                return found
+        return None if self.match is None else self.match.bands.get(name)
 
     @property
     def has_band(self) -> bool:
-        """Whether any named timbre has a band profile."""
-        return self.match is not None and bool(self.match.bands)
+        """Whether any timbre has a band profile."""
+        return (self.match is not None and bool(self.match.bands)) or any(layer.has_band for layer in self.layers)
 
     def subharmonic(self, name: str | None) -> bool:
         """Whether a timbre's partials are the harmonics of f0 / 2 (an organ's 16' stop): a

@@ -20,6 +20,7 @@ import numpy as np
 
 from audiosym.dsp.features import FeatureConfig
 from audiosym.errors import ParameterError
+from audiosym.timbre.band import BandProfile
 from audiosym.timbre.envelope import NoteEnvelope
 from audiosym.timbre.match import MatchTable
 from audiosym.timbre.reference import SUBHARMONIC_RATIO, TimbreReference
@@ -86,6 +87,14 @@ class TimbreLayer:
     def envelope(self, name: str | None) -> NoteEnvelope | None:
         """The note envelope measured on the recording of the reference called ``name``, or None."""
         return next((ref.envelope for ref in self.references if ref.name == name), None)
+
+    def band(self, name: str | None) -> BandProfile | None:
+        """The band profile measured on the recording of the reference called ``name``, or None."""
+        return next((ref.band for ref in self.references if ref.name == name), None)
+
+    @property
+    def has_band(self) -> bool:
+        return any(ref.band is not None for ref in self.references)
 
     def correct(self, logmag: np.ndarray, timbre: np.ndarray, midi: np.ndarray) -> np.ndarray:
         """Decoded ``logmag [N, T, n_bins]`` with the corrections of rows whose timbre vector

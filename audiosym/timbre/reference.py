@@ -35,6 +35,7 @@ from audiosym.dsp.pitch import hz_to_midi, midi_to_hz
 from audiosym.errors import AudiosymError, ParameterError
 from audiosym.families.base import CalibratedModel
 from audiosym.io.audio import read_audio, resample
+from audiosym.timbre.band import MIN_RATE, BandProfile, measure_band
 from audiosym.timbre.envelope import NoteEnvelope, pitch_row, recording_envelope, recording_notes
 
 LEVEL_RANGE_DB = 35.0  # frames more than this below the loudest frame are not measured
@@ -58,7 +59,8 @@ class TimbreReference:
     ``midi_range``: (lowest, highest) pitch played in the measured frames; ``subharmonic``:
     half-harmonic over harmonic energy of the measured frames (:func:`subharmonic_ratio`;
     NaN: not measured); ``envelope``: the recording's note envelope
-    (:func:`audiosym.timbre.envelope.recording_envelope`; None: not measured).
+    (:func:`audiosym.timbre.envelope.recording_envelope`; None: not measured); ``band``: its band
+    profile above the model's band (:func:`band_from_notes`; None: a recording under 32 kHz).
     """
 
     name: str
@@ -72,6 +74,7 @@ class TimbreReference:
     info: dict = field(default_factory=dict)
     subharmonic: float = float("nan")
     envelope: NoteEnvelope | None = None
+    band: BandProfile | None = None
 
 
 def reference_name(path: str | os.PathLike) -> str:
@@ -242,7 +245,29 @@ def reference_from_audio(preset: CalibratedModel, y: np.ndarray, *, sample_rate:
         frames=int(len(idx)), midi_range=(float(midi.min()), float(midi.max())), source=source,
         subharmonic=subharmonic_ratio(logmag[idx], midi, cfg),
         envelope=recording_envelope(y16, cfg.sample_rate, notes),
+        band=band_from_notes(np.asarray(y, dtype=np.float32), int(sample_rate), notes, source=source),
     )
+
+
+BAND_MIN_NOTE_S = 0.1  # shorter notes do not enter a recording's band profile
+
+
+def band_from_notes(y: np.ndarray, sample_rate: int, notes, *, source: str = "") -> BandProfile | None:
+    """The band profile (:func:`audiosym.timbre.band.measure_band`) of a recording ``y`` at its
+    own ``sample_rate`` from its ``notes`` (``MelodyNote`` or ``(onset_s, offset_s, pitch)``):
+    the longest note of each semitone, attack included. None under ``MIN_RATE`` (32 kHz: the
+    recording does not hold the band) or without a note of ``BAND_MIN_NOTE_S``."""
+    if sample_rate < MIN_RATE:
+        return None
+    longest: dict[int, tuple[float, np.ndarray]] = {}
+    for note in notes:
+        onset, offset, pitch = ((note.onset_s, note.offset_s, note.pitch) if hasattr(note, "onset_s")
+                                else (float(note[0]), float(note[1]), float(note[2])))
+        a, b = max(int(onset * sample_rate), 0), min(int(offset * sample_rate), len(y))
+        key = int(round(float(pitch)))
+        if (b - a) / sample_rate >= BAND_MIN_NOTE_S and (key not in longest or b - a > len(longest[key][1])):
+            longest[key] = (float(key), y[a:b])
+    return measure_band(list(longest.values()), sample_rate, source=source) if longest else None
 
 
 def _decode_at(preset: CalibratedModel, midi: np.ndarray, vector: np.ndarray) -> np.ndarray:

@@ -154,3 +154,24 @@ def test_band_output_does_not_depend_on_the_block_size(sps):
             evs = [MidiEvent(ev.offset - i, ev.data) for ev in events if i <= ev.offset < i + block]
             out.append(e.process(x[i:i + block], evs))
         np.testing.assert_allclose(np.concatenate(out), whole, atol=1e-4, err_msg=f"block {block}")
+
+
+def test_a_reference_recording_at_44k_brings_its_own_band_profile(sps, fluid):
+    """``--timbre-from REF.wav``: the recording's notes give the reference timbre a band profile
+    (at 32 kHz and more), which the engine plays; a 22.05 kHz recording gives none."""
+    from audiosym.data.soundfonts import render_melody
+    from audiosym.timbre.reference import reference_from_audio
+
+    melody = [(0.5 * i, 0.45, p, 100) for i, p in enumerate([62, 65, 67, 69, 72, 70, 67, 64])]
+    notes = [(a, a + d, p) for a, d, p, _ in melody]
+    y = render_melody(fluid, 56, melody, sample_rate=44100)  # a trumpet
+    ref = reference_from_audio(sps, y, sample_rate=44100, name="ref:trumpet", notes=notes)
+    assert ref.band is not None and list(ref.band.pitch_grid) == sorted({p for _, _, p in notes})
+    with_ref = sps.with_references([ref])
+    assert with_ref.band("ref:trumpet") is ref.band and with_ref.has_band
+    e = Engine(with_ref, timbre="ref:trumpet", sample_rate=44100, mode="synth")
+    out = e.render(44100, [note_on(0, 67)])[4410:]
+    real = render_note(fluid, 56, 67, note_seconds=1.0, sample_rate=44100)[4410:44100]
+    assert abs(high_band_db(out, 44100) - high_band_db(real, 44100)) <= 6.0
+    y22 = render_melody(fluid, 56, melody, sample_rate=22050)
+    assert reference_from_audio(sps, y22, sample_rate=22050, name="ref:t22", notes=notes).band is None
