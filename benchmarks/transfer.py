@@ -12,8 +12,9 @@ is the set before 2026-12-05 (every pair of ``--instruments`` far-apart preset t
 
 Per pair (``per_pair`` in every mode): the metrics below, and ``high_band_db``: the energy above
 8 kHz over the total (dB) of the output, the target (``high_band_db_target``) and the input, and
-their gap. Top level: ``mrstft_ratio_worst_pair``, ``high_band_db_gap_max`` (largest |gap| over
-pairs), ``octave_error_rate_passthrough`` (voiced frames more than 600 cents off their note,
+their gap; ``*_sustain``: the same over the note bodies only (see ``high_band_db``). Top level:
+``mrstft_ratio_worst_pair``, ``high_band_db_gap_max`` (largest |gap| over pairs),
+``high_band_db_gap_max_sustain``, ``octave_error_rate_passthrough`` (voiced frames more than 600 cents off their note,
 without MIDI) beside ``octave_error_rate_ground_truth`` (pyin's own on the target render).
 ``--plot PNG``: spectrograms (input, output, target) of each pair's first melody.
 
@@ -146,13 +147,33 @@ def mrstft(x: np.ndarray, ref: np.ndarray) -> float:
     return mrstft_distance(x, ref)
 
 
-def high_band_db(y: np.ndarray, sample_rate: int) -> float:
-    """Energy above HIGH_BAND_HZ over the total (dB); NaN where the rate has no such band."""
+def _band_energy(y: np.ndarray, sample_rate: int) -> tuple[float, float]:
+    """(energy above HIGH_BAND_HZ, total energy) of ``y`` (Welch: every part weighs the same)."""
+    from scipy.signal import welch
+
+    f, p = welch(y.astype(np.float64), fs=sample_rate, nperseg=min(4096, len(y)))
+    scale = len(y) * float(np.mean(y.astype(np.float64) ** 2)) / max(float(p.sum()), 1e-30)
+    return float(p[f >= HIGH_BAND_HZ].sum() * scale), float(p.sum() * scale)
+
+
+def high_band_db(y: np.ndarray, sample_rate: int, notes: list[MelodyNote] | None = None) -> float:
+    """Energy above HIGH_BAND_HZ over the total (dB); NaN where the rate has no such band. With
+    ``notes``: over the note bodies only (60 ms after each onset to its offset, each measured on
+    its own: no splice between them), the sound of held notes without what happens at note-on
+    and note-off. The soundfonts' renders of some instruments carry most of their energy above
+    8 kHz in a burst at each note-off (FluidR3's and MuseScore's clarinet: 20-25 dB over the held
+    tone in the 50 ms after a note-off), a renderer's sample cut rather than the instrument;
+    ``high_band_db_sustain`` compares the held tones alone."""
     if sample_rate / 2 <= HIGH_BAND_HZ * 1.05:
         return float("nan")
-    p = np.abs(np.fft.rfft(y.astype(np.float64) * np.hanning(len(y)))) ** 2
-    f = np.fft.rfftfreq(len(y), 1 / sample_rate)
-    return float(10 * np.log10(p[f >= HIGH_BAND_HZ].sum() / (p.sum() + 1e-30) + 1e-30))
+    parts = [y] if notes is None else [y[int((n.onset_s + 0.06) * sample_rate):int(n.offset_s * sample_rate)]
+                                       for n in notes]
+    hi = tot = 0.0
+    for part in parts:
+        if len(part) >= 256:
+            h, t = _band_energy(part, sample_rate)
+            hi, tot = hi + h, tot + t
+    return float(10 * np.log10(hi / (tot + 1e-30) + 1e-30))
 
 
 def resolve_pairs(spec: str, preset) -> tuple[list[tuple[str, str]], dict[str, str], list[str]]:
@@ -444,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
             ya, yb = render(sf_path, program[a], notes, sr), render(sf_path, program[b], notes, sr)
             d_in = mrstft(ya, yb)
             hb_in, hb_target = high_band_db(ya, sr), high_band_db(yb, sr)
+            hb_target_sustain = high_band_db(yb, sr, notes)
             # the pipeline's floor: B re-timbred as B (what no timbre change at all costs)
             yself, _ = resynthesize(preset, yb, sample_rate=sr, timbre=b, notes=notes)
             gt_err, _ = pitch_errors(yb, notes, sr)
@@ -480,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
                     "a": a, "b": b, "ratio": mrstft(out, yb) / d_in, "cents": errs, "voiced": voiced,
                     "pred": clf.predict(timbre_features(out, sr)),
                     "hb_out": high_band_db(out, sr), "hb_target": hb_target, "hb_input": hb_in,
+                    "hb_out_sustain": high_band_db(out, sr, notes),
+                    "hb_target_sustain": hb_target_sustain,
                 })
                 if mode == modes[0] and args.plot and not any(t.startswith(f"{a} -> {b}") for t, *_ in panels):
                     panels.append((f"{a} -> {b}", ya, out, yb))
@@ -500,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
             if not sel:
                 continue
             c = np.concatenate([r["cents"] for r in sel])
-            hb = {k: float(np.mean([r[k] for r in sel])) for k in ("hb_out", "hb_target", "hb_input")}
+            hb = {k: float(np.mean([r[k] for r in sel]))
+                  for k in ("hb_out", "hb_target", "hb_input", "hb_out_sustain", "hb_target_sustain")}
             per_pair[f"{a}->{b}"] = {
                 "mrstft_ratio": float(np.mean([r["ratio"] for r in sel])),
                 "timbre_accuracy": float(np.mean([r["pred"] == b for r in sel])),
@@ -508,9 +533,13 @@ def main(argv: list[str] | None = None) -> int:
                 "octave_error_rate": float(np.mean(c > OCTAVE_ERROR_CENTS)) if len(c) else float("nan"),
                 "high_band_db": hb["hb_out"], "high_band_db_target": hb["hb_target"],
                 "high_band_db_input": hb["hb_input"], "high_band_db_gap": hb["hb_out"] - hb["hb_target"],
+                "high_band_db_sustain": hb["hb_out_sustain"], "high_band_db_target_sustain": hb["hb_target_sustain"],
+                "high_band_db_gap_sustain": hb["hb_out_sustain"] - hb["hb_target_sustain"],
             }
         ratios = {k: v["mrstft_ratio"] for k, v in per_pair.items()}
         gaps = [abs(v["high_band_db_gap"]) for v in per_pair.values() if np.isfinite(v["high_band_db_gap"])]
+        held = [abs(v["high_band_db_gap_sustain"]) for v in per_pair.values()
+                if np.isfinite(v["high_band_db_gap_sustain"])]
         return {
             "mrstft_ratio_vs_input": float(np.mean([r["ratio"] for r in rs])),
             "mrstft_ratio_median": float(np.median([r["ratio"] for r in rs])),
@@ -518,6 +547,7 @@ def main(argv: list[str] | None = None) -> int:
             "worst_pair": max(ratios, key=ratios.__getitem__) if ratios else None,
             "high_band_db_gap_max": max(gaps) if gaps else float("nan"),
             "high_band_db_gap_mean": float(np.mean(gaps)) if gaps else float("nan"),
+            "high_band_db_gap_max_sustain": max(held) if held else float("nan"),
             "pitch_error_cents_median": float(np.median(cents)) if len(cents) else float("nan"),
             "pitch_error_cents_p90": float(np.percentile(cents, 90)) if len(cents) else float("nan"),
             "octave_error_rate": float(np.mean(cents > OCTAVE_ERROR_CENTS)) if len(cents) else float("nan"),
@@ -549,7 +579,8 @@ def main(argv: list[str] | None = None) -> int:
         "pair_list": [f"{a}->{b}" for a, b in pairs], "stand_ins": stand_ins, "pairs_skipped": skipped_pairs,
         "band_extension": bare.has_band and sr >= 32000,
         **{k: main_mode[k] for k in ("mrstft_ratio_vs_input", "mrstft_ratio_worst_pair", "worst_pair",
-                                      "high_band_db_gap_max", "high_band_db_gap_mean", "pitch_error_cents_median",
+                                      "high_band_db_gap_max", "high_band_db_gap_mean", "high_band_db_gap_max_sustain",
+                                      "pitch_error_cents_median",
                                       "timbre_accuracy")},
         "octave_error_rate_passthrough": by_mode["passthrough"]["octave_error_rate"] if "passthrough" in by_mode
         else None,
