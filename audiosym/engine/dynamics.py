@@ -21,7 +21,8 @@ import numpy as np
 #: A note that starts while the output sounds (a new note over the last one's release, or a
 #: retrigger) fades from the gain it found to its own envelope over this long: an envelope that
 #: restarts at its attack's first value would cut the sound in one sample (a click across the
-#: whole band, heard on every note change of a melody before 2026-12-05).
+#: whole band, heard on every note change of a melody before 2026-12-05). A note-off fades the
+#: same way to the input's level where that is lower than the note's.
 ONSET_FADE_S = 0.004
 GATE = 10 ** (-40 / 20)  # after a note's release the input must fall this far (-40 dB) below it
 
@@ -104,6 +105,9 @@ def note_gain(st: NoteEnvState, level: np.ndarray, start: int, out: np.ndarray,
         return NoteEnvState(st.onset, st.curve, st.hop, float(peak[-1]), st.off, st.off_gain, st.from_gain, st.fade)
     ceiling = st.off_gain * np.clip(1.0 - (t - st.off) / release_samples, 0.0, 1.0)
     out[:] = np.minimum(level, ceiling)
+    if start < st.off + st.fade:  # no step down to a quieter input at the note-off: the same fade as at onsets
+        w = np.clip(1.0 - (t - st.off) / st.fade, 0.0, 1.0)
+        out += w * (np.minimum(st.off_gain, ceiling) - out)
     quiet = np.flatnonzero((ceiling <= 0.0) & (level <= st.off_gain * GATE))
     if len(quiet):  # faded out and the input is quiet: from here on the input's level
         first = int(quiet[0])

@@ -43,13 +43,16 @@ def _rms(x: np.ndarray) -> float:
 
 
 def test_no_click_at_note_changes(played):
+    """Onsets and note-offs: the energy above 10 kHz near them stays near the held note's."""
     hp = sosfilt(butter(8, 10000, "hp", fs=SR, output="sos"), played)
     env = np.sqrt(np.convolve(hp ** 2, np.ones(256) / 256, "same"))
     for onset, dur, *_ in MELODY[1:]:
-        k = int(onset * SR)
+        k, off = int(onset * SR), int((onset + dur) * SR)
+        mid = env[k + 4000:off - 4000].mean()
         around = env[k - 1000:k + 1000].max()
-        mid = env[k + 4000:int((onset + dur) * SR) - 4000].mean()
         assert around < 6 * mid, (onset, around / mid)  # a one-sample cut made this 36-130 x
+        at_off = env[off - 1000:off + 1000].max()
+        assert at_off < 6 * mid, (onset + dur, at_off / mid)  # a step down to the input's level
 
 
 def test_release_is_no_louder_than_the_note(played):
