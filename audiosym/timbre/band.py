@@ -32,6 +32,7 @@ MEASURE_RATE = 44100  # renders for measuring
 FREQ_GRID = np.geomspace(6000.0, 22000.0, 16)  # harmonic level grid (Hz)
 NOISE_EDGES = np.array([8000.0, 10000.0, 12500.0, 16000.0, 20000.0, 24000.0])  # noise bands (Hz)
 FLOOR_DB = -90.0
+PRUNE_DB = -80.0  # extension partials this far under the frame's strongest partial are left out
 _N_FFT = 4096
 _HOP = 1024
 _LOBE = 3  # FFT bins either side of a harmonic's peak that belong to it (Hann main lobe: 2)
@@ -192,5 +193,9 @@ def extend(amps: np.ndarray, noise_hi: np.ndarray, f0_hz: float, row: tuple[np.n
     up = (n >= EXT_START_HZ) & (n < limit)
     level = np.interp(np.log(n[up]), np.log(FREQ_GRID), harm_db, left=harm_db[0], right=harm_db[-1])
     amps[n >= EXT_START_HZ] = 0.0
-    amps[up] = np.sqrt(2.0 * anchor * 10.0 ** (level / 10.0))
+    ext = np.sqrt(2.0 * anchor * 10.0 ** (level / 10.0))
+    # partials PRUNE_DB under the frame's strongest are not synthesised (each costs an oscillator
+    # per sample; the synth stops at the last partial it has to play)
+    ext[ext < float(amps.max(initial=0.0)) * 10.0 ** (PRUNE_DB / 20.0)] = 0.0
+    amps[up] = ext
     noise_hi[:] = np.sqrt(anchor * 10.0 ** (np.asarray(noise_db, dtype=np.float64) / 10.0))

@@ -175,3 +175,22 @@ def test_a_reference_recording_at_44k_brings_its_own_band_profile(sps, fluid):
     assert abs(high_band_db(out, 44100) - high_band_db(real, 44100)) <= 6.0
     y22 = render_melody(fluid, 56, melody, sample_rate=22050)
     assert reference_from_audio(sps, y22, sample_rate=22050, name="ref:t22", notes=notes).band is None
+
+
+def test_extension_leaves_out_partials_far_under_the_strongest():
+    """Partials PRUNE_DB under the frame's strongest cost an oscillator each and are not heard:
+    they are not synthesised; the ones above that level are."""
+    from audiosym.timbre.band import PRUNE_DB, extend
+
+    f0 = 200.0
+    amps = np.zeros(100)
+    amps[:30] = 0.1  # harmonics to 6 kHz, the anchor among them
+    amps[0] = 1.0
+    noise = np.zeros(len(NOISE_EDGES) - 1)
+    harm = np.linspace(-20.0, -90.0, len(FREQ_GRID))  # falling toward the floor
+    extend(amps, noise, f0, (harm, np.full(len(noise), -60.0)), 20000.0)
+    f = np.arange(1, 101) * f0
+    ext = amps[(f >= 7000) & (f < 20000)]
+    assert ext[0] > 0 and ext[-1] == 0.0
+    assert np.all(ext[ext > 0] >= 10 ** (PRUNE_DB / 20) - 1e-12)
+    assert np.all(noise > 0)
