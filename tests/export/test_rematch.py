@@ -71,3 +71,16 @@ def test_cli_rematch(old, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--metrics apply to exporting a training run" in err and "Traceback" not in err
     assert not (tmp_path / "x.asym").exists()
+
+
+def test_presets_inspect_declares_the_band(old, tmp_path, capsys):
+    """A preset says what band it plays: the model's 8 kHz and, with band profiles, above it."""
+    new = tmp_path / "banded.asym"
+    rematch_preset(old, new, progress=False, log=open("/dev/null", "w"))
+    capsys.readouterr()
+    assert cli_main(["presets", "inspect", str(old)]) == 0
+    before = next(line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("band"))
+    assert "8 kHz (the model's band" in before and f"audiosym export {old.name} --out NEW.asym" in before
+    assert cli_main(["presets", "inspect", str(new)]) == 0
+    after = next(line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("band"))
+    assert "above it, up to 24 kHz" in after and "at 44.1 kHz" in after
