@@ -27,7 +27,9 @@ REF.mid; CC1 can morph it towards a named --morph-timbre).
   --mode synth      MIDI only: velocity x ADSR drives the loudness
 
 Notes outside the preset's playable range (printed at start; `audiosym presets inspect P`) are
-played in the nearest octave inside it and counted (printed at exit, "folded_notes" in --json).
+played in the nearest octave inside it and counted (printed at exit, "folded_notes" in --json);
+MIDI it does not play (sysex, clock, pressure, other controllers, malformed bytes) is ignored and
+counted ("ignored_midi_messages").
 Xruns (blocks the sound card needed and did not get in time: clicks) and late MIDI are counted
 and printed every few seconds and at exit; Ctrl-C stops. A missing device or MIDI port is an
 error that lists what exists (--list-devices, --list-midi). Audio goes through PortAudio: JACK,
@@ -180,7 +182,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {folded} {noun} outside the playable range of {preset.name}, {playable}, {were} played "
               "in the nearest octave inside it; play within the range (or shift your keyboard's octave), or use "
               "a preset whose range covers them", file=sys.stderr, flush=True)
+    if engine.ignored_messages:
+        print(f"note: {engine.ignored_messages} MIDI messages were not notes, bends, programs or the controllers "
+              "audiosym plays (sysex, clock, pressure, other controllers, malformed bytes) and were ignored",
+              file=sys.stderr, flush=True)
     if args.json:
-        print(json.dumps({**session.stats.as_dict(), "folded_notes": folded, "sample_rate": rate,
+        print(json.dumps({**session.stats.as_dict(), "folded_notes": folded, "ignored_midi_messages":
+                          engine.ignored_messages, "sample_rate": rate,
                           "block_size": args.block, "midi_port": session.port_name}))
     return 0

@@ -171,6 +171,12 @@ class Engine:
         return self._state.control.ignored_programs
 
     @property
+    def ignored_messages(self) -> int:
+        """MIDI messages the engine does not play (sysex, clock, pressure, unknown controllers,
+        malformed bytes): ignored, counted."""
+        return self._state.control.ignored_messages
+
+    @property
     def folded_notes(self) -> int:
         """Note-ons outside the preset's playable ``midi_range``, played in the nearest octave of
         the same pitch class inside it (:func:`audiosym.engine.control.fold_note`; counted)."""

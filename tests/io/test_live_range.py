@@ -31,5 +31,6 @@ def test_live_folds_notes_below_the_range_and_reports_them(jack_env, monkeypatch
     assert "warning: 1 note outside the playable range of v3-default" in err, err[-2000:]
     stats = json.loads(out.strip().splitlines()[-1])
     assert stats["folded_notes"] == 1 and stats["midi_messages"] == 4 and stats["callback_errors"] == 0
+    assert stats["ignored_midi_messages"] == 0 and "were ignored" not in err
     runs = _stable_pitches(tmp_path / "out.wav")
     assert [r for r, _ in runs] == [69, 64], runs
