@@ -24,8 +24,8 @@ noise = periodic band-limited noise tables (seeded, looping seamlessly) times ba
 band continued at the same density up to the model rate's Nyquist frequency.
 
 Band extension (``band_extension=True``, output rates >= 32 kHz, :mod:`audiosym.timbre.band`):
-the synth gets ``EXTENDED_HARMONICS`` partials up to ``0.49 * sample_rate`` (24 kHz at most) and
-five more noise bands from 8 to 24 kHz. A frame read with a band row (its timbre's stored profile
+the synth gets ``EXTENDED_HARMONICS`` partials up to ``0.49 * sample_rate`` (22.05 kHz at most:
+what a profile measured at 44.1 kHz holds) and five more noise bands from 8 to 22.05 kHz. A frame read with a band row (its timbre's stored profile
 at the frame's pitch) has its harmonics from 7 kHz up and its high noise bands filled from that
 row, anchored on its own decoded harmonics between 2.5 and 7 kHz; a frame without one sounds as
 without the extension (the same 8 kHz taper, silent high bands).
@@ -123,18 +123,20 @@ def noise_tables(sample_rate: int, edges_hz: tuple[float, ...], length: int = _N
 
 
 @functools.lru_cache(maxsize=4)
-def _scaled_tables(sample_rate: int, edges_hz: tuple[float, ...], top_gain: float) -> np.ndarray:
-    """``noise_tables`` with the top band's RMS times ``top_gain`` (read-only)."""
+def _scaled_tables(sample_rate: int, edges_hz: tuple[float, ...], top_gain: float, top_index: int = -1) -> np.ndarray:
+    """``noise_tables`` with band ``top_index``'s RMS times ``top_gain`` (read-only): the model's
+    top band, the last one unless band-extension bands follow it."""
     tables = noise_tables(sample_rate, edges_hz).copy()
-    tables[-1] *= top_gain
+    tables[top_index] *= top_gain
     tables.flags.writeable = False
     return tables
 
 
 @functools.lru_cache(maxsize=4)
-def _noise_tables_frames(sample_rate: int, edges_hz: tuple[float, ...], top_gain: float) -> np.ndarray:
+def _noise_tables_frames(sample_rate: int, edges_hz: tuple[float, ...], top_gain: float,
+                         top_index: int = -1) -> np.ndarray:
     """``_scaled_tables`` transposed to ``[length, n_bands]`` (one sample's bands contiguous)."""
-    return np.ascontiguousarray(_scaled_tables(sample_rate, edges_hz, top_gain).T)
+    return np.ascontiguousarray(_scaled_tables(sample_rate, edges_hz, top_gain, top_index).T)
 
 
 def _synth_kernel():
@@ -195,11 +197,13 @@ class HarmonicNoiseSynth:
         measured = min(float(edges[-1]), 0.5 * self.sample_rate) - edges[-2]
         top_gain = float(np.sqrt((self.noise_top_hz - edges[-2]) / measured)) if measured > 0 else 1.0
         edges[-1] = self.noise_top_hz
-        if ext:  # the extension's bands, from where the model's top band ends
-            edges = np.r_[edges, np.maximum(bandmod.NOISE_EDGES[1:], self.noise_top_hz + 1.0)]
+        if ext:  # the extension's bands, from where the model's top band ends, up to the extension's top
+            edges = np.r_[edges, np.minimum(np.maximum(bandmod.NOISE_EDGES[1:], self.noise_top_hz + 1.0),
+                                            max(bandmod.EXT_TOP_HZ, self.noise_top_hz + ext + 1.0))]
         edges_key = tuple(float(e) for e in edges)
-        self.tables = _scaled_tables(self.sample_rate, edges_key, top_gain)  # [n_bands, length]
-        self._tables_t = _noise_tables_frames(self.sample_rate, edges_key, top_gain)  # [length, n_bands]
+        top = n_bands - 1  # the model's top band (extension bands follow it)
+        self.tables = _scaled_tables(self.sample_rate, edges_key, top_gain, top)  # [n_bands, length]
+        self._tables_t = _noise_tables_frames(self.sample_rate, edges_key, top_gain, top)  # [length, n_bands]
         self.harmonic_numbers = np.arange(1, n_harmonics + 1, dtype=np.float64)
         self.run(np.full(1, 60.0), np.ones(1), [Update(0, np.ones(n_harmonics), np.ones(self.n_bands))],
                  self.init_state())  # compile (or load the cached kernel) now, not in a callback
