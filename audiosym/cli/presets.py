@@ -192,7 +192,7 @@ def run_inspect(args: argparse.Namespace) -> int:
                  else f"none (add it: audiosym export {path.name} --out NEW.asym)"))
     match = match or {}
     band = match.get("band_extension")
-    rows.append(("band", (f"{sr / 2000:g} kHz from the model; above it, up to 22 kHz at output rates of 32 kHz and "
+    rows.append(("band", (f"{sr / 2000:g} kHz from the model; above it, up to 24 kHz at output rates of 32 kHz and "
                           f"more, from band profiles of {len(band['timbres'])} timbres measured on "
                           f"{match['soundfont']} at {band['measure_rate'] / 1000:g} kHz") if band and band["timbres"]
                  else f"{sr / 2000:g} kHz (the model's band; add band profiles: audiosym export {path.name} "

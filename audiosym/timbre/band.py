@@ -3,8 +3,7 @@
 Every model analyses and decodes at 16 kHz, so nothing it decodes lies above 8 kHz, while a
 violin or a trumpet carries a tenth to a thirtieth of its energy there. A :class:`BandProfile`
 holds, for one named timbre and every pitch of a grid, the level of its harmonics on a fixed
-frequency grid from 6 to 22 kHz and of its noise in five bands from 8 to 24 kHz (22.05 kHz at the
-44.1 kHz it is measured at), both in dB
+frequency grid from 6 to 22 kHz and of its noise in five bands from 8 to 24 kHz, both in dB
 relative to an **anchor**: the mean power of its harmonics between ``ANCHOR_LOW_HZ`` and
 ``EXT_START_HZ``. Those harmonics lie inside the model's band, so at play time the engine takes
 the anchor from the *decoded* frame and hangs the stored shape under it: the extension follows
@@ -26,7 +25,7 @@ from audiosym.dsp.pitch import midi_to_hz
 
 EXT_START_HZ = 7000.0  # harmonics from here on come from the profile, below from the decoder
 ANCHOR_LOW_HZ = 2500.0  # anchor: decoded harmonics between this and EXT_START_HZ
-EXT_TOP_HZ = 22050.0  # highest frequency the extension ever reaches (what a 44.1 kHz profile measured) ...
+EXT_TOP_HZ = 24000.0  # highest frequency the extension ever reaches ...
 TOP_FRACTION = 0.49  # ... and never above this fraction of the output rate
 MIN_RATE = 32000  # below this output rate the model's 8 kHz band is (nearly) all there is
 MEASURE_RATE = 44100  # renders for measuring

@@ -83,4 +83,4 @@ def test_presets_inspect_declares_the_band(old, tmp_path, capsys):
     assert "8 kHz (the model's band" in before and f"audiosym export {old.name} --out NEW.asym" in before
     assert cli_main(["presets", "inspect", str(new)]) == 0
     after = next(line for line in capsys.readouterr().out.splitlines() if line.lstrip().startswith("band"))
-    assert "above it, up to 22 kHz" in after and "at 44.1 kHz" in after
+    assert "above it, up to 24 kHz" in after and "at 44.1 kHz" in after
