@@ -309,11 +309,16 @@ def oracle_preset(preset, spectra: dict[int, np.ndarray]):
     return replace(preset, decoder=OracleSpectrumDecoder(preset, spectra))
 
 
-def note_spectra(y: np.ndarray, notes: list[MelodyNote], cfg) -> dict[int, np.ndarray]:
+def note_spectra(y: np.ndarray, notes: list[MelodyNote], cfg, sample_rate: int) -> dict[int, np.ndarray]:
     """Per note pitch: log of the mean magnitude of the frames centred inside the note (from 100 ms
-    after its onset to 50 ms before its offset)."""
+    after its onset to 50 ms before its offset), in the model's features (``y`` at ``sample_rate``
+    is brought to the model's rate first: before 2026-12-05 this took ``y`` as it was, right only
+    when the benchmark ran at the model's 16 kHz)."""
     from audiosym.dsp.features import features
+    from audiosym.io.audio import resample
 
+    if sample_rate != cfg.sample_rate:
+        y = resample(np.asarray(y, dtype=np.float32), orig_sample_rate=sample_rate, target_sample_rate=cfg.sample_rate)
     logmag = features(y, cfg)
     centre = ((np.arange(len(logmag)) + 1) * cfg.hop_length - cfg.n_fft / 2) / cfg.sample_rate
     out = {}
@@ -483,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
                          ("reference_with_notes", with_labelled, f"ref:{b}", notes, "timbre"),
                          ("reference_vector_only", vector_only, f"ref:{b}", notes, "timbre")]
             if args.oracle:
-                runs += [("oracle_spectrum", oracle_preset(bare, note_spectra(yb, notes, preset.features)),
+                runs += [("oracle_spectrum", oracle_preset(bare, note_spectra(yb, notes, preset.features, sr)),
                           b, notes, "timbre")]
             if args.ablations:
                 runs += [("named_no_match_input_dynamics", bare, b, notes, "input"),
