@@ -79,6 +79,14 @@ def held_note_db(y: np.ndarray, sample_rate: int, midi: float) -> np.ndarray:
     return smooth_tail(np.maximum(20 * np.log10(rms / rms.max()), ENV_FLOOR_DB))
 
 
+def note_span(note) -> tuple[float, float, float]:
+    """``(onset_s, offset_s, pitch)`` of a note given as a ``MelodyNote`` (or anything with
+    ``onset_s``, ``offset_s`` and ``pitch``) or as a tuple ``(onset_s, offset_s, pitch, ...)``."""
+    if hasattr(note, "onset_s"):
+        return float(note.onset_s), float(note.offset_s), float(note.pitch)
+    return float(note[0]), float(note[1]), float(note[2])
+
+
 def recording_envelope(y: np.ndarray, sample_rate: int, notes) -> NoteEnvelope | None:
     """The note envelope of a recording whose notes are known: ``notes`` as ``(onset_s, offset_s,
     midi)`` (or objects with those attributes), e.g. a reference's melody.
@@ -92,8 +100,7 @@ def recording_envelope(y: np.ndarray, sample_rate: int, notes) -> NoteEnvelope |
     the notes nearest each register. None when no note lasts ``MIN_ENV_NOTE_S``."""
     hop = int(round(ENV_HOP_S * sample_rate))
     k = int(round(ENV_SECONDS / ENV_HOP_S))
-    spans = sorted((float(n.onset_s), float(n.offset_s), float(n.pitch)) if hasattr(n, "onset_s")
-                   else (float(n[0]), float(n[1]), float(n[2])) for n in notes)
+    spans = sorted(note_span(n) for n in notes)
     curves, pitches = [], []
     for i, (onset, offset, pitch) in enumerate(spans):
         end = min(offset, spans[i + 1][0]) if i + 1 < len(spans) else offset

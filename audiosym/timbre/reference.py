@@ -36,7 +36,13 @@ from audiosym.errors import AudiosymError, ParameterError
 from audiosym.families.base import CalibratedModel
 from audiosym.io.audio import read_audio, resample
 from audiosym.timbre.band import MIN_RATE, BandProfile, measure_band
-from audiosym.timbre.envelope import NoteEnvelope, pitch_row, recording_envelope, recording_notes
+from audiosym.timbre.envelope import (
+    NoteEnvelope,
+    note_span,
+    pitch_row,
+    recording_envelope,
+    recording_notes,
+)
 
 LEVEL_RANGE_DB = 35.0  # frames more than this below the loudest frame are not measured
 STABLE_SEMITONES = 0.5  # pitch must stay within this across a frame's analysis window
@@ -126,7 +132,7 @@ def _note_frames(notes, logmag: np.ndarray, cfg):
     start = end - cfg.n_fft / cfg.sample_rate
     keep, pitch = [], []
     for note in notes:
-        onset, offset, p = (note.onset_s, note.offset_s, note.pitch) if hasattr(note, "onset_s") else note[:3]
+        onset, offset, p = note_span(note)
         sel = np.flatnonzero((start >= onset + NOTE_SKIP_S) & (end <= offset) & loud)
         keep += sel.tolist()
         pitch += [float(p)] * len(sel)
@@ -261,10 +267,9 @@ def band_from_notes(y: np.ndarray, sample_rate: int, notes, *, source: str = "")
         return None
     longest: dict[int, tuple[float, np.ndarray]] = {}
     for note in notes:
-        onset, offset, pitch = ((note.onset_s, note.offset_s, note.pitch) if hasattr(note, "onset_s")
-                                else (float(note[0]), float(note[1]), float(note[2])))
+        onset, offset, pitch = note_span(note)
         a, b = max(int(onset * sample_rate), 0), min(int(offset * sample_rate), len(y))
-        key = int(round(float(pitch)))
+        key = int(round(pitch))
         if (b - a) / sample_rate >= BAND_MIN_NOTE_S and (key not in longest or b - a > len(longest[key][1])):
             longest[key] = (float(key), y[a:b])
     return measure_band(list(longest.values()), sample_rate, source=source) if longest else None
