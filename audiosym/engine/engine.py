@@ -67,7 +67,7 @@ from audiosym.engine.level import envelope_kernel, input_level
 from audiosym.engine.state import EngineState, as_block, check_arguments
 from audiosym.engine.vocoder import get_vocoder
 from audiosym.preset.model import Preset
-from audiosym.timbre.band import blend
+from audiosym.timbre.band import BandRows
 
 
 class Engine:
@@ -133,7 +133,7 @@ class Engine:
         self.vocoder = factory(self.cfg, sample_rate=self.sample_rate, ramp_samples=self.control_period,
                                n_harmonics=n_harmonics, n_bands=noise_bands, **extra)
         self.extends_band = bool(getattr(self.vocoder, "extends_band", False))
-        self._band_rows: dict[tuple[str, float], tuple[np.ndarray, np.ndarray] | None] = {}
+        self._band_rows = BandRows(preset.band)
         self._timbre_cache: dict[str, np.ndarray] = {}
         self._shift_cache: dict[str, float] = {}
         envelope_kernel(np.zeros(self.hold), self.hold, 0.5, 0.0)  # compile now, not in a callback
@@ -419,23 +419,8 @@ class Engine:
         f0 = f0_midi - self._basis_shift(cs)
         return {"offset": offset, "pitch": np.asarray(pitch, np.float32).reshape(-1),
                 "timbre": self._timbre_vector(cs), "f0": f0, "scale": scale,
-                "jump": jump, "band": self._band_row(cs, f0_midi) if self.extends_band else None}
-
-    def _band_row(self, cs: ControlState, midi: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """The sounding timbre's band profile row at ``midi`` (a morph mixes both timbres'), cached
-        per cent; None when the timbre has no profile (it then plays without the extension)."""
-        w = cs.mod if self.morph_timbre is not None else 0.0
-        key = (cs.timbre if w <= 0 else f"{cs.timbre}|{self.morph_timbre}|{w:.3f}", round(float(midi), 2))
-        if key not in self._band_rows:
-            if len(self._band_rows) > 4096:
-                self._band_rows.clear()
-            a = self.preset.band(cs.timbre)
-            row = a.at(midi) if a is not None else None
-            if w > 0 and row is not None:
-                b = self.preset.band(self.morph_timbre)
-                row = blend(row, b.at(midi), w) if b is not None else None
-            self._band_rows[key] = row
-        return self._band_rows[key]
+                "jump": jump, "band": self._band_rows.row(cs.timbre, f0_midi, self.morph_timbre, cs.mod)
+                if self.extends_band else None}
 
     def _basis_shift(self, cs: ControlState) -> float:
         """12 (semitones) when the sounding timbre's partials are the harmonics of f0 / 2 (the

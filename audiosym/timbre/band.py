@@ -17,6 +17,7 @@ preset's ``match.npz``. Numpy only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +70,35 @@ def blend(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray],
         return 10 * np.log10((1 - w) * 10 ** (x / 10) + w * 10 ** (y / 10) + 1e-30)
 
     return mix(a[0], b[0]), mix(a[1], b[1])
+
+
+class BandRows:
+    """Band profile rows by timbre and pitch, cached per cent, for a player: ``profile(name)`` is
+    a timbre's :class:`BandProfile` or None (e.g. ``Preset.band``). A morph mixes two timbres'
+    rows (:func:`blend`); a timbre without a profile (or a morph with one) has no row, and plays
+    without the extension."""
+
+    MAX_ROWS = 4096  # the cache starts again beyond this (bends and morphs make new keys)
+
+    def __init__(self, profile: Callable[[str], BandProfile | None]) -> None:
+        self.profile = profile
+        self._rows: dict[tuple[str, float], tuple[np.ndarray, np.ndarray] | None] = {}
+
+    def row(self, timbre: str, midi: float, morph: str | None = None,
+            weight: float = 0.0) -> tuple[np.ndarray, np.ndarray] | None:
+        """``timbre``'s row at ``midi``, mixed with ``morph``'s by ``weight`` (0: ``timbre`` alone)."""
+        w = weight if morph is not None else 0.0
+        key = (timbre if w <= 0 else f"{timbre}|{morph}|{w:.3f}", round(float(midi), 2))
+        if key not in self._rows:
+            if len(self._rows) > self.MAX_ROWS:
+                self._rows.clear()
+            a = self.profile(timbre)
+            row = a.at(midi) if a is not None else None
+            if w > 0 and row is not None and morph is not None:
+                b = self.profile(morph)
+                row = blend(row, b.at(midi), w) if b is not None else None
+            self._rows[key] = row
+        return self._rows[key]
 
 
 def limit_hz(sample_rate: int) -> float:
