@@ -7,6 +7,7 @@ import os
 
 from audiosym import families
 from audiosym.cli._common import print_json, require_torch
+from audiosym.errors import ParameterError
 
 HELP = """\
 Train your own model (needs the training extra: `bash scripts/setup.sh` installs it) on notes
@@ -17,6 +18,14 @@ preset you can play. Words (latent, SPS, V3, soundfont): docs/musicians.md.
        timbre vector: any pitch can be played, bends for free
   v3   learns one code per semitone (codebook atoms) plus a timbre style: notes snap to
        semitones, no bends
+
+Your own recordings (--audio DIR): one subfolder per timbre (DIR/cello/*.wav, DIR/my_voice/*.flac),
+any length, rate or channel count, single notes, scales or monophonic melodies. Notes are cut
+without pitch labels (onsets and level), chords are detected and left out, the analysis is cached
+by file content (a rerun analyses nothing again). A summary (files, minutes, notes, pitch range per
+timbre) comes before training; unusable files are skipped and named. The folder names become the
+preset's timbres: `audiosym export RUN --out my.asym`, then `audiosym resynth --timbre cello ...`.
+About 5 minutes of playing per timbre is a good start.
 
 Configs are named presets (`tiny` runs in minutes on a laptop CPU, `paper` is GPU
 scale); change single settings with --set key=value (an unknown key is an error).
@@ -37,6 +46,8 @@ examples:
   audiosym train sps --config tiny --out runs/my-sps --resume            # continue after Ctrl-C
   audiosym train v3 --config tiny --out runs/my-v3 --set steps=500 --seed 1
   audiosym train sps --config tiny --out runs/quick --set steps=30 --threads 1 --json
+  audiosym train sps --audio ~/recordings --out runs/mine                # your own instruments
+  audiosym train v3 --audio ~/recordings --holdout 0.25 --out runs/mine-v3
   audiosym train sps --config paper --out runs/paper --device cuda       # one GPU
   torchrun --nproc_per_node 4 -m audiosym train sps --config paper --out runs/p --device cuda
 """
@@ -52,6 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run directory to create (refuses to overwrite a run)")
     p.add_argument("--device", default="auto", help="cpu | cuda | cuda:N | auto (default: auto)")
     p.add_argument("--soundfont", default=None, help="training soundfont name or path (default: FluidR3_GM if installed, else TimGM6mb)")
+    p.add_argument("--audio", default=None, metavar="DIR",
+                   help="train on your own recordings instead of a soundfont: DIR/<timbre>/*.wav|flac|ogg|mp3 (one "
+                        "subfolder per timbre; or one flat folder = one timbre named after it). See 'Your own "
+                        "recordings' above")
+    p.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
+                   help="with --audio: fraction of each timbre's files held out for evaluation (default 0.2; the "
+                        "split is by file, never by note, with the run's seed)")
     p.add_argument("--data", default=None, help="cache directory for rendered notes (default: $AUDIOSYM_CACHE or ~/.cache/audiosym)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override one config value, e.g. --set steps=500 (repeatable)")
     p.add_argument("--seed", type=int, default=None, help="random seed (overrides the config's)")
@@ -78,6 +96,14 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
+    if args.audio is not None:
+        if args.soundfont:
+            raise ParameterError("--audio and --soundfont both name the training data; give one of them")
+        overrides.append(f"audio={os.path.abspath(os.path.expanduser(args.audio))}")
+    if args.holdout is not None:
+        if args.audio is None:
+            raise ParameterError("--holdout splits your recordings; it needs --audio DIR")
+        overrides.append(f"holdout={args.holdout}")
     summary = train_method(
         args.method, config=args.config, overrides=overrides, out=args.out, device=args.device,
         soundfont=args.soundfont, resume=args.resume, progress=not args.no_progress,

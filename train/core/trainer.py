@@ -51,6 +51,9 @@ class TrainSettings:
     log_every: int = 50
     eval_every: int = 500  # 0 = never evaluate during training
     ckpt_every: int = 500
+    # data: a folder of the musician's recordings instead of soundfont renders (audiosym.data.recording_set)
+    audio: str = ""  # '' = soundfont renders
+    holdout: float = 0.2  # with audio: the fraction of each timbre's files kept for evaluation (split by file)
 
     @property
     def features(self) -> FeatureConfig:
@@ -60,6 +63,10 @@ class TrainSettings:
         live. A property, not a config key: no recipe has chosen other features, and a key
         would change every run's recorded config (and refuse ``--resume`` of older runs)."""
         return FeatureConfig()
+
+
+#: Settings added after runs existed, with the value older runs had in effect (for resume).
+ADDED_SETTINGS: dict[str, Any] = {"audio": "", "holdout": 0.2}
 
 
 @dataclass
@@ -298,7 +305,10 @@ class Trainer:
         state = load_checkpoint(self.run_dir)
         # The run length and logging cadence may change on resume (to extend a run); nothing else.
         free = {"steps", "log_every", "eval_every", "ckpt_every"}
-        if {k: v for k, v in state["config"].items() if k not in free} != {
+        # a run recorded before a setting existed ran with that setting's default
+        old = {**{k: v for k, v in self.config.items() if k in ADDED_SETTINGS and v == ADDED_SETTINGS[k]},
+               **state["config"]}
+        if {k: v for k, v in old.items() if k not in free} != {
             k: v for k, v in self.config.items() if k not in free
         }:
             raise ParameterError(

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from audiosym.data.notes import NoteSetSpec, NoteTable
+from audiosym.data.recording_set import TrainingNotes
 from audiosym.data.plans import MAJOR_SCALE_UP_AND_BACK, walk_plan
 from audiosym.data.soundfonts import default_train_soundfont, find_soundfont
 from audiosym.errors import ParameterError
@@ -89,14 +90,58 @@ class SequenceSampler:
             other.append(prog_rows[int(rng.integers(len(prog_rows)))])
         t2 = rng.integers(cfg.skip_frames, self.n_frames, size=cfg.batch_size)
         xt = self.frames[np.array(other)[:, None], t2[:, None] + span[None, :]]  # [B, C, F]
-        shifts = rng.uniform(-cfg.shift_range, cfg.shift_range, size=(max(cfg.K, 1), cfg.batch_size))
-        blur = cfg.blur_bins * max(0.0, 1.0 - step / max(1, cfg.blur_steps))
-        batch = {
-            "x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-            "x_timbre": torch.from_numpy(np.ascontiguousarray(xt, dtype=np.float32)),
-            "shifts": torch.from_numpy(shifts[: cfg.K].astype(np.float32)),
-            "blur": torch.tensor([blur], dtype=torch.float32),
-        }
-        if cfg.w_lowpass > 0:  # drawn only when used: recipes without the term keep their random stream
-            batch["cutoff"] = torch.from_numpy(rng.uniform(0, self.frames.shape[2], size=idx.shape).astype(np.float32))
-        return batch
+        return symmetry_batch(cfg, rng, step, x, xt, idx.shape)
+
+
+def symmetry_batch(cfg: Config, rng: np.random.Generator, step: int, x: np.ndarray, xt: np.ndarray,
+                   shape: tuple[int, ...]) -> dict[str, torch.Tensor]:
+    """The batch dict from note frames ``x [B, L, C, F]`` and timbre frames ``xt [B, C, F]``: the
+    symmetry shifts, the blur of this step and (when used) the low-pass cutoffs."""
+    shifts = rng.uniform(-cfg.shift_range, cfg.shift_range, size=(max(cfg.K, 1), cfg.batch_size))
+    blur = cfg.blur_bins * max(0.0, 1.0 - step / max(1, cfg.blur_steps))
+    batch = {
+        "x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+        "x_timbre": torch.from_numpy(np.ascontiguousarray(xt, dtype=np.float32)),
+        "shifts": torch.from_numpy(shifts[: cfg.K].astype(np.float32)),
+        "blur": torch.tensor([blur], dtype=torch.float32),
+    }
+    if cfg.w_lowpass > 0:  # drawn only when used: recipes without the term keep their random stream
+        batch["cutoff"] = torch.from_numpy(rng.uniform(0, x.shape[-1], size=shape).astype(np.float32))
+    return batch
+
+
+class RecordingSampler:
+    """Batches of consecutive notes of one recording (real melodic intervals, no pitch labels):
+    each sequence is ``seq_len`` notes in a row from one file, each read at a random sustained
+    frame; the timbre frames come from another random note of the same timbre folder."""
+
+    def __init__(self, notes: TrainingNotes, cfg: Config) -> None:
+        self.cfg, self.notes = cfg, notes
+        self.first = max(cfg.skip_frames, cfg.context_frames - 1)
+        self.windows: list[np.ndarray] = []
+        self.by_timbre = {t: np.flatnonzero(notes.timbre == t) for t in np.unique(notes.timbre)}
+        lengths = [int((notes.file == f).sum()) for f in np.unique(notes.file)]
+        self.L = min(cfg.seq_len, max(lengths)) if lengths else 0
+        if self.L < 2:
+            raise ParameterError("the recordings hold no file with 2 usable notes in a row; SPS learns from "
+                                 "consecutive notes: add melodies or scales")
+        for f in np.unique(notes.file):
+            rows = np.flatnonzero(notes.file == f)
+            for s in range(0, len(rows) - self.L + 1):
+                self.windows.append(rows[s:s + self.L])
+
+    def frames_at(self, rng: np.random.Generator, rows: np.ndarray) -> np.ndarray:
+        C = self.cfg.context_frames
+        t = rng.integers(self.first, np.maximum(self.notes.length[rows], self.first + 1))
+        span = t[..., None] + np.arange(-C + 1, 1)
+        return self.notes.frames[rows[..., None], span].astype(np.float32)
+
+    def __call__(self, rng: np.random.Generator, step: int) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        idx = np.stack([self.windows[int(i)] for i in rng.integers(len(self.windows), size=cfg.batch_size)])
+        x = self.frames_at(rng, idx)  # [B, L, C, F]
+        if cfg.timbre_from == "repeat":
+            other = idx[:, 0]
+        else:
+            other = np.array([rng.choice(self.by_timbre[int(self.notes.timbre[r])]) for r in idx[:, 0]])
+        return symmetry_batch(cfg, rng, step, x, self.frames_at(rng, other), idx.shape)

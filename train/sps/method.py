@@ -35,12 +35,14 @@ from torch import nn
 from audiosym.data.notes import load_notes
 from audiosym.data.soundfonts import default_train_soundfont, find_soundfont, soundfont_label
 from audiosym.errors import ParameterError
+from audiosym.eval.recordings import evaluate_sps_recordings
 from audiosym.eval.sps import evaluate_sps
 from train.core.config import from_record
 from train.core.device import to_model, to_numpy
+from train.core.recordings import training_recordings
 from train.core.trainer import Task
 from train.sps.config import CONFIGS, Config
-from train.sps.data import SequenceSampler, note_spec
+from train.sps.data import RecordingSampler, SequenceSampler, note_spec
 from train.sps.loss import SPSModel
 
 __all__ = ["CONFIGS", "Config", "SPSModel", "TorchSPS", "build_task", "load_latent_model", "metadata"]
@@ -82,6 +84,9 @@ class TorchSPS:
 def metadata(cfg: Config) -> dict[str, Any]:
     """What the LatentModel tells evaluation and export about the run: its training soundfont
     and the settings that shape the latent."""
+    if cfg.audio:
+        return {"method": "sps", "train_audio": cfg.audio, "holdout": cfg.holdout, "seed": cfg.seed,
+                "decoder": cfg.decoder, "K": cfg.K, "bins_per_unit": cfg.bins_per_unit}
     sf = cfg.soundfont or default_train_soundfont()
     return {"method": "sps", "train_soundfont": find_soundfont(sf), "train_soundfont_label": soundfont_label(find_soundfont(sf)),
             "decoder": cfg.decoder, "K": cfg.K, "bins_per_unit": cfg.bins_per_unit}
@@ -89,6 +94,8 @@ def metadata(cfg: Config) -> dict[str, Any]:
 
 def build_task(cfg: Config, *, device: torch.device, progress: bool = True) -> Task:
     """Render (or load cached) training notes and build model + sampler + periodic evaluation."""
+    if cfg.audio:
+        return _recordings_task(cfg, progress=progress)
     if not cfg.soundfont:
         # recorded in the run's config: the run names the soundfont it was trained on
         cfg.soundfont = find_soundfont(default_train_soundfont())
@@ -105,6 +112,25 @@ def build_task(cfg: Config, *, device: torch.device, progress: bool = True) -> T
         out.update({f"r2_{k}": v for k, v in res["r2_per_instrument"].items()})
         if cfg.eval_synthesis:
             out["synthesis_r2_mean"] = res["synthesis_r2_mean"]
+        return out
+
+    return Task(model=model, sample=sampler, evaluate=evaluate)
+
+
+def _recordings_task(cfg: Config, *, progress: bool) -> Task:
+    """Train on a folder of recordings: consecutive notes of each file, evaluated on held-out files
+    against pyin (:mod:`audiosym.eval.recordings`)."""
+    train, test = training_recordings(cfg.audio, cfg.features, holdout=cfg.holdout, seed=cfg.seed, progress=progress)
+    model = SPSModel(cfg, cfg.features.n_bins)
+    sampler = RecordingSampler(train.training_view(), cfg)
+    scored = test if len(test.files) else train
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        res = evaluate_sps_recordings(TorchSPS(m, cfg, metadata(cfg)), scored)
+        out = {k: res[k] for k in ("r2_mean", "slope_cv", "semitone_slope", "pooled_r2", "cents_error_median",
+                                   "octave_error_rate") if k in res}
+        out.update({f"r2_{k}": v for k, v in res["r2_per_instrument"].items()})
+        out["eval_on_heldout_files"] = float(scored is test)
         return out
 
     return Task(model=model, sample=sampler, evaluate=evaluate)
