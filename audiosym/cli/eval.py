@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sys
 from pathlib import Path
 
 from audiosym import families
@@ -37,6 +38,7 @@ examples:
   audiosym eval v3 v3-default --json > v3-eval.json    # keep the numbers (for export --metrics)
   audiosym eval sps runs/my-sps --plot sps.png         # a training run (needs the training extra)
   audiosym eval v3 runs/my-v3 --soundfont MuseScore_General --no-progress
+  audiosym eval sps my-cello.asym --audio ~/more-recordings --json  # on recordings (pyin reference)
 """
 
 
@@ -49,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="run directory (made by `audiosym train`) or preset (file path, or the name of a "
                                  "shipped or installed preset: `audiosym presets list`)")
     p.add_argument("--soundfont", default=None, help="held-out soundfont (default: MuseScore_General when installed, else one that is not the training soundfont)")
+    p.add_argument("--audio", default=None, metavar="DIR",
+                   help="evaluate on a folder of recordings instead (DIR/<timbre>/*.wav, as `train --audio`): pitch "
+                        "reference from pyin, timbre folder names as instrument names")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="also write a plot of the results to this PNG")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -91,6 +96,8 @@ def not_found_message(path: str | os.PathLike, *, kind: str | None = None) -> st
 def run(args: argparse.Namespace) -> int:
     family = families.get(args.method)
     model = open_model(args.model, kind=family.name)
+    if args.audio is not None:
+        return _run_recordings(args, model)
     evaluation: Evaluation = importlib.import_module(family.evaluation).evaluate(
         model, soundfont=args.soundfont, progress=not args.no_progress)
     if args.plot:
@@ -99,4 +106,23 @@ def run(args: argparse.Namespace) -> int:
         print_json(evaluation.metrics)
     else:
         print("\n".join(evaluation.lines))
+    return 0
+
+
+def _run_recordings(args: argparse.Namespace, model: LatentModel) -> int:
+    if args.soundfont or args.plot:
+        raise ParameterError("--audio evaluates on recordings; --soundfont and --plot are for soundfont evaluation")
+    from audiosym.data.recording_set import load_recordings
+    from audiosym.eval.recordings import evaluate_recordings, summary_lines
+
+    recs = load_recordings(args.audio, model.features, progress=not args.no_progress)
+    for line in recs.skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    for line in recs.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    metrics = evaluate_recordings(model, recs)
+    if args.json:
+        print_json(metrics)
+    else:
+        print("\n".join(summary_lines(model.kind, metrics)))
     return 0

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +30,6 @@ import librosa
 import numpy as np
 import soundfile as sf
 import soxr
-from tqdm.auto import tqdm
 
 from audiosym.data.notes import TARGET_RMS_DB, cache_dir
 from audiosym.data.segment import (
@@ -44,7 +42,13 @@ from audiosym.data.segment import (
 from audiosym.dsp.features import FeatureConfig, features
 from audiosym.dsp.pitch import hz_to_midi, midi_to_hz
 from audiosym.errors import ParameterError
-from audiosym.io.audio import AUDIO_EXTENSIONS, SILENCE_PEAK, AudioInputError, atomic_path, read_audio
+from audiosym.io.audio import (
+    AUDIO_EXTENSIONS,
+    SILENCE_PEAK,
+    AudioInputError,
+    atomic_path,
+    read_audio,
+)
 
 ANALYSIS_VERSION = 1
 BLOCK_S = 60.0  # seconds of audio analysed at a time

@@ -17,6 +17,7 @@ import numpy as np
 from audiosym.data.recording_set import Recordings
 from audiosym.eval.sps import fit_line, frame_errors
 from audiosym.eval.v3 import confusion, hungarian_map, mapped_accuracy, one_to_one_accuracy, purity
+from audiosym.errors import ParameterError
 from audiosym.families.base import LatentModel, encode_sustained
 
 SKIP_FRAMES = 8
@@ -143,3 +144,32 @@ def evaluate_v3_recordings(model: LatentModel, recs: Recordings, *, fit_on: Reco
     out["per_instrument_one_to_one_accuracy"] = per
     out.update(_counts(recs, used))
     return out
+
+
+def evaluate_recordings(model: LatentModel, recs: Recordings) -> dict[str, Any]:
+    """The evaluation of ``model``'s family on recordings."""
+    if model.kind == "sps":
+        return evaluate_sps_recordings(model, recs)
+    if model.kind == "v3":
+        return evaluate_v3_recordings(model, recs)
+    raise ParameterError(f"model kind {model.kind!r} has no evaluation on recordings (sps, v3 have)")
+
+
+def summary_lines(kind: str, m: dict[str, Any]) -> list[str]:
+    """Plain lines of a recordings evaluation for the terminal."""
+    lines = [f"evaluated on {m['audio']} (pitch reference: pyin)"]
+    if kind == "sps":
+        lines.append(f"r2_mean={m['r2_mean']:.4f} slope_cv={m['slope_cv']:.3f}"
+                     + (f" pooled_r2={m['pooled_r2']:.4f} cents_error_median={m['cents_error_median']:.0f} "
+                        f"octave_error_rate={m['octave_error_rate']:.3f}" if "pooled_r2" in m else ""))
+        per = m["r2_per_instrument"]
+    else:
+        lines.append(f"one_to_one_accuracy={m['one_to_one_accuracy']:.3f} purity={m['purity']:.3f}"
+                     + (f" zero_shot_one_to_one_accuracy={m['zero_shot_one_to_one_accuracy']:.3f}"
+                        if "zero_shot_one_to_one_accuracy" in m else ""))
+        per = m["per_instrument_one_to_one_accuracy"]
+    for name, used in m["n_notes_used"].items():
+        rej = sum(m["n_notes_rejected"][name].values())
+        score = f"{per[name]:.4f}" if name in per else "-"
+        lines.append(f"  {name}: {score}  ({m['n_files'][name]} file(s), {used} notes used, {rej} rejected)")
+    return lines

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 from audiosym.data.notes import NoteSetSpec, NoteTable
-from audiosym.data.recording_set import TrainingNotes
 from audiosym.data.plans import MAJOR_SCALE_UP_AND_BACK, walk_plan
+from audiosym.data.recording_set import TrainingNotes
 from audiosym.data.soundfonts import default_train_soundfont, find_soundfont
 from audiosym.errors import ParameterError
 from train.sps.config import Config

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from audiosym.data.notes import NoteSetSpec
+from audiosym.data.recording_set import TrainingNotes
 from audiosym.errors import ParameterError
 from train.v3.config import Config
 
@@ -88,13 +89,14 @@ class FragmentSampler:
         curve = (amp[:, :, None] * np.cos(np.pi * k[None, :, None] * f[None, None, :] + phase[:, :, None])).sum(1)
         return curve * self.cfg.eq_db * np.log(10) / 20
 
-    def __call__(self, rng: np.random.Generator, step: int) -> dict[str, torch.Tensor]:
+    def select(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(inst [B], rows [B, L], pitch [B, L], t0 [B, L])``: which notes, and the first frame read."""
         cfg = self.cfg
         if cfg.samples_per_batch:
             inst = rng.integers(len(self.programs), size=cfg.samples_per_batch)
         else:
             inst = np.arange(len(self.programs))
-        B, L, C = len(inst), cfg.fragments_per_sample, cfg.context_frames
+        B, L = len(inst), cfg.fragments_per_sample
         rows = np.empty((B, L), np.int64)
         pitch = np.empty((B, L), np.int64)
         for b, i in enumerate(inst):
@@ -104,14 +106,52 @@ class FragmentSampler:
                 rows[b, j] = cand[rng.integers(len(cand))]
                 pitch[b, j] = m
         t0 = rng.integers(self.t_lo, self.t_hi + 1, size=(B, L))
-        x = self.frames[rows[..., None], t0[..., None] + np.arange(C)]  # [B, L, C, F]
+        return inst, rows, pitch, t0
+
+    def __call__(self, rng: np.random.Generator, step: int) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        inst, rows, pitch, t0 = self.select(rng)
+        B, L, C = rows.shape[0], rows.shape[1], cfg.context_frames
+        x = self.frames[rows[..., None], t0[..., None] + np.arange(C)].astype(np.float64)  # [B, L, C, F]
         gain = np.stack([self.envelope(rng, L * C).reshape(L, C) for _ in range(B)])[..., None]
         gain = gain + self.eq(rng, B, x.shape[-1])[:, None, None, :]
         eps = cfg.features.eps
         # The gain acts on magnitudes, not on log values: the eps floor stays where it is.
-        x = np.log(np.maximum(np.exp(x.astype(np.float64)) - eps, 0.0) * np.exp(gain) + eps)
+        x = np.log(np.maximum(np.exp(x) - eps, 0.0) * np.exp(gain) + eps)
         return {
             "frames": torch.from_numpy(x.astype(np.float32)),
             "pitch": torch.from_numpy(pitch),
             "program": torch.as_tensor([self.programs[i] for i in inst]),
         }
+
+
+class RecordingFragmentSampler(FragmentSampler):
+    """Samples from a folder of recordings: a sample is ``fragments_per_sample`` consecutive notes
+    of one timbre folder (files in order, a random start), each read at a random sustained frame;
+    ``pitch`` is -1 (unknown: recordings carry no labels). Augmentation as FragmentSampler."""
+
+    def __init__(self, notes: TrainingNotes, cfg: Config) -> None:
+        self.cfg = cfg
+        self.frames, self.length = notes.frames, notes.length.astype(np.int64)
+        self.programs = [int(t) for t in np.unique(notes.timbre)]  # timbre indices stand for instruments
+        self.order = [np.flatnonzero(notes.timbre == t) for t in self.programs]  # file order, then note order
+        self.t_lo = cfg.sustain_start_frame
+        if int(self.length.max(initial=0)) - cfg.context_frames < self.t_lo:
+            raise ParameterError(f"recorded notes are too short for sustain_start_frame={cfg.sustain_start_frame} "
+                                 f"and context_frames={cfg.context_frames}")
+
+    def select(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        cfg = self.cfg
+        if cfg.samples_per_batch:
+            inst = rng.integers(len(self.programs), size=cfg.samples_per_batch)
+        else:
+            inst = np.arange(len(self.programs))
+        L = cfg.fragments_per_sample
+        rows = np.empty((len(inst), L), np.int64)
+        for b, i in enumerate(inst):
+            order = self.order[i]
+            start = int(rng.integers(len(order)))
+            rows[b] = order[(start + np.arange(L)) % len(order)]
+        hi = np.maximum(self.length[rows] - cfg.context_frames, self.t_lo)
+        t0 = rng.integers(self.t_lo, hi + 1)
+        return inst, rows, np.full(rows.shape, -1, np.int64), t0

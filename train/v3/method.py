@@ -25,12 +25,14 @@ import torch
 from audiosym.data.notes import load_notes
 from audiosym.data.soundfonts import default_train_soundfont, find_soundfont
 from audiosym.errors import ParameterError
+from audiosym.eval.recordings import evaluate_v3_recordings
 from audiosym.eval.v3 import evaluate_v3, prepare_eval
 from train.core.config import from_record
 from train.core.device import to_model, to_numpy
+from train.core.recordings import training_recordings
 from train.core.trainer import Task
 from train.v3.config import CONFIGS, Config
-from train.v3.data import FragmentSampler, note_spec
+from train.v3.data import FragmentSampler, RecordingFragmentSampler, note_spec
 from train.v3.loss import V3Loss
 from train.v3.model import V3Net, build_net
 
@@ -81,6 +83,9 @@ def _train_soundfont(cfg: Config) -> str:
 def metadata(cfg: Config) -> dict[str, Any]:
     """What the LatentModel tells evaluation and export about the run: its soundfonts, the
     instruments, pitches and velocities it was trained and evaluated on, the codebook size."""
+    if cfg.audio:
+        return {"method": "v3", "train_audio": cfg.audio, "holdout": cfg.holdout, "seed": cfg.seed,
+                "sustain_start_frame": cfg.sustain_start_frame, "n_atoms": cfg.n_atoms}
     return {
         "method": "v3",
         "train_soundfont": _train_soundfont(cfg),
@@ -98,6 +103,8 @@ def metadata(cfg: Config) -> dict[str, Any]:
 def build_task(cfg: Config, *, device: torch.device, progress: bool = True) -> Task:
     """Render (or load cached) training and evaluation notes and build model + sampler +
     periodic evaluation."""
+    if cfg.audio:
+        return _recordings_task(cfg, progress=progress)
     sf = _train_soundfont(cfg)
     table = load_notes(note_spec(cfg, sf, cfg.train_programs), progress=progress)
     sampler = FragmentSampler(table, cfg)
@@ -116,6 +123,24 @@ def build_task(cfg: Config, *, device: torch.device, progress: bool = True) -> T
         assert isinstance(m, V3Loss)
         metrics = evaluate_v3(TorchV3(m.net, cfg, meta), data=data)
         return {k: v for k, v in metrics.items() if isinstance(v, float)}
+
+    return Task(model=model, sample=sampler, evaluate=evaluate)
+
+
+def _recordings_task(cfg: Config, *, progress: bool) -> Task:
+    """Train on a folder of recordings; evaluated on its held-out files against pyin, through an
+    atom->pitch map fitted on the training files (:mod:`audiosym.eval.recordings`)."""
+    train, test = training_recordings(cfg.audio, cfg.features, holdout=cfg.holdout, seed=cfg.seed, progress=progress)
+    sampler = RecordingFragmentSampler(train.training_view(), cfg)
+    net = build_net(cfg)
+    model = V3Loss(net, weights=cfg.loss, relativity=cfg.relativity, seed=cfg.seed, recon_style=cfg.recon_style)
+    meta = metadata(cfg)
+
+    def evaluate(m: torch.nn.Module) -> dict[str, float]:
+        assert isinstance(m, V3Loss)
+        scored = test if len(test.files) else train
+        res = evaluate_v3_recordings(TorchV3(m.net, cfg, meta), scored, fit_on=train if scored is test else None)
+        return {k: v for k, v in res.items() if isinstance(v, float)}
 
     return Task(model=model, sample=sampler, evaluate=evaluate)
 
