@@ -117,8 +117,11 @@ def build_preset(
             f"{report.max_abs_err:.2e} > {atol:.0e}, or codes disagree); no preset was written. "
             "Check the model's export_modules() for data-dependent Python control flow"
         )
-    print("calibrate: rendering single notes of the training instruments from the training soundfont", file=log)
+    recorded = bool(model.metadata.get("train_audio"))
+    print("calibrate: " + ("the notes of the training recordings, pitches from pyin" if recorded else
+                           "rendering single notes of the training instruments from the training soundfont"), file=log)
     cal = calibrate(model, progress=progress)
+    recordings = cal["calibration"].get("recordings")
     meta: dict[str, Any] = {
         "name": name or default_name(out),
         "kind": model.kind,
@@ -130,9 +133,11 @@ def build_preset(
         "latency_samples": latency_samples(model.features, model.context_frames),
         "receptive_field_samples": receptive_field_samples(model.features, model.context_frames),
         "latent": latent_layout(model),
-        "train_soundfont": soundfont_label(cal["calibration"]["soundfont"]),
+        "train_soundfont": (f"recordings: {recordings['folder']}" if recordings
+                            else soundfont_label(cal["calibration"]["soundfont"])),
         **{k: cal[k] for k in ("pitch_control", "midi_range", "timbres", "default_timbre")},
-        "calibration": {**cal["calibration"], "soundfont": soundfont_label(cal["calibration"]["soundfont"])},
+        "calibration": {**cal["calibration"], "soundfont": soundfont_label(cal["calibration"]["soundfont"])
+                        if cal["calibration"]["soundfont"] else ""},
         "metrics": {**run_metrics(run_dir), **(metrics or {})},
         "source": {"parity_max_abs_err": report.max_abs_err, "parity_inputs": f"{len(notes)} rendered training notes"},
     }
@@ -140,6 +145,8 @@ def build_preset(
         value = model.metadata.get(key)
         if value not in (None, "", [], ()):
             meta[key] = list(value) if isinstance(value, tuple | list) else value
+    if recordings:
+        meta["source"]["recordings"] = recordings  # files, minutes, notes per timbre; sha256 of the file list
     if description:
         meta["description"] = description
     if run_dir is not None:
@@ -154,7 +161,10 @@ def build_preset(
         if config is not None and hasattr(config, "__dataclass_fields__"):
             meta["source"]["config"] = json.loads(json.dumps(dataclasses.asdict(config), default=str))
     members = {}
-    if match:
+    if match and recorded:
+        print("match: not measured for a run trained on recordings (its named timbres are the recordings' own)",
+              file=log)
+    elif match:
         print("match: measuring the named timbres' match corrections and note envelopes on the training soundfont",
               file=log)
         blob, meta["match"] = measure_match(meta, enc, dec, progress=progress)

@@ -14,7 +14,7 @@ import numpy as np
 
 from audiosym import families
 from audiosym.families.base import CalibrationSetup, LatentModel
-from audiosym.families.calibration import note_table
+from audiosym.families.calibration import note_table, recorded_notes
 
 
 def run_setting(model: LatentModel, name: str, default: Any) -> Any:
@@ -34,7 +34,8 @@ def training_setup(model: LatentModel) -> CalibrationSetup:
 def parity_notes(model: LatentModel, *, count: int = 32, seed: int = 0, progress: bool = False) -> np.ndarray:
     """``[count, T, n_bins]`` frames of random training notes, inputs for the export's parity check."""
     setup = training_setup(model)
-    table = note_table(setup, setup.programs, model.features, progress=progress)
+    table = (recorded_notes(setup, model.features, progress=progress) if setup.audio
+             else note_table(setup, setup.programs, model.features, progress=progress))
     pick = np.random.default_rng(seed).choice(len(table), size=min(count, len(table)), replace=False)
     return table.frames[np.sort(pick)]
 
@@ -43,5 +44,5 @@ def calibrate(model: LatentModel, *, progress: bool = False) -> dict[str, Any]:
     """``pitch_control``, ``midi_range``, ``timbres``, ``default_timbre``, ``calibration`` for a preset."""
     setup = training_setup(model)
     out = families.get(model.kind).calibrate(model, setup, progress=progress)
-    out["calibration"]["soundfont"] = setup.soundfont
+    out["calibration"]["soundfont"] = "" if setup.audio else setup.soundfont
     return out

@@ -57,6 +57,9 @@ def rematch_preset(old: str | os.PathLike, out: str | os.PathLike, *, name: str 
     if out.exists() and not overwrite:
         raise PresetError(f"out={out} already exists; choose another path or pass overwrite=True")
     meta, members = read_preset_files(src)
+    if (meta.get("source") or {}).get("recordings"):
+        raise PresetError(f"{src.name} was trained on recordings ({meta['train_soundfont']}); its match data is "
+                          "measured on a soundfont's instruments, which its timbres are not: nothing to re-measure")
     enc, dec = members["encoder.onnx"], members["decoder.onnx"]
     meta = {k: v for k, v in meta.items() if k not in ("graphs", "format_version", "match")}
     if name:

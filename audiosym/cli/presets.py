@@ -185,18 +185,32 @@ def run_inspect(args: argparse.Namespace) -> int:
         ("trained on", meta["train_soundfont"]),
         ("trained by", (meta.get("source") or {}).get("train_command", "unknown")),
     ]
+    recorded = (meta.get("source") or {}).get("recordings")
+    if recorded:
+        rows += [(f"  {name}", f"{d['files']} file(s), {d['minutes']:.1f} min, {d['notes']} notes")
+                 for name, d in sorted(recorded["timbres"].items())]
+        rows.append(("  file list", f"sha256 {recorded['files_sha256'][:16]}… (timbre + content of each file)"))
     rows += [(f"graph {g}", f"{v['bytes'] / 1e3:.0f} kB  sha256 {v['sha256'][:16]}…") for g, v in meta["graphs"].items()]
     match = meta.get("match")
-    rows.append(("match data", (f"{match['member']} {match['bytes'] / 1e3:.0f} kB: corrections and note envelopes of "
-                                f"{len(match['timbres'])} timbres, measured on {match['soundfont']}") if match
-                 else f"none (add it: audiosym export {path.name} --out NEW.asym)"))
+    if recorded:
+        matched = "none: the timbres are the recordings' own (no soundfont to match)"
+    elif match:
+        matched = (f"{match['member']} {match['bytes'] / 1e3:.0f} kB: corrections and note envelopes of "
+                   f"{len(match['timbres'])} timbres, measured on {match['soundfont']}")
+    else:
+        matched = f"none (add it: audiosym export {path.name} --out NEW.asym)"
+    rows.append(("match data", matched))
     match = match or {}
     band = match.get("band_extension")
-    rows.append(("band", (f"{sr / 2000:g} kHz from the model; above it, up to 24 kHz at output rates of 32 kHz and "
-                          f"more, from band profiles of {len(band['timbres'])} timbres measured on "
-                          f"{match['soundfont']} at {band['measure_rate'] / 1000:g} kHz") if band and band["timbres"]
-                 else f"{sr / 2000:g} kHz (the model's band; add band profiles: audiosym export {path.name} "
-                      "--out NEW.asym)"))
+    if band and band["timbres"]:
+        banded = (f"{sr / 2000:g} kHz from the model; above it, up to 24 kHz at output rates of 32 kHz and more, "
+                  f"from band profiles of {len(band['timbres'])} timbres measured on {match['soundfont']} at "
+                  f"{band['measure_rate'] / 1000:g} kHz")
+    elif recorded:
+        banded = f"{sr / 2000:g} kHz (the model's band; band profiles from recordings are not measured yet)"
+    else:
+        banded = f"{sr / 2000:g} kHz (the model's band; add band profiles: audiosym export {path.name} --out NEW.asym)"
+    rows.append(("band", banded))
     if meta.get("description"):
         rows.insert(1, ("description", meta["description"]))
     width = max(len(k) for k, _ in rows)
@@ -210,7 +224,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     for name, t in sorted(meta["timbres"].items()):
         mark = "*" if name == meta["default_timbre"] else " "
         seen = "" if t.get("trained", True) else "  (not trained on)"
-        print(f"  {mark} {name:<28} GM program {t['program']:>3}{seen}")
+        print(f"  {mark} {name:<28} {'program change' if recorded else 'GM program'} {t['program']:>3}{seen}")
     metrics = _flat(meta.get("metrics") or {})
     if metrics:
         print("\nmetrics:")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from audiosym.data.segment import (
     hop_levels_db,
     onset_flux,
 )
-from audiosym.dsp.features import FeatureConfig, features
+from audiosym.dsp.features import FeatureConfig, features_step, init_state
 from audiosym.dsp.pitch import hz_to_midi, midi_to_hz
 from audiosym.errors import ParameterError
 from audiosym.io.audio import (
@@ -50,8 +51,8 @@ from audiosym.io.audio import (
     read_audio,
 )
 
-ANALYSIS_VERSION = 1
-BLOCK_S = 60.0  # seconds of audio analysed at a time
+ANALYSIS_VERSION = 2
+BLOCK_S = 30.0  # seconds of audio analysed at a time
 GUARD_S = 4.0  # notes ending this close to a block's end wait for the next block
 CHORD_DB = -11.5  # an unexplained peak this close to the strongest: several pitches
 CHORD_FILE_FRACTION = 0.5  # a file with more chord notes than this is refused
@@ -65,7 +66,8 @@ SKIP_FRAMES = 8  # frames whose window still reaches before the onset
 @dataclass
 class FileNotes:
     """One analysed file. Arrays are per note: ``frames [n, T, F]`` float16 (log-magnitude, loudness
-    normalised), ``length`` (valid frames; the rest repeat the last valid one), ``onset_s``,
+    normalised), ``length`` (valid frames; the rest repeat the last valid one), ``onset_s`` (where
+    it starts), ``part`` (0: at an onset; k: the k-th ``note_s`` piece of a longer note),
     ``level_db`` (before normalisation), ``chord_db`` and ``f0_midi`` (model-free, summaries only),
     ``eval_midi`` (pyin; NaN where unvoiced: evaluation and calibration only)."""
 
@@ -78,6 +80,7 @@ class FileNotes:
     frames: np.ndarray
     length: np.ndarray
     onset_s: np.ndarray
+    part: np.ndarray
     level_db: np.ndarray
     chord_db: np.ndarray
     f0_midi: np.ndarray
@@ -105,20 +108,34 @@ def scan_folder(root: str | Path) -> tuple[dict[str, list[Path]], list[str]]:
 
     notes: list[str] = []
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    timbres = {d.name: audio_in(d, True) for d in subdirs}
-    for name in [n for n, files in timbres.items() if not files]:
-        notes.append(f"{root / name}: no audio files ({', '.join(AUDIO_EXTENSIONS)}); folder skipped")
-        del timbres[name]
+    found = {d.name: audio_in(d, True) for d in subdirs}
+    timbres = {n: f for n, f in found.items() if f}
     loose = audio_in(root, False)
-    if timbres and loose:
-        notes.append(f"{root}: {len(loose)} audio file(s) beside the timbre folders are not in a timbre; "
-                     "ignored (move them into a subfolder named after their timbre)")
+    if timbres:
+        notes += [f"{root / n}: no audio files; folder skipped" for n, f in found.items() if not f]
+        if loose:
+            notes.append(f"{root}: {len(loose)} audio file(s) beside the timbre folders are not in a timbre; "
+                         "ignored (move them into a subfolder named after their timbre)")
     elif loose:
         timbres = {root.resolve().name: loose}
     if not timbres:
         raise ParameterError(f"audio={str(root)!r} holds no audio files ({', '.join(AUDIO_EXTENSIONS)}); "
                              "put recordings in one subfolder per timbre, e.g. DIR/cello/take1.wav")
-    return timbres, notes
+    named: dict[str, list[Path]] = {}
+    for folder, files in timbres.items():
+        name = timbre_key(folder)
+        if name in named:
+            raise ParameterError(f"audio={str(root)!r}: two folders give the timbre name {name!r} (names are lower "
+                                 "case letters, digits and _); rename one")
+        if name != folder:
+            notes.append(f"timbre folder {folder!r} is named {name!r} (lower case letters, digits and _)")
+        named[name] = files
+    return named, notes
+
+
+def timbre_key(folder: str) -> str:
+    """A folder name as a timbre name: lower case letters, digits and ``_``."""
+    return re.sub(r"[^a-z0-9_]+", "_", folder.lower()).strip("_") or "timbre"
 
 
 def file_sha(path: Path) -> str:
@@ -151,16 +168,43 @@ def _blocks(path: Path, block_s: float):
     return int(info.samplerate), int(info.channels), gen()
 
 
-def _pyin_midi(y: np.ndarray, sr: int) -> float:
-    """Median pyin pitch (MIDI) of a note's audio; NaN when unvoiced. Coarse settings (0.2 semitone
-    grid, 20 thresholds: ~20 ms a note): enough for a per-note reference."""
-    if len(y) < 1024:
-        return float("nan")
-    f0, voiced, _ = librosa.pyin(y.astype(np.float64), fmin=float(midi_to_hz(28)), fmax=float(midi_to_hz(100)),
-                                 sr=sr, frame_length=1024, hop_length=512, center=False, resolution=0.2,
-                                 n_thresholds=20)
-    f0 = f0[voiced & np.isfinite(f0)]
-    return float(np.median(hz_to_midi(f0))) if len(f0) else float("nan")
+PYIN_HOP = 512
+
+
+def _pyin_track(y: np.ndarray, sr: int, chunk_s: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
+    """pyin over a whole buffer: ``(midi [n], voiced [n])`` per ``PYIN_HOP`` samples (frame ``i``
+    covers samples ``[i * PYIN_HOP, i * PYIN_HOP + 1024)``). Coarse settings (0.2 semitone grid, 20
+    thresholds): enough for a per-note reference. Run ``chunk_s`` at a time: its working memory
+    grows with the frames x lags x thresholds of one call."""
+    n = int(chunk_s * sr) // PYIN_HOP * PYIN_HOP
+    midi, ok = [], []
+    for start in range(0, max(len(y) - 1023, 0), n):
+        seg = y[start:start + n + 1024 - PYIN_HOP].astype(np.float64)
+        f0, voiced, _ = librosa.pyin(seg, fmin=float(midi_to_hz(28)), fmax=float(midi_to_hz(100)), sr=sr,
+                                     frame_length=1024, hop_length=PYIN_HOP, center=False, resolution=0.2,
+                                     n_thresholds=20)
+        good = voiced & np.isfinite(f0)
+        midi.append(np.where(good, hz_to_midi(np.where(good, f0, 440.0)), np.nan))
+        ok.append(good)
+    return (np.concatenate(midi), np.concatenate(ok)) if midi else (np.zeros(0), np.zeros(0, bool))
+
+
+def _note_pitch(track: tuple[np.ndarray, np.ndarray], a: int, b: int) -> float:
+    """Median pyin pitch of the frames inside samples ``[a, b)``; NaN when none is voiced."""
+    midi, ok = track
+    i0, i1 = int(np.ceil(a / PYIN_HOP)), (b - 1024) // PYIN_HOP + 1
+    sel = ok[i0:max(i0, i1)]
+    return float(np.median(midi[i0:max(i0, i1)][sel])) if sel.any() else float("nan")
+
+
+def _features(y: np.ndarray, cfg: FeatureConfig, chunk_s: float = 8.0) -> np.ndarray:
+    """:func:`features` of ``y`` computed a few seconds at a time (the same frames, less memory)."""
+    state, parts = init_state(cfg), []
+    n = int(chunk_s * cfg.sample_rate)
+    for i in range(0, len(y), n):
+        frames, state = features_step(y[i:i + n], state, cfg)
+        parts.append(frames)
+    return np.concatenate(parts) if parts else np.zeros((0, cfg.n_bins), np.float32)
 
 
 class _Analyser:
@@ -169,7 +213,7 @@ class _Analyser:
         self.hop = cfg.hop_length
         self.T = int(round(settings.note_s / cfg.frame_seconds))
         self.min_hops = int(np.ceil(settings.min_note_s / cfg.frame_seconds))
-        self.notes: dict[str, list] = {k: [] for k in ("frames", "length", "onset_s", "level_db", "chord_db",
+        self.notes: dict[str, list] = {k: [] for k in ("frames", "length", "onset_s", "part", "level_db", "chord_db",
                                                        "f0_midi", "eval_midi")}
         self.rejected: dict[str, int] = {}
         self.full = False
@@ -195,17 +239,18 @@ class _Analyser:
             nxt, accept = n, [(s, e) for s, e in notes if s >= first]
         else:
             accept = [(s, e) for s, e in notes if first <= s and e < n - guard and s < nxt + pre]
-        fr = features(y, cfg)
+        fr = _features(y, cfg)
+        self.track = _pyin_track(y, cfg.sample_rate)
         for s, e in accept:
             for a in range(s, e, self.T):  # long notes become pieces of note_s
                 b = min(e, a + self.T)
                 if b - a < self.min_hops:
                     self.reject(f"shorter than {self.s.min_note_s:g} s")
                     continue
-                self.add(y, fr, a, b, start_hop)
+                self.add(y, fr, a, b, start_hop, (a - s) // self.T)
         return max(nxt, 1)
 
-    def add(self, y: np.ndarray, fr: np.ndarray, a: int, b: int, start_hop: int) -> None:
+    def add(self, y: np.ndarray, fr: np.ndarray, a: int, b: int, start_hop: int, part: int) -> None:
         if len(self.notes["length"]) >= self.s.max_notes_per_file:
             self.full = True
             return
@@ -225,10 +270,11 @@ class _Analyser:
         d["frames"].append(rows.astype(np.float16))
         d["length"].append(min(self.T, b - a))
         d["onset_s"].append((start_hop + a) * cfg.frame_seconds)
+        d["part"].append(part)
         d["level_db"].append(level)
         d["chord_db"].append(chord_db)
         d["f0_midi"].append(f0)
-        d["eval_midi"].append(_pyin_midi(y[(a + 4) * hop: b * hop], cfg.sample_rate))
+        d["eval_midi"].append(_note_pitch(self.track, (a + 4) * hop, b * hop))
 
 
 def analyse_file(path: Path, cfg: FeatureConfig, settings: SegmentSettings) -> FileNotes:
@@ -268,11 +314,12 @@ def analyse_file(path: Path, cfg: FeatureConfig, settings: SegmentSettings) -> F
         path=str(path), sha="", sample_rate=sr, channels=channels, seconds=seconds,
         clipped_fraction=clipped / total,
         frames=np.stack(d["frames"]) if d["frames"] else np.zeros((0, T, F), np.float16),
-        **{k: np.asarray(d[k], dtype=np.int16 if k == "length" else np.float32)
-           for k in ("length", "onset_s", "level_db", "chord_db", "f0_midi", "eval_midi")},
-        rejected=an.rejected,
+        length=np.asarray(d["length"], np.int16), onset_s=np.asarray(d["onset_s"], np.float32),
+        part=np.asarray(d["part"], np.int16),
+        level_db=np.asarray(d["level_db"], np.float32), chord_db=np.asarray(d["chord_db"], np.float32),
+        f0_midi=np.asarray(d["f0_midi"], np.float32), eval_midi=np.asarray(d["eval_midi"], np.float32),
+        rejected=an.rejected, truncated=an.full,
     )
-    out.truncated = an.full
     return out
 
 
@@ -298,7 +345,7 @@ def _key(sha: str, cfg: FeatureConfig, settings: SegmentSettings) -> str:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
-ARRAYS = ("frames", "length", "onset_s", "level_db", "chord_db", "f0_midi", "eval_midi")
+ARRAYS = ("frames", "length", "onset_s", "part", "level_db", "chord_db", "f0_midi", "eval_midi")
 
 
 def _save(path: Path, fn: FileNotes) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from audiosym.data.recording_set import Recordings
+from audiosym.errors import ParameterError
 from audiosym.eval.sps import fit_line, frame_errors
 from audiosym.eval.v3 import confusion, hungarian_map, mapped_accuracy, one_to_one_accuracy, purity
-from audiosym.errors import ParameterError
 from audiosym.families.base import LatentModel, encode_sustained
 
 SKIP_FRAMES = 8
@@ -104,7 +104,7 @@ def _codes(model: LatentModel, recs: Recordings) -> tuple[dict[str, np.ndarray],
     return z, valid, used, label
 
 
-def evaluate_v3_recordings(model: LatentModel, recs: Recordings, *, fit_on: Recordings | None = None
+def evaluate_v3_recordings(model: Any, recs: Recordings, *, fit_on: Recordings | None = None
                            ) -> dict[str, Any]:
     """Codes against pyin pitches rounded to semitones, per sustained frame inside the note.
     ``one_to_one_accuracy``: atoms matched to the pitches of THESE notes (Hungarian), scored on

@@ -134,6 +134,7 @@ class CalibrationSetup:
     velocities: tuple[int, ...]
     note_seconds: float
     skip_frames: int
+    audio: str = ""  # a run trained on recordings: calibrate on that folder's notes (pyin pitches) instead
 
 
 #: A training run's setting by name, or ``default`` when the run does not record it.

@@ -9,6 +9,7 @@ for all: the mean timbre latent of each instrument's sustained frames, named by
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from audiosym.data.notes import NoteSetSpec, NoteTable, load_notes
 from audiosym.data.plans import timbre_name
 from audiosym.data.soundfonts import default_train_soundfont, find_soundfont
 from audiosym.dsp.features import FeatureConfig
+from audiosym.errors import ParameterError
 from audiosym.families.base import CalibrationSetup, LatentModel, RunSetting, encode_sustained
 
 BATCH_NOTES = 256  # notes per encoder call (bounds memory)
@@ -36,6 +38,7 @@ def setup_from(setting: RunSetting, *, programs: tuple[int, ...], extra_programs
         velocities=tuple(int(v) for v in setting("velocities", (100,))),
         note_seconds=float(setting("note_seconds", 0.5)),
         skip_frames=int(skip_frames),
+        audio=str(setting("audio", "") or setting("train_audio", "") or ""),
     )
 
 
@@ -55,14 +58,59 @@ def encode_notes(model: LatentModel, table: NoteTable, skip_frames: int) -> dict
     return encode_sustained(model, table.frames, skip_frames=skip_frames, batch_notes=BATCH_NOTES)
 
 
-def named_timbres(program: np.ndarray, vectors: np.ndarray, trained: set[int]) -> dict[str, dict[str, Any]]:
+def named_timbres(program: np.ndarray, vectors: np.ndarray, trained: set[int],
+                  names: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """``metadata["timbres"]``: per GM program of ``program [N]`` (each note's), the mean of its
-    notes' timbre latents ``vectors [N, S, D]``; ``trained``: the programs the model trained on."""
+    notes' timbre latents ``vectors [N, S, D]``; ``trained``: the programs the model trained on.
+    ``names``: recorded timbres: ``program`` indexes these names (and becomes the timbre's program
+    change number)."""
     out = {}
     for prog in sorted(set(int(p) for p in program)):
         v = vectors[program == prog].reshape(-1, vectors.shape[-1])
-        out[timbre_name(prog)] = {
+        out[names[prog] if names else timbre_name(prog)] = {
             "program": prog, "vector": [round(float(x), 6) for x in v.mean(0)],
             "trained": prog in trained, "frames": int(len(v)),
         }
     return out
+
+
+@dataclass
+class RecordedNotes:
+    """The notes of a folder of recordings for calibration: like a NoteTable, with ``pitch`` the
+    pyin MIDI pitch (float), ``program`` the timbre's index into ``names``, ``length`` the valid
+    frames of each note, ``source`` what :meth:`Recordings.source` says of the folder."""
+
+    frames: np.ndarray
+    pitch: np.ndarray
+    program: np.ndarray
+    length: np.ndarray
+    names: list[str]
+    source: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.pitch)
+
+    def valid(self, n_out: int, first: int) -> np.ndarray:
+        """``[N, n_out]``: which sustained encoder outputs (output ``s`` is input frame ``first + s``)
+        lie inside their note."""
+        return (first + np.arange(n_out))[None, :] < self.length[:, None]
+
+    def masked_median(self, z: np.ndarray, first: int) -> np.ndarray:
+        """Per-note median of ``z [N, S]`` over the frames inside the note."""
+        ok = self.valid(z.shape[1], first)
+        return np.array([np.median(row[v]) if v.any() else np.median(row) for row, v in zip(z, ok)])
+
+
+def recorded_notes(setup: CalibrationSetup, features: FeatureConfig, *, progress: bool = False) -> RecordedNotes:
+    """The notes of ``setup.audio`` (analysed, or from the analysis cache) that pyin gives a pitch."""
+    from audiosym.data.recording_set import load_recordings  # lazy: only runs trained on recordings
+
+    recs = load_recordings(setup.audio, features, progress=progress)
+    midi = recs.notes("eval_midi").astype(np.float64)
+    ok = np.isfinite(midi)
+    if ok.sum() < 3:
+        raise ParameterError(f"audio={setup.audio!r}: fewer than 3 notes with a pitch to calibrate on; "
+                             "the recordings the run trained on must be where they were")
+    return RecordedNotes(frames=recs.notes("frames")[ok].astype(np.float32), pitch=midi[ok],
+                         program=recs.note_timbre()[ok], length=recs.notes("length")[ok].astype(np.int64),
+                         names=list(recs.timbres), source=recs.source())

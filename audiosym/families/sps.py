@@ -19,7 +19,13 @@ from numpy.typing import ArrayLike
 from audiosym.data.plans import EVAL_INSTRUMENTS, instrument_range, timbre_name
 from audiosym.errors import ParameterError
 from audiosym.families.base import CalibrationSetup, LatentModel, RunSetting
-from audiosym.families.calibration import encode_notes, named_timbres, note_table, setup_from
+from audiosym.families.calibration import (
+    encode_notes,
+    named_timbres,
+    note_table,
+    recorded_notes,
+    setup_from,
+)
 
 FIT_HOLDS_SEMITONES = 2.0  # a range end whose median error exceeds a whole tone is trimmed off
 OUTLIER_SEMITONES = 3.0  # notes missed by more than this are left out of the second fit
@@ -68,7 +74,8 @@ def describe_linear(meta: Mapping[str, Any], *, name: str = "z_pitch") -> list[s
     """``audiosym presets inspect`` lines of a ``linear`` pitch control and its fit."""
     pc = meta["pitch_control"]
     out = [f"linear: {name} = {pc['a']:.4f} {pc['b']:+.6f} * midi",
-           f"residual {pc['residual_semitones']:.2f} semitones RMS over all notes (training soundfont)"]
+           f"residual {pc['residual_semitones']:.2f} semitones RMS over all notes ("
+           f"{'training recordings, against pyin' if meta.get('source', {}).get('recordings') else 'training soundfont'})"]
     cal = meta.get("calibration") or {}
     if "median_abs_error_semitones" in cal:
         out.append(f"median error {cal['median_abs_error_semitones']:.3f} semitones; "
@@ -80,7 +87,8 @@ def describe_linear(meta: Mapping[str, Any], *, name: str = "z_pitch") -> list[s
     return out
 
 
-def fit_linear(zp: np.ndarray, midi: np.ndarray, program: np.ndarray, setup: CalibrationSetup) -> dict[str, Any]:
+def fit_linear(zp: np.ndarray, midi: np.ndarray, program: np.ndarray, setup: CalibrationSetup,
+               names: list[str] | None = None) -> dict[str, Any]:
     """The ``linear`` pitch control of per-note pitch latents ``zp [N]`` at pitches ``midi [N]``
     of programs ``program [N]``: ``z_pitch ~ a + b * midi`` by least squares, refitted without
     the gross misses; the playable range is the union of the instruments' ranges, trimmed at its
@@ -96,11 +104,15 @@ def fit_linear(zp: np.ndarray, midi: np.ndarray, program: np.ndarray, setup: Cal
     if inliers.mean() >= 0.5 and not inliers.all():
         b, a = np.polyfit(midi[inliers], zp[inliers], 1)
         err = (zp - (a + b * midi)) / b
-    per_timbre = {timbre_name(int(p)): round(float(np.sqrt(np.mean(err[program == p] ** 2))), 4)
+    per_timbre = {(names[int(p)] if names else timbre_name(int(p))): round(float(np.sqrt(np.mean(err[program == p] ** 2))), 4)
                   for p in sorted(set(int(p) for p in program))}
-    lo = min(instrument_range(p, setup.pitch_limits)[0] for p in setup.programs)
-    hi = max(instrument_range(p, setup.pitch_limits)[1] for p in setup.programs)
-    pitch_err = {m: float(np.median(np.abs(err[midi == m]))) for m in range(lo, hi + 1) if (midi == m).any()}
+    if names:  # recordings: the range they hold (their pitches come from pyin: whole semitones by rounding)
+        lo, hi = int(np.floor(np.percentile(midi, 1))), int(np.ceil(np.percentile(midi, 99)))
+    else:
+        lo = min(instrument_range(p, setup.pitch_limits)[0] for p in setup.programs)
+        hi = max(instrument_range(p, setup.pitch_limits)[1] for p in setup.programs)
+    semitone = np.round(midi)
+    pitch_err = {m: float(np.median(np.abs(err[semitone == m]))) for m in range(lo, hi + 1) if (semitone == m).any()}
     holds = [m for m, e in pitch_err.items() if e <= FIT_HOLDS_SEMITONES]
     fit_holds = bool(holds) and max(holds) - min(holds) >= MIN_RANGE_SEMITONES
     trimmed = (min(holds), max(holds)) if fit_holds else (lo, hi)  # a failed fit keeps the training range
@@ -150,7 +162,10 @@ class SpsFamily:
 
     def calibrate(self, model: LatentModel, setup: CalibrationSetup, *, progress: bool = False) -> dict[str, Any]:
         """:func:`fit_linear` on the per-note median ``z_pitch`` over sustained frames; the
-        default timbre is the best-calibrated trained instrument."""
+        default timbre is the best-calibrated trained instrument. A run trained on recordings is
+        calibrated on them, against pyin pitches."""
+        if setup.audio:
+            return self._calibrate_recorded(model, setup, progress=progress)
         table = note_table(setup, setup.programs, model.features, progress=progress)
         z = encode_notes(model, table, setup.skip_frames)
         zp = np.median(z["z_pitch"][..., 0], axis=1).astype(np.float64)  # [N] one value per note
@@ -164,6 +179,20 @@ class SpsFamily:
             "default_timbre": min(trained, key=lambda k: trained[k]),  # the best-calibrated instrument
             "calibration": fit["calibration"],
         }
+
+
+    def _calibrate_recorded(self, model: LatentModel, setup: CalibrationSetup, *, progress: bool) -> dict[str, Any]:
+        notes = recorded_notes(setup, model.features, progress=progress)
+        z = encode_notes(model, notes, setup.skip_frames)  # type: ignore[arg-type]
+        first = max(setup.skip_frames, model.context_frames - 1)
+        zp = notes.masked_median(z["z_pitch"][..., 0].astype(np.float64), first)
+        fit = fit_linear(zp, notes.pitch, notes.program, setup, names=notes.names)
+        timbres = named_timbres(notes.program, z["z_timbre"], set(range(len(notes.names))), names=notes.names)
+        fit["calibration"].update(method=fit["calibration"]["method"] + "; pitches: pyin on the training recordings",
+                                  recordings=notes.source)
+        return {"pitch_control": fit["pitch_control"], "midi_range": fit["midi_range"], "timbres": timbres,
+                "default_timbre": min(fit["residual_per_timbre"], key=lambda k: fit["residual_per_timbre"][k]),
+                "calibration": fit["calibration"]}
 
 
 SPS = SpsFamily()

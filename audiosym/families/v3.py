@@ -21,7 +21,13 @@ from audiosym.data.plans import V3_HELDOUT_PROGRAMS, V3_TRAIN_PROGRAMS, timbre_n
 from audiosym.dsp.pitch import midi_name
 from audiosym.errors import ParameterError, PresetError
 from audiosym.families.base import CalibrationSetup, LatentModel, RunSetting
-from audiosym.families.calibration import encode_notes, named_timbres, note_table, setup_from
+from audiosym.families.calibration import (
+    encode_notes,
+    named_timbres,
+    note_table,
+    recorded_notes,
+    setup_from,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,6 +166,8 @@ class V3Family:
         is the best-matched trained instrument."""
         if not isinstance(model, CodebookModel):
             raise ParameterError("a V3 model is calibrated with its codebook, but this model has no codebook()")
+        if setup.audio:
+            return self._calibrate_recorded(model, setup, progress=progress)
         table = note_table(setup, setup.programs, model.features, progress=progress)
         z = encode_notes(model, table, setup.skip_frames)
         codebook = np.asarray(model.codebook(), dtype=np.float32)
@@ -189,6 +197,38 @@ class V3Family:
                 "notes": int(len(table)), "programs": list(setup.programs),
                 "atoms_used": int(len(np.unique(seen))), "atoms_mapped": int(len(mapped)),
                 "one_to_one_accuracy_per_timbre": per_timbre,
+            },
+        }
+
+
+    def _calibrate_recorded(self, model: CodebookModel, setup: CalibrationSetup, *, progress: bool) -> dict[str, Any]:
+        """:func:`hungarian_atoms` on the sustained frames of the training recordings, against pyin
+        pitches rounded to semitones; the timbres are the recording folders."""
+        notes = recorded_notes(setup, model.features, progress=progress)
+        z = encode_notes(model, notes, setup.skip_frames)  # type: ignore[arg-type]
+        codebook = np.asarray(model.codebook(), dtype=np.float32)
+        valid = notes.valid(z["code"].shape[1], max(setup.skip_frames, model.context_frames - 1))
+        semitone = np.round(notes.pitch).astype(np.int64)
+        limits = (int(semitone.min()), int(semitone.max()))
+        label = np.broadcast_to(semitone[:, None], z["code"].shape)
+        atom_midi = hungarian_atoms(z["code"][valid], label[valid], len(codebook), limits)
+        hit = (atom_midi[z["code"]] == label)
+        per_timbre = {name: round(float(hit[notes.program == t][valid[notes.program == t]].mean()), 4)
+                      for t, name in enumerate(notes.names) if (notes.program == t).any()}
+        mapped = atom_midi[atom_midi >= 0]
+        return {
+            "pitch_control": {"type": "codebook", "atom_midi": [int(m) for m in atom_midi],
+                              "codebook": [[float(x) for x in row] for row in codebook],
+                              "accuracy": float(hit[valid].mean())},
+            "midi_range": [int(mapped.min()), int(mapped.max())] if len(mapped) else list(limits),
+            "timbres": named_timbres(notes.program, z["style"], set(range(len(notes.names))), names=notes.names),
+            "default_timbre": max(per_timbre, key=lambda name: per_timbre[name]),
+            "calibration": {
+                "method": "Hungarian matching of atoms to MIDI pitches (pyin on the training recordings, rounded) "
+                          "on sustained frames",
+                "notes": int(len(notes)), "programs": [], "atoms_used": int(len(np.unique(z["code"][valid]))),
+                "atoms_mapped": int(len(mapped)), "one_to_one_accuracy_per_timbre": per_timbre,
+                "recordings": notes.source,
             },
         }
 

@@ -127,7 +127,7 @@ def _recordings_task(cfg: Config, *, progress: bool) -> Task:
 
     def evaluate(m: nn.Module) -> dict[str, float]:
         res = evaluate_sps_recordings(TorchSPS(m, cfg, metadata(cfg)), scored)
-        out = {k: res[k] for k in ("r2_mean", "slope_cv", "semitone_slope", "pooled_r2", "cents_error_median",
+        out: dict[str, float] = {k: res[k] for k in ("r2_mean", "slope_cv", "semitone_slope", "pooled_r2", "cents_error_median",
                                    "octave_error_rate") if k in res}
         out.update({f"r2_{k}": v for k, v in res["r2_per_instrument"].items()})
         out["eval_on_heldout_files"] = float(scored is test)
