@@ -10,6 +10,7 @@ import argparse
 from audiosym import families
 from audiosym.cli._common import print_json, require_torch
 from audiosym.engine.dynamics import DEFAULT_DYNAMICS
+from audiosym.engine.voices import DEFAULT_VOICES, MAX_VOICES
 from audiosym.errors import ParameterError
 
 HELP = """\
@@ -19,7 +20,9 @@ how fast and how accurate the engine is on this machine. Words: docs/musicians.m
   engine   real-time engine: compute time per block (p99: the slowest 1 % of blocks) at 48 kHz /
            block 128 / one thread, input and note-on latency measured by feeding signals, the
            pitch error heard (pyin pitch tracker) across the playable range; with --load the
-           blocks are timed while a busy process spins on every core (a loaded laptop)
+           blocks are timed while a busy process spins on every core (a loaded laptop); with
+           --voices N synth mode plays a held 4-note chord plus a legato melody on N voices,
+           and the same on one voice for comparison
   vocoder  the ways of turning spectra back into sound: harmonic+noise (the default) vs RTPGHI
            (real-time phase reconstruction) vs offline Griffin-Lim, on original and decoded
            spectra: MRSTFT distance (spectral difference, lower is closer), compute per frame,
@@ -35,6 +38,7 @@ EXAMPLES = """\
 examples:
   audiosym bench engine --preset sps-default --json
   audiosym bench engine --preset sps-default --load --json   # busy process on every core
+  audiosym bench engine --preset sps-default --load --voices 8 --json   # chord + melody
   audiosym bench engine --preset v3-default --sample-rate 44100 --block 64 --seconds 4
   audiosym bench resynth --preset sps-default --seconds 10 --repeats 1
   audiosym bench vocoder --json
@@ -63,6 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dynamics", choices=["timbre", "input"], default=DEFAULT_DYNAMICS, help=f"engine: transfer-mode dynamics, as `live --dynamics` (default {DEFAULT_DYNAMICS})")
     p.add_argument("--load", action="store_true",
                    help="engine: time the blocks while a CPU-bound process runs on every core (recorded as \"load\": true)")
+    p.add_argument("--voices", type=int, default=1, metavar="N",
+                   help=f"engine: synth-mode voices (default 1: monophonic; {DEFAULT_VOICES} as `live` plays)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")
     p.set_defaults(func=run)
 
@@ -94,11 +100,14 @@ def run(args: argparse.Namespace) -> int:
 
         result = bench_resynth(args.preset, timbre=args.timbre, seconds=args.seconds or 30.0, repeats=args.repeats)
     else:
+        if not 1 <= args.voices <= MAX_VOICES:
+            raise ParameterError(f"--voices {args.voices} must be from 1 to {MAX_VOICES}")
         from audiosym.bench.engine import bench_engine  # lazy: numba, scipy, librosa (see above)
 
         result = bench_engine(args.preset, timbre=args.timbre, sample_rate=args.sample_rate,
                               block_size=args.block, seconds=args.seconds or 8.0, pitch_step=args.pitch_step,
-                              match=args.match, dynamics=args.dynamics, load=args.load)
+                              match=args.match, dynamics=args.dynamics, load=args.load,
+                              voices=args.voices)
     if args.json:
         print_json(result)
     else:

@@ -13,18 +13,24 @@ from audiosym.cli._common import (
     cli_message,
 )
 from audiosym.dsp.pitch import midi_name
+from audiosym.engine.voices import DEFAULT_VOICES, MAX_VOICES
 from audiosym.errors import AudiosymError, ParameterError
 
 HELP = """\
-Play a preset live. MIDI chooses the pitch (monophonic, last-note priority, pitch bend,
-velocity, CC1 morph to --morph-timbre, program change to the timbre with that GM program,
-CC120/123 panic), the preset chooses the timbre: one of its named timbres (--timbre), or one
-measured from a recording (--timbre-from REF.wav, optionally with its melody --timbre-from-midi
-REF.mid; CC1 can morph it towards a named --morph-timbre).
+Play a preset live. MIDI chooses the pitch (pitch bend, velocity, CC1 morph to --morph-timbre,
+program change to the timbre with that GM program, CC120/123 panic), the preset chooses the
+timbre: one of its named timbres (--timbre), or one measured from a recording (--timbre-from
+REF.wav, optionally with its melody --timbre-from-midi REF.mid; CC1 can morph it towards a named
+--morph-timbre).
 
   --mode transfer   audio in -> out: the input's loudness drives the output, MIDI the pitch
                     (with no note held the input's own pitch passes through, re-timbred)
-  --mode synth      MIDI only: velocity x ADSR drives the loudness
+  --mode synth      MIDI only: velocity x ADSR drives the loudness; polyphonic, --voices N
+                    notes at once (default 8; a new note takes a free voice, else the oldest
+                    released, else the oldest held), sustain pedal (CC64), bend per channel;
+                    --voices 1: monophonic, last-note priority (legato)
+
+Transfer mode is monophonic (last-note priority): the input is one voice.
 
 Notes outside the preset's playable range (printed at start; `audiosym presets inspect P`) are
 played in the nearest octave inside it and counted (printed at exit, "folded_notes" in --json);
@@ -40,6 +46,7 @@ EXAMPLES = """\
 examples:
   audiosym live --list-devices --list-midi                   # what audio and MIDI you have
   audiosym live --preset sps-default --timbre flute --midi-port 0 --mode synth   # keyboard only
+  audiosym live --preset sps-default --timbre church_organ --midi-port 0 --mode synth --voices 16
   audiosym live --preset sps-default --timbre cello --midi-port 0 --input 2 --output 2
   audiosym live --preset v3-default --timbre trumpet --morph-timbre clarinet --midi-port Keystation
   audiosym live --preset sps-default --timbre-from my-cello.wav --mode synth --midi-port 0
@@ -73,6 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=["transfer", "synth"], default="transfer",
                    help="'transfer' (default): audio in is re-timbred, its loudness drives the output and MIDI "
                         "the pitch; 'synth': MIDI only, the note's velocity and an ADSR envelope set the loudness")
+    p.add_argument("--voices", type=int, default=None, metavar="N",
+                   help=f"synth mode: notes that sound at once (default {DEFAULT_VOICES}; 1: monophonic, legato); "
+                        "transfer mode is monophonic")
     add_dynamics_argument(p, prefix="transfer mode, while a MIDI note is held: ",
                           timbre="plays the timbre's stored note envelope at the input's level (a piano decays, "
                                  "an organ holds)", input="follows the input")
@@ -113,6 +123,18 @@ def _list(args: argparse.Namespace) -> int:
     return 0 if found else 1
 
 
+def voice_count(args: argparse.Namespace) -> int:
+    """``--voices`` checked: synth mode's bank size (default ``DEFAULT_VOICES``); transfer mode: 1."""
+    if args.voices is not None and not 1 <= args.voices <= MAX_VOICES:
+        raise ParameterError(f"--voices {args.voices} must be from 1 to {MAX_VOICES}")
+    if args.mode != "synth":
+        if args.voices not in (None, 1):
+            print(f"note: --voices {args.voices} applies to --mode synth; transfer mode is monophonic (its "
+                  "input is one voice)", file=sys.stderr)
+        return 1
+    return DEFAULT_VOICES if args.voices is None else args.voices
+
+
 def run(args: argparse.Namespace) -> int:
     # lazy: keeps `audiosym --help` from importing the engine and its numba/onnxruntime start-up
     from audiosym.io.live import (
@@ -131,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
     from audiosym.preset.session import load_preset
 
     check_timbre_from(args)
+    voices = voice_count(args)
     preset = load_preset(args.preset, device="cpu", intra_op_threads=1)
     if args.match:
         preset = preset.with_stored_match()
@@ -164,14 +187,15 @@ def run(args: argparse.Namespace) -> int:
 
     announce_first_run(sys.stderr)  # the engine compiles numba kernels on a first run: say so, not silence
     engine = Engine(preset, timbre=timbre, sample_rate=rate, block_size=args.block, mode=args.mode,
-                    bend_range_semitones=args.bend_range, morph_timbre=args.morph_timbre, dynamics=args.dynamics)
+                    bend_range_semitones=args.bend_range, morph_timbre=args.morph_timbre, dynamics=args.dynamics, voices=voices)
     session = LiveSession(engine, midi_port=args.midi_port, midi_api=args.midi_api,
                           input_device=_device(args.input), output_device=_device(args.output),
                           block_size=args.block)
     lo, hi = preset.midi_range
     playable = f"{midi_name(lo)} .. {midi_name(hi)} (MIDI {lo} .. {hi})"
     with session:
-        print(f"audiosym live: {preset.name} / {timbre}, {args.mode} mode, {rate} Hz, block {args.block} "
+        mode = f"synth mode, {voices} voice{'s' if voices > 1 else ''}" if args.mode == "synth" else "transfer mode"
+        print(f"audiosym live: {preset.name} / {timbre}, {mode}, {rate} Hz, block {args.block} "
               f"({1000 * args.block / rate:.2f} ms), MIDI: {session.port_name or 'none'}, playable range {playable}; "
               "Ctrl-C stops", file=sys.stderr, flush=True)
         session.wait(seconds=args.seconds, report_every_s=args.report_every)

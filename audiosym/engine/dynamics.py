@@ -15,6 +15,7 @@ Pure functions of an immutable state, like the engine's step: ``state = note_gai
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -114,3 +115,29 @@ def note_gain(st: NoteEnvState, level: np.ndarray, start: int, out: np.ndarray,
         out[first:] = level[first:]
         return None
     return st
+
+
+class NoteCurves:
+    """``dynamics="timbre"`` for an engine: each (timbre, note)'s stored note envelope from
+    ``preset`` (``preset.envelope(timbre)``, None where it has none) at ``sample_rate``, cached,
+    and the envelope state after a gate change (:meth:`gate`)."""
+
+    def __init__(self, preset: Any, *, sample_rate: int) -> None:
+        self.preset, self.sample_rate = preset, sample_rate
+        self.onset_fade_samples = ONSET_FADE_S * sample_rate
+        self._curves: dict[tuple[str, int], tuple[np.ndarray, float] | None] = {}
+
+    def gate(self, st: NoteEnvState | None, gate: str, timbre: str, note: int | None, at: int,
+             gain_before: float) -> NoteEnvState | None:
+        """The envelope state after ``gate`` at absolute sample ``at`` (the held ``note`` of ``timbre``)."""
+        curve = self.curve(timbre, note) if starts_note(st, gate) else None
+        return note_gate(st, gate, curve, at, gain_before, self.onset_fade_samples)
+
+    def curve(self, timbre: str, note: int | None) -> tuple[np.ndarray, float] | None:
+        """The timbre's stored note envelope at ``note``: (linear gains, hop in samples), cached."""
+        key = (timbre, -1 if note is None else int(note))
+        if key not in self._curves:
+            env = self.preset.envelope(timbre)
+            self._curves[key] = None if env is None or note is None else (
+                env.curve(float(note)), env.hop_s * self.sample_rate)
+        return self._curves[key]

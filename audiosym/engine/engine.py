@@ -2,6 +2,9 @@
 
 Signal paths (DESIGN.md "Latency budget"):
 
+- voices: *synth* mode with ``voices > 1`` is polyphonic (audiosym.engine.voices: voice
+  allocation, sustain pedal, per-channel bend, one batched decoder call per block for all voices);
+  ``voices=1`` (the default) and transfer mode are monophonic, last-note priority;
 - loudness: *transfer* mode: a peak-hold envelope follower on the input at the device rate
   (``hold_ms`` window, ``envelope_ms`` one-pole smoothing); with ``dynamics="timbre"`` a held
   MIDI note instead sounds at the input's peak level since its note-on times the timbre's own
@@ -54,18 +57,11 @@ from audiosym.engine.control import (
     apply_message,
     as_events,
 )
-from audiosym.engine.dynamics import (
-    ENGINE_DYNAMICS,
-    ONSET_FADE_S,
-    NoteEnvState,
-    note_gain,
-    note_gate,
-    releasing,
-    starts_note,
-)
+from audiosym.engine.dynamics import ENGINE_DYNAMICS, NoteCurves, note_gain, releasing
 from audiosym.engine.level import envelope_kernel, input_level
 from audiosym.engine.state import EngineState, as_block, check_arguments
 from audiosym.engine.vocoder import get_vocoder
+from audiosym.engine.voices import Polyphony, check_voices
 from audiosym.preset.model import Preset
 from audiosym.timbre.band import BandRows
 
@@ -96,6 +92,8 @@ class Engine:
         and each new spectrum is ramped in over this time (2 ms = 96 samples at 48 kHz).
     vocoder : ``"harmonic"`` (harmonic-plus-noise, no added latency) or ``"rtpghi"`` (phase
         reconstruction, ~70 ms later; :data:`audiosym.engine.vocoder.VOCODERS`).
+    voices : synth mode: notes that sound at once (1 .. 64); 1 (default): monophonic, last-note
+        priority, as before polyphony; the commands play ``DEFAULT_VOICES`` (8). Transfer: mono.
     """
 
     def __init__(self, preset: Preset, *, timbre: str, sample_rate: int, block_size: int | None = None,
@@ -103,19 +101,18 @@ class Engine:
                  morph_timbre: str | None = None, adsr: Adsr | None = None, synth_level: float = 0.1,
                  envelope_ms: float = 2.0, hold_ms: float = 20.0, control_ms: float = 2.0,
                  n_harmonics: int = 160, noise_bands: int = 16, dynamics: str = ENGINE_DYNAMICS,
-                 vocoder: str = "harmonic") -> None:
+                 vocoder: str = "harmonic", voices: int = 1) -> None:
         self.preset = preset
         self.cfg = preset.features
         check_arguments(preset, timbre=timbre, morph_timbre=morph_timbre, sample_rate=sample_rate,
                         model_rate=self.cfg.sample_rate, block_size=block_size, mode=mode, dynamics=dynamics)
         self.sample_rate, self.block_size, self.mode = int(sample_rate), block_size, mode
         self.dynamics = dynamics
-        self._envelopes: dict[tuple[str, int], tuple[np.ndarray, float] | None] = {}
         self.bend_range_semitones = float(bend_range_semitones)
         self.timbre, self.morph_timbre = timbre, morph_timbre
         self.adsr, self.synth_level = adsr or Adsr(), float(synth_level)
         self.release_samples = max(self.adsr.release_s * self.sample_rate, 1.0)  # dynamics="timbre" note-off
-        self.onset_fade_samples = ONSET_FADE_S * self.sample_rate  # dynamics="timbre" note-on
+        self._note_curves = NoteCurves(preset, sample_rate=self.sample_rate)  # dynamics="timbre" note-on
         self.hold = max(int(round(hold_ms * sample_rate / 1000)), 1)
         self.env_alpha = float(np.exp(-1.0 / max(envelope_ms * sample_rate / 1000, 1e-9)))
         self.control_period = max(int(round(control_ms * sample_rate / 1000)), 1)
@@ -137,6 +134,8 @@ class Engine:
         self._timbre_cache: dict[str, np.ndarray] = {}
         self._shift_cache: dict[str, float] = {}
         envelope_kernel(np.zeros(self.hold), self.hold, 0.5, 0.0)  # compile now, not in a callback
+        self.voices = check_voices(voices)
+        self._poly = Polyphony(self, self.voices) if mode == "synth" and self.voices > 1 else None
         self._state = self.init_state()
 
     # ------------------------------------------------------------------ public API
@@ -183,6 +182,12 @@ class Engine:
         return self._state.control.folded_notes
 
     @property
+    def active_voices(self) -> int:
+        """Voices sounding now (synth mode; in mono 1 while the note or its release sounds)."""
+        st = self._state
+        return st.poly.active if st.poly is not None else int(self.mode == "synth" and st.adsr.stage != "idle")
+
+    @property
     def block_ms(self) -> float | None:
         return None if self.block_size is None else 1000.0 * self.block_size / self.sample_rate
 
@@ -195,7 +200,7 @@ class Engine:
             resampler=self.resampler.init_state(), feature_state=init_state(self.cfg),
             frame_history=silence, input_latent=None, input_midi=None,
             f0_midi=float(np.clip(60.0, self.midi_lo, self.midi_hi)), dirty=False,
-            synth=self.vocoder.init_state(),
+            synth=self.vocoder.init_state(), poly=self._poly.init_state() if self._poly else None,
         )
 
     def reset(self) -> None:
@@ -245,6 +250,9 @@ class Engine:
         x = as_block(audio_block, self.mode)
         n = len(x)
         events = as_events(midi_events, block_length=n)
+        if self._poly is not None:
+            y, poly_changes = self._poly.step(n, events, state)
+            return y.astype(np.float32), replace(state, n_samples=state.n_samples + n, **poly_changes)
         changes: dict[str, Any] = {}
         level, encoded = None, []
         if self.mode == "transfer":
@@ -355,8 +363,8 @@ class Engine:
                     if change.gate is not None:
                         adsr = adsr_gate(adsr, change.gate, self.adsr, self.sample_rate)
                         if timbre_dynamics:
-                            note_env = self._note_gate(note_env, change.gate, cs, state.n_samples + p,
-                                                       gain[p - 1] if p > 0 else state.last_gain)
+                            note_env = self._note_curves.gate(note_env, change.gate, cs.timbre, cs.note,
+                                                              state.n_samples + p, gain_before)
                         immediate |= change.gate in ("on", "legato")
                         if change.gate in ("off", "panic") and not synth:
                             # The input's pitch takes over at its next frame (frames are not
@@ -390,21 +398,6 @@ class Engine:
         changes.update(control=cs, adsr=adsr, f0_midi=f0_cur, dirty=dirty, input_latent=latent_in, note_env=note_env,
                        input_midi=midi_in, last_gain=float(gain[-1]) if n else state.last_gain)
         return f0, gain, requests
-
-    def _note_gate(self, st: NoteEnvState | None, gate: str, cs: ControlState, at: int,
-                   gain_before: float) -> NoteEnvState | None:
-        """``dynamics="timbre"``: the envelope state after a gate change at absolute sample ``at``."""
-        curve = self._note_curve(cs.timbre, cs.note) if starts_note(st, gate) else None
-        return note_gate(st, gate, curve, at, gain_before, self.onset_fade_samples)
-
-    def _note_curve(self, timbre: str, note: int | None) -> tuple[np.ndarray, float] | None:
-        """The timbre's stored note envelope at ``note``: (linear gains, hop in samples), cached."""
-        key = (timbre, -1 if note is None else int(note))
-        if key not in self._envelopes:
-            env = self.preset.envelope(timbre)
-            self._envelopes[key] = None if env is None or note is None else (
-                env.curve(float(note)), env.hop_s * self.sample_rate)
-        return self._envelopes[key]
 
     def _request(self, offset: int, cs: ControlState, note: int | None, latent_in, f0_midi: float,
                  jump: bool) -> dict:

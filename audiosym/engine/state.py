@@ -10,6 +10,7 @@ from audiosym.dsp.resample import ResamplerState
 from audiosym.engine.control import AdsrState, ControlState
 from audiosym.engine.dynamics import NoteEnvState
 from audiosym.engine.vocoder.harmonic import SynthState
+from audiosym.engine.voices import PolyState
 from audiosym.errors import ParameterError
 from audiosym.preset.model import Preset
 
@@ -39,6 +40,7 @@ class EngineState:
     decodes: int = 0
     frames: int = 0
     note_env: NoteEnvState | None = None  # dynamics="timbre": the sounding note's envelope
+    poly: PolyState | None = None  # synth mode with voices > 1: the voices (audiosym.engine.voices)
 
 
 def check_arguments(preset: Preset, *, timbre: str, morph_timbre: str | None, sample_rate: int, model_rate: int,

@@ -359,7 +359,9 @@ class LiveSession:
 
     def report(self) -> str:
         s = self.stats
-        return (f"[{self.elapsed_s:7.1f} s] blocks {s.blocks}  xruns {s.xruns} (in overflow {s.input_overflows}, "
+        voices = (f"  voices {self.engine.active_voices}/{self.engine.voices}"
+                  if self.engine.mode == "synth" else "")  # sounding now / the bank's size
+        return (f"[{self.elapsed_s:7.1f} s]{voices} blocks {s.blocks}  xruns {s.xruns} (in overflow {s.input_overflows}, "
                 f"out underflow {s.output_underflows})  midi {s.midi_messages} (late {s.late_midi})  "
                 f"max callback {s.max_callback_ms:.2f} ms  errors {s.callback_errors}")
 

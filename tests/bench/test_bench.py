@@ -19,7 +19,8 @@ ENGINE_KEYS = [
     "block_compute_p999_ms", "block_compute_max_ms", "block_compute_p99_fraction", "block_compute_p999_fraction",
     "block_compute_max_fraction", "block_compute_cpu_p99_ms", "synth_block_compute_p50_ms",
     "synth_block_compute_p99_ms", "synth_block_compute_p999_ms", "synth_block_compute_max_ms",
-    "synth_block_compute_cpu_p99_ms", "voices", "load", "load_processes", "load_average_during", "load_cpu_s",
+    "synth_block_compute_cpu_p99_ms", "synth_block_compute_mean_ms", "synth_block_compute_p999_fraction",
+    "synth_block_compute_max_fraction", "voices", "synth_scenario", "synth_max_voices_sounding", "load", "load_processes", "load_average_during", "load_cpu_s",
     "load_wall_s", "timed_blocks", "decodes", "encoder_frames",
     "input_latency_ms", "input_latency_soundfont_note_ms", "note_latency_ms", "note_first_sample_ms",
     "engine_latency_samples", "pitch_passthrough_latency_ms", "pitch_error_cents_median", "pitch_error_cents_max",
@@ -63,6 +64,7 @@ def test_bench_engine_prints_every_key(capsys, load):
     assert result["block_compute_max_fraction"] == pytest.approx(result["block_compute_max_ms"] / result["block_ms"], abs=1e-4)
     assert result["voices"] == 1 and "monophonic" in result["note"]
     assert result["met"] == targets_met(result) and set(result["met"]) == set(result["targets"])
+    assert result["met"]["synth_block_compute_p999_fraction_with_load"] is None  # one voice: not judged
     assert result["load"] is load
     if load:
         assert result["load_processes"] == os.cpu_count() and len(result["load_average_during"]) == 3
@@ -91,3 +93,17 @@ def test_bench_train_and_resynth_refuse_missing_arguments(capsys):
     assert "needs a method" in capsys.readouterr().err
     assert main(["bench", "resynth"]) == 2
     assert "--preset is required" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # ~15 s: as above, synth mode timed on 8 voices and on one
+def test_bench_engine_with_voices_plays_a_chord_and_a_melody_and_compares_with_one_voice(capsys):
+    assert main(["bench", "engine", "--preset", "sps-default", "--seconds", "1", "--pitch-step", "30",
+                 "--voices", "8", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    poly = ["synth_mono_block_compute_mean_ms", "synth_mono_block_compute_p99_ms", "synth_voices_cost_ratio_mean",
+            "synth_voices_cost_ratio_p99"]
+    at = ENGINE_KEYS.index("load")
+    assert list(result) == ENGINE_KEYS[:at] + poly + ENGINE_KEYS[at:]
+    assert result["voices"] == 8 and 5 <= result["synth_max_voices_sounding"] <= 8  # chord, melody, releases
+    assert result["synth_voices_cost_ratio_mean"] > 0
+    assert result["met"]["synth_block_compute_p999_fraction_with_load"] is None  # no load

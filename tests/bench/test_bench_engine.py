@@ -8,7 +8,8 @@ import audiosym.bench.engine as bench
 from audiosym.bench.engine import TARGETS, bench_engine, targets_met
 
 LOADED = {"load": True, "block_compute_p99_fraction": 0.25, "input_latency_ms": 20.5, "note_latency_ms": 2.0,
-          "pitch_error_cents_median": None, "block_compute_p999_fraction": 0.30, "block_compute_max_fraction": 0.60}
+          "pitch_error_cents_median": None, "block_compute_p999_fraction": 0.30, "block_compute_max_fraction": 0.60,
+          "voices": 8, "synth_block_compute_p999_fraction": 0.50, "synth_block_compute_max_fraction": 0.80}
 
 
 def test_targets_met_compares_each_measured_value_with_its_bound():
@@ -17,10 +18,19 @@ def test_targets_met_compares_each_measured_value_with_its_bound():
     assert met == {"block_compute_p99_fraction": True, "input_latency_ms": False, "note_latency_ms": True,
                    "pitch_error_cents_median": None,  # not measured
                    "block_compute_p999_fraction_with_load": True,  # <= 0.30
-                   "block_compute_max_fraction_with_load_below": False}  # < 0.60, strictly
+                   "block_compute_max_fraction_with_load_below": False,  # < 0.60, strictly
+                   "synth_block_compute_p999_fraction_with_load": True,  # <= 0.50
+                   "synth_block_compute_max_fraction_with_load_below": False}  # < 0.80, strictly
     faster = targets_met({**LOADED, "block_compute_p999_fraction": 0.31, "block_compute_max_fraction": 0.59})
     assert faster["block_compute_p999_fraction_with_load"] is False
     assert faster["block_compute_max_fraction_with_load_below"] is True
+
+
+def test_voice_targets_are_judged_only_with_eight_voices_or_more():
+    met = targets_met({**LOADED, "voices": 4})
+    assert met["synth_block_compute_p999_fraction_with_load"] is None
+    assert met["synth_block_compute_max_fraction_with_load_below"] is None
+    assert met["block_compute_p999_fraction_with_load"] is True
 
 
 def test_load_targets_are_not_judged_without_the_load():
