@@ -81,7 +81,7 @@ def test_notes_are_cut_where_they_were_played(folder):
         for t, m in zip(f.onset_s, f.eval_midi):  # the pyin reference against the note played there
             k = int(np.argmin(np.abs(onsets - t)))
             pitch_ok += abs(m - notes[k][2]) < 0.5 if np.isfinite(m) else 0
-    assert true_found / found >= 0.8  # most notes start at a played onset 
+    assert true_found / found >= 0.8  # most notes start at a played onset
     assert true_found / n_true >= 0.7  # and most played notes are found
     assert pitch_ok / found >= 0.8
     # training never sees a pitch
@@ -176,7 +176,7 @@ def test_a_long_file_is_read_in_bounded_memory(tmp_path):
     y = render_melody(find_soundfont("TimGM6mb"), 40, notes, sample_rate=sr)
     path = tmp_path / "long.wav"
     with sf.SoundFile(str(path), "w", samplerate=sr, channels=2, subtype="FLOAT") as f:
-        for i in range(minutes * 10):  # notes every 6 s
+        for _ in range(minutes * 10):  # notes every 6 s
             block = np.zeros((6 * sr, 2), np.float32)
             block[: len(y)] = y[: 6 * sr, None] * 0.5
             f.write(block)
