@@ -89,13 +89,16 @@ class FragmentSampler:
         curve = (amp[:, :, None] * np.cos(np.pi * k[None, :, None] * f[None, None, :] + phase[:, :, None])).sum(1)
         return curve * self.cfg.eq_db * np.log(10) / 20
 
+    def instruments(self, rng: np.random.Generator) -> np.ndarray:
+        """The instrument of each sample of a batch: every one once, or ``samples_per_batch`` at random."""
+        if self.cfg.samples_per_batch:
+            return rng.integers(len(self.programs), size=self.cfg.samples_per_batch)
+        return np.arange(len(self.programs))
+
     def select(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(inst [B], rows [B, L], pitch [B, L], t0 [B, L])``: which notes, and the first frame read."""
         cfg = self.cfg
-        if cfg.samples_per_batch:
-            inst = rng.integers(len(self.programs), size=cfg.samples_per_batch)
-        else:
-            inst = np.arange(len(self.programs))
+        inst = self.instruments(rng)
         B, L = len(inst), cfg.fragments_per_sample
         rows = np.empty((B, L), np.int64)
         pitch = np.empty((B, L), np.int64)
@@ -142,10 +145,7 @@ class RecordingFragmentSampler(FragmentSampler):
 
     def select(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         cfg = self.cfg
-        if cfg.samples_per_batch:
-            inst = rng.integers(len(self.programs), size=cfg.samples_per_batch)
-        else:
-            inst = np.arange(len(self.programs))
+        inst = self.instruments(rng)
         L = cfg.fragments_per_sample
         rows = np.empty((len(inst), L), np.int64)
         for b, i in enumerate(inst):
