@@ -24,10 +24,11 @@ import torch
 import audiosym
 from audiosym.data.soundfonts import soundfont_label
 from audiosym.errors import PresetError
+from audiosym.families.calibration import training_files
 from audiosym.preset.format import SUFFIX, latency_samples, receptive_field_samples
 from audiosym.preset.model import Preset
 from audiosym.timbre.match import MEMBER as MATCH_MEMBER
-from export.calibrate import calibrate, parity_notes
+from export.calibrate import calibrate, parity_notes, training_setup
 from export.onnx_graphs import (
     OPSET,
     ExportableModel,
@@ -162,8 +163,11 @@ def build_preset(
             meta["source"]["config"] = json.loads(json.dumps(dataclasses.asdict(config), default=str))
     members = {}
     if match and recorded:
-        print("match: not measured for a run trained on recordings (its named timbres are the recordings' own)",
-              file=log)
+        print("match: measuring the named timbres' match corrections, note envelopes and band profiles on the "
+              "training recordings", file=log)
+        files, _ = training_files(training_setup(model), model.features, progress=False)
+        blob, meta["match"] = measure_match(meta, enc, dec, progress=progress, recordings=files)
+        members[MATCH_MEMBER] = blob
     elif match:
         print("match: measuring the named timbres' match corrections and note envelopes on the training soundfont",
               file=log)

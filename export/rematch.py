@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audiosym.data.soundfonts import soundfont_label
 from audiosym.errors import PresetError
@@ -22,20 +22,29 @@ from audiosym.preset.model import Preset
 from audiosym.preset.session import load_preset, make_session
 from audiosym.timbre.match import MEMBER as MATCH_MEMBER
 from audiosym.timbre.match import measure_named, to_bytes
+from audiosym.timbre.recorded import measure_recorded
 from export.save import save_preset
 
+if TYPE_CHECKING:
+    from audiosym.data.recording_set import Recordings
 
-def measure_match(meta: dict[str, Any], enc: bytes, dec: bytes, *, progress: bool = False) -> tuple[bytes, dict]:
+
+def measure_match(meta: dict[str, Any], enc: bytes, dec: bytes, *, progress: bool = False,
+                  recordings: Recordings | None = None) -> tuple[bytes, dict]:
     """``(match.npz bytes, metadata["match"])`` measured on the exported graphs themselves
-    (onnxruntime, CPU), so what is stored corrects what a musician's engine will decode."""
+    (onnxruntime, CPU), so what is stored corrects what a musician's engine will decode: on the
+    training soundfont, or for a preset trained on recordings on its training ``recordings``
+    (:mod:`audiosym.timbre.recorded`)."""
     probe = Preset(path=Path("<export>"), metadata=meta, encoder=make_session(enc, device="cpu"),
                    decoder=make_session(dec, device="cpu"))
-    named = measure_named(probe, progress=progress)
+    named = (measure_named(probe, progress=progress) if recordings is None
+             else measure_recorded(probe, recordings, progress=progress))
     for name, why in named.info.get("skipped", {}).items():
         print(f"match: timbre {name!r} has no match data ({why}); it plays uncorrected", file=sys.stderr)
     blob = to_bytes(named)
+    sf = "" if recordings is not None else soundfont_label(str(named.info["soundfont"]))
     info = {"member": MATCH_MEMBER, "sha256": sha256_hex(blob), "bytes": len(blob),
-            "soundfont": soundfont_label(str(named.info["soundfont"])), "timbres": list(named.info["timbres"]),
+            "soundfont": sf, "timbres": list(named.info["timbres"]),
             **{k: v for k, v in named.info.items() if k not in ("soundfont", "timbres")}}
     return blob, info
 
@@ -59,7 +68,8 @@ def rematch_preset(old: str | os.PathLike, out: str | os.PathLike, *, name: str 
     meta, members = read_preset_files(src)
     if (meta.get("source") or {}).get("recordings"):
         raise PresetError(f"{src.name} was trained on recordings ({meta['train_soundfont']}); its match data is "
-                          "measured on a soundfont's instruments, which its timbres are not: nothing to re-measure")
+                          "measured on those recordings, which a preset does not carry: export its run again "
+                          "(audiosym export RUN --out NEW.asym) to measure it again")
     enc, dec = members["encoder.onnx"], members["decoder.onnx"]
     meta = {k: v for k, v in meta.items() if k not in ("graphs", "format_version", "match")}
     if name:

@@ -190,10 +190,16 @@ def run_inspect(args: argparse.Namespace) -> int:
         rows += [(f"  {name}", f"{d['files']} file(s), {d['minutes']:.1f} min, {d['notes']} notes")
                  for name, d in sorted(recorded["timbres"].items())]
         rows.append(("  file list", f"sha256 {recorded['files_sha256'][:16]}… (timbre + content of each file)"))
+        if recorded.get("held_out_files"):
+            rows.append(("  held out", f"{recorded['held_out_files']} more file(s), for evaluation only"))
     rows += [(f"graph {g}", f"{v['bytes'] / 1e3:.0f} kB  sha256 {v['sha256'][:16]}…") for g, v in meta["graphs"].items()]
     match = meta.get("match")
-    if recorded:
-        matched = "none: the timbres are the recordings' own (no soundfont to match)"
+    if recorded and match:
+        matched = (f"{match['member']} {match['bytes'] / 1e3:.0f} kB: corrections and note envelopes of "
+                   f"{len(match['timbres'])} timbres, measured on the training recordings "
+                   f"({match.get('recordings', recorded['folder'])}, held-out files left out)")
+    elif recorded:
+        matched = "none (exported without match data)"
     elif match:
         matched = (f"{match['member']} {match['bytes'] / 1e3:.0f} kB: corrections and note envelopes of "
                    f"{len(match['timbres'])} timbres, measured on {match['soundfont']}")
@@ -203,11 +209,13 @@ def run_inspect(args: argparse.Namespace) -> int:
     match = match or {}
     band = match.get("band_extension")
     if band and band["timbres"]:
+        where = (f"the training recordings at {band['measure_rate'] / 1000:g} kHz" if recorded
+                 else f"{match['soundfont']} at {band['measure_rate'] / 1000:g} kHz")
         banded = (f"{sr / 2000:g} kHz from the model; above it, up to 24 kHz at output rates of 32 kHz and more, "
-                  f"from band profiles of {len(band['timbres'])} timbres measured on {match['soundfont']} at "
-                  f"{band['measure_rate'] / 1000:g} kHz")
+                  f"from band profiles of {len(band['timbres'])} timbres measured on {where}")
     elif recorded:
-        banded = f"{sr / 2000:g} kHz (the model's band; band profiles from recordings are not measured yet)"
+        banded = (f"{sr / 2000:g} kHz (the model's band: no recording of 32 kHz or more to measure what lies "
+                  "above it)")
     else:
         banded = f"{sr / 2000:g} kHz (the model's band; add band profiles: audiosym export {path.name} --out NEW.asym)"
     rows.append(("band", banded))

@@ -135,6 +135,8 @@ class CalibrationSetup:
     note_seconds: float
     skip_frames: int
     audio: str = ""  # a run trained on recordings: calibrate on that folder's notes (pyin pitches) instead
+    holdout: float = 0.0  # ... on its training files only: the run's split by file (holdout, seed)
+    seed: int = 0
 
 
 #: A training run's setting by name, or ``default`` when the run does not record it.

@@ -10,7 +10,7 @@ for all: the mean timbre latent of each instrument's sustained frames, named by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from audiosym.data.soundfonts import default_train_soundfont, find_soundfont
 from audiosym.dsp.features import FeatureConfig
 from audiosym.errors import ParameterError
 from audiosym.families.base import CalibrationSetup, LatentModel, RunSetting, encode_sustained
+
+if TYPE_CHECKING:
+    from audiosym.data.recording_set import Recordings
 
 BATCH_NOTES = 256  # notes per encoder call (bounds memory)
 
@@ -39,6 +42,8 @@ def setup_from(setting: RunSetting, *, programs: tuple[int, ...], extra_programs
         note_seconds=float(setting("note_seconds", 0.5)),
         skip_frames=int(skip_frames),
         audio=str(setting("audio", "") or setting("train_audio", "") or ""),
+        holdout=float(setting("holdout", 0.0)),
+        seed=int(setting("seed", 0)),
     )
 
 
@@ -101,11 +106,21 @@ class RecordedNotes:
         return np.array([np.median(row[v]) if v.any() else np.median(row) for row, v in zip(z, ok)])
 
 
-def recorded_notes(setup: CalibrationSetup, features: FeatureConfig, *, progress: bool = False) -> RecordedNotes:
-    """The notes of ``setup.audio`` (analysed, or from the analysis cache) that pyin gives a pitch."""
+def training_files(setup: CalibrationSetup, features: FeatureConfig, *,
+                   progress: bool = False) -> tuple[Recordings, int]:
+    """``(recordings, held_out)``: the recordings of ``setup.audio`` (analysed, or from the
+    analysis cache) the run trained on — its split by file (``setup.holdout``, ``setup.seed``)
+    without the held-out files — and how many files were held out."""
     from audiosym.data.recording_set import load_recordings  # lazy: only runs trained on recordings
 
     recs = load_recordings(setup.audio, features, progress=progress)
+    train, test = recs.split(setup.holdout, setup.seed)
+    return recs.subset(train), int(test.sum())
+
+
+def recorded_notes(setup: CalibrationSetup, features: FeatureConfig, *, progress: bool = False) -> RecordedNotes:
+    """The notes of the run's training recordings (:func:`training_files`) that pyin gives a pitch."""
+    recs, held_out = training_files(setup, features, progress=progress)
     midi = recs.notes("eval_midi").astype(np.float64)
     ok = np.isfinite(midi)
     if ok.sum() < 3:
@@ -113,4 +128,4 @@ def recorded_notes(setup: CalibrationSetup, features: FeatureConfig, *, progress
                              "the recordings the run trained on must be where they were")
     return RecordedNotes(frames=recs.notes("frames")[ok].astype(np.float32), pitch=midi[ok],
                          program=recs.note_timbre()[ok], length=recs.notes("length")[ok].astype(np.int64),
-                         names=list(recs.timbres), source=recs.source())
+                         names=list(recs.timbres), source={**recs.source(), "held_out_files": held_out})

@@ -26,7 +26,15 @@ def test_folder_to_preset_to_resynth(tmp_path, capsys):
     assert cli_main(["presets", "inspect", str(preset), "--json"]) == 0
     meta = json.loads(capsys.readouterr().out)
     assert sorted(meta["timbres"]) == ["flute", "trumpet", "violin"]
-    assert meta["source"]["recordings"]["timbres"]["flute"]["files"] == 2
+    # calibrated and matched on the training files: one of each timbre's two is held out
+    assert meta["source"]["recordings"]["timbres"]["flute"]["files"] == 1
+    assert meta["source"]["recordings"]["held_out_files"] == 3
+    assert sorted(meta["match"]["timbres"]) == ["flute", "trumpet", "violin"]
+    assert meta["match"]["band_extension"]["timbres"]  # 44.1 kHz files: band profiles measured
+    assert cli_main(["presets", "inspect", str(preset)]) == 0
+    text = capsys.readouterr().out
+    assert "measured on the training recordings" in text and "3 more file(s), for evaluation only" in text
+    assert "from band profiles of 3 timbres measured on the training recordings at 44.1 kHz" in text
     src = recs / "flute" / "take0.flac"
     assert cli_main(["resynth", str(src), "--preset", str(preset), "--timbre", "violin", "--out", str(out)]) == 0
     assert len(list(out.glob("*violin*.wav"))) == 1
