@@ -51,7 +51,7 @@ from audiosym.io.audio import (
     read_audio,
 )
 
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3  # 3: chords judged frame by frame (sung glides, vibrato)
 BLOCK_S = 30.0  # seconds of audio analysed at a time
 GUARD_S = 4.0  # notes ending this close to a block's end wait for the next block
 CHORD_DB = -11.5  # an unexplained peak this close to the strongest: several pitches
@@ -244,8 +244,9 @@ class _Analyser:
         for s, e in accept:
             for a in range(s, e, self.T):  # long notes become pieces of note_s
                 b = min(e, a + self.T)
-                if b - a < self.min_hops:
-                    self.reject(f"shorter than {self.s.min_note_s:g} s")
+                if b - a < self.min_hops:  # a short note is rejected; a long note's short last piece dropped
+                    if a == s:
+                        self.reject(f"shorter than {self.s.min_note_s:g} s")
                     continue
                 self.add(y, fr, a, b, start_hop, (a - s) // self.T)
         return max(nxt, 1)

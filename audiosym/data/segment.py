@@ -95,15 +95,28 @@ def cut_notes(level_db: np.ndarray, flux: np.ndarray, *, floor_db: float, hop_s:
     return notes
 
 
-def harmonic_fraction(logmag: np.ndarray, cfg: FeatureConfig) -> tuple[float, float]:
+def harmonic_fraction(logmag: np.ndarray, cfg: FeatureConfig, *, every: int = 2) -> tuple[float, float]:
     """``(unexplained_db, f0_midi)`` of a note's sustained frames ``logmag [S, n_bins]``: the level
     (dB under the strongest peak) of the strongest spectral peak that is NOT on the harmonics
     (1..12) of the best single fundamental, and that fundamental (MIDI, a model-free estimate for
-    summaries only). The best fundamental explains the most peak power; it is one of the three lowest
-    strong peaks or an octave under one (a missing fundamental). ``(-inf, nan)`` without peaks."""
+    summaries only); medians over every ``every``-th frame, each frame judged on its own (a chord
+    holds in every frame; a sung glide or a vibrato, which smear the partials of a spectrum
+    averaged over the note, moves all of a frame's partials together). The best fundamental explains
+    the most peak power; it is one of the three lowest strong peaks or an octave under one (a missing
+    fundamental). ``(-inf, nan)`` without peaks."""
+    rows = [frame_harmonic_fraction(row, cfg) for row in np.asarray(logmag)[::every]]
+    db = np.array([r[0] for r in rows])
+    f0 = np.array([r[1] for r in rows])
+    if not np.isfinite(f0).any():
+        return float("-inf"), float("nan")
+    return float(np.median(db)), float(np.nanmedian(f0))
+
+
+def frame_harmonic_fraction(logmag: np.ndarray, cfg: FeatureConfig) -> tuple[float, float]:
+    """:func:`harmonic_fraction` of one frame ``logmag [n_bins]``."""
     from scipy.signal import find_peaks  # lazy: ~0.3 s
 
-    power = np.exp(2.0 * np.median(logmag, axis=0).astype(np.float64))
+    power = np.exp(2.0 * logmag.astype(np.float64))
     top = power.max()
     peaks, _ = find_peaks(power, height=top * 1e-3)
     if len(peaks) == 0:
