@@ -17,6 +17,11 @@ It feeds signals through the real engine, 48 kHz, block 128, one onnxruntime thr
   seconds the load processes used) in ``load_wall_s`` seconds show it; the issue #15 targets p99.9 <= 30 % and
   max < 60 % of the block hold with the load (transfer mode), and with ``voices`` >= 8 synth mode's
   p99.9 <= 50 % and max < 80 %;
+- ``realtime`` (``realtime=True``): the timed blocks run as a live audio callback runs them, one
+  per block period (the thread sleeps until the next is due) under SCHED_FIFO
+  (:mod:`audiosym.io.realtime`, which ``audiosym live`` applies to its audio thread); without
+  it they run back to back at the ordinary priority, and under ``load`` the kernel's fair
+  scheduler then pre-empts them (wall time far above the CPU time);
 - ``targets`` and ``met``: each target's bound and whether this run meets it (``None`` where the
   run does not measure it, e.g. a ``_with_load`` target without ``load``), :func:`targets_met`;
 - ``input_latency_ms``: transfer mode, a note held, a tone switched on in silence: the time
@@ -42,6 +47,8 @@ from audiosym.data.soundfonts import find_soundfont, render_note
 from audiosym.engine.control import control_change, note_off, note_on, pitch_bend
 from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.engine.engine import Engine
+from audiosym.errors import DeviceError
+from audiosym.io.realtime import make_ordinary, make_realtime
 from audiosym.preset.session import load_preset
 
 # name -> (measured key, bound, strict: "<" rather than "<=", needs the load): lower is better.
@@ -79,7 +86,7 @@ def targets_met(result: dict) -> dict[str, bool | None]:
 def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: int = 48000,
                  block_size: int = 128, seconds: float = 8.0, pitch_step: int = 2, match: bool = True,
                  dynamics: str = DEFAULT_DYNAMICS, load: bool = False, load_processes: int | None = None,
-                 voices: int = 1) -> dict:
+                 voices: int = 1, realtime: bool = False) -> dict:
     """The engine's block compute, latency and pitch error on ``preset_name`` (a preset file or
     shipped name) -> one JSON-ready dict (its keys: the module docstring).
 
@@ -88,7 +95,8 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
     notes pitch-checked; ``match`` (the preset's stored match corrections) and ``dynamics``
     (``"timbre"`` or ``"input"``): by default what a live session plays; ``load``: time the
     blocks with ``load_processes`` busy processes (default one per core, ``os.cpu_count()``);
-    ``voices``: the synth-mode engine's voices (more than 1: the chord-and-melody scenario).
+    ``voices``: the synth-mode engine's voices (more than 1: the chord-and-melody scenario);
+    ``realtime``: time the blocks as a live audio callback runs them (paced, SCHED_FIFO).
     """
     preset = load_preset(preset_name, device="cpu", intra_op_threads=1)
     if match:
@@ -126,7 +134,7 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
     if poly:
         engines["mono"] = make("synth")
     with cpu_load(load_processes if load else 0) as busy:
-        timings = {mode: _time_blocks(eng, x, synth_events if mode != "transfer" else events, block)
+        timings = {mode: _time_blocks(eng, x, synth_events if mode != "transfer" else events, block, realtime=realtime)
                    for mode, eng in engines.items()}
 
     # -- input onset -> output onset (transfer, note held) ---------------------------------
@@ -204,7 +212,7 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
             "synth_voices_cost_ratio_mean": round(float(sw.mean() / mw.mean()), 3),
             "synth_voices_cost_ratio_p99": round(float(np.percentile(sw, 99) / np.percentile(mw, 99)), 3)}
            if mw is not None else {}),
-        "load": load, "load_processes": len(busy.processes),
+        "realtime": realtime, "load": load, "load_processes": len(busy.processes),
         "load_average_during": busy.load_average if load else None,
         "load_cpu_s": busy.cpu_seconds if load else None, "load_wall_s": busy.wall_seconds if load else None,
         "timed_blocks": int(len(tw)), "decodes": int(decodes), "encoder_frames": int(frames),
@@ -250,20 +258,34 @@ def chord_and_melody(lo: int, hi: int, n: int, sr: int, rng: np.random.Generator
     return sorted(events, key=lambda e: e.offset)
 
 
-def _time_blocks(eng: Engine, x: np.ndarray, events: list, block: int
+def _time_blocks(eng: Engine, x: np.ndarray, events: list, block: int, *, realtime: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, int, int, int]:
     """Wall and thread-CPU ms of each ``eng.process`` call over ``x`` (transfer) or as many
-    blocks (synth) with ``events`` -> (wall, cpu, decodes, encoder frames, most voices sounding)."""
+    blocks (synth) with ``events`` -> (wall, cpu, decodes, encoder frames, most voices sounding).
+
+    ``realtime``: as an audio callback runs, one block per block period (paced: the thread
+    sleeps until the next block is due) under SCHED_FIFO (audiosym.io.realtime); raises
+    :class:`DeviceError` when the system refuses real-time scheduling."""
     transfer = eng.mode == "transfer"
     eng.process(x[:block] if transfer else block)  # warm-up (first-call allocations)
     eng.reset()
     wall, cpu, most = [], [], 0
-    for start in range(0, len(x) - block + 1, block):
-        evs = [type(e)(e.offset - start, e.data) for e in events if start <= e.offset < start + block]
-        w0, c0 = time.perf_counter(), time.thread_time()
-        eng.process(x[start:start + block] if transfer else block, evs)
-        cpu.append(time.thread_time() - c0)
-        wall.append(time.perf_counter() - w0)
-        most = max(most, eng.active_voices)
+    period = block / eng.sample_rate
+    if realtime and (why := make_realtime()) is not None:
+        raise DeviceError(f"bench engine --realtime: {why}")
+    try:
+        t_start = time.perf_counter()
+        for i, start in enumerate(range(0, len(x) - block + 1, block)):
+            if realtime and (wait := t_start + i * period - time.perf_counter()) > 0:
+                time.sleep(wait)
+            evs = [type(e)(e.offset - start, e.data) for e in events if start <= e.offset < start + block]
+            w0, c0 = time.perf_counter(), time.thread_time()
+            eng.process(x[start:start + block] if transfer else block, evs)
+            cpu.append(time.thread_time() - c0)
+            wall.append(time.perf_counter() - w0)
+            most = max(most, eng.active_voices)
+    finally:
+        if realtime:
+            make_ordinary()
     log(f"{eng.mode}: {len(wall)} blocks, p99 {np.percentile(wall, 99) * 1000:.3f} ms wall")
     return 1000 * np.asarray(wall), 1000 * np.asarray(cpu), eng.state.decodes, eng.state.frames, most

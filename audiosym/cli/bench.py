@@ -22,7 +22,8 @@ how fast and how accurate the engine is on this machine. Words: docs/musicians.m
            pitch error heard (pyin pitch tracker) across the playable range; with --load the
            blocks are timed while a busy process spins on every core (a loaded laptop); with
            --voices N synth mode plays a held 4-note chord plus a legato melody on N voices,
-           and the same on one voice for comparison
+           and the same on one voice for comparison; with --realtime the blocks are timed as
+           `audiosym live` runs them: one per block period, the thread at real-time priority
   vocoder  the ways of turning spectra back into sound: harmonic+noise (the default) vs RTPGHI
            (real-time phase reconstruction) vs offline Griffin-Lim, on original and decoded
            spectra: MRSTFT distance (spectral difference, lower is closer), compute per frame,
@@ -39,6 +40,7 @@ examples:
   audiosym bench engine --preset sps-default --json
   audiosym bench engine --preset sps-default --load --json   # busy process on every core
   audiosym bench engine --preset sps-default --load --voices 8 --json   # chord + melody
+  audiosym bench engine --preset sps-default --load --realtime --json   # as live runs it
   audiosym bench engine --preset v3-default --sample-rate 44100 --block 64 --seconds 4
   audiosym bench resynth --preset sps-default --seconds 10 --repeats 1
   audiosym bench vocoder --json
@@ -67,6 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dynamics", choices=["timbre", "input"], default=DEFAULT_DYNAMICS, help=f"engine: transfer-mode dynamics, as `live --dynamics` (default {DEFAULT_DYNAMICS})")
     p.add_argument("--load", action="store_true",
                    help="engine: time the blocks while a CPU-bound process runs on every core (recorded as \"load\": true)")
+    p.add_argument("--realtime", action="store_true",
+                   help="engine: time the blocks as a live audio callback runs: paced, under real-time scheduling "
+                        "(SCHED_FIFO; needs permission, see docs/musicians.md; recorded as \"realtime\": true)")
     p.add_argument("--voices", type=int, default=1, metavar="N",
                    help=f"engine: synth-mode voices (default 1: monophonic; {DEFAULT_VOICES} as `live` plays)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")
@@ -107,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         result = bench_engine(args.preset, timbre=args.timbre, sample_rate=args.sample_rate,
                               block_size=args.block, seconds=args.seconds or 8.0, pitch_step=args.pitch_step,
                               match=args.match, dynamics=args.dynamics, load=args.load,
-                              voices=args.voices)
+                              voices=args.voices, realtime=args.realtime)
     if args.json:
         print_json(result)
     else:

@@ -89,6 +89,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-match", dest="match", action="store_false",
                    help="play named timbres without the match correction stored in the preset")
     p.add_argument("--bend-range", type=float, default=2.0, help="pitch-bend range in semitones (default 2)")
+    p.add_argument("--no-realtime", dest="realtime", action="store_false",
+                   help="leave the audio thread at the ordinary priority (default: real-time scheduling where the "
+                        "system allows it, so other programs cannot delay a block; the status line says 'rt')")
     p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: run until Ctrl-C)")
     p.add_argument("--report-every", type=float, default=5.0, help="seconds between status lines (default 5)")
     p.add_argument("--json", action="store_true", help="print the final counters (xruns, late MIDI ...) as one JSON object on stdout")
@@ -190,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
                     bend_range_semitones=args.bend_range, morph_timbre=args.morph_timbre, dynamics=args.dynamics, voices=voices)
     session = LiveSession(engine, midi_port=args.midi_port, midi_api=args.midi_api,
                           input_device=_device(args.input), output_device=_device(args.output),
-                          block_size=args.block)
+                          block_size=args.block, realtime=args.realtime)
     lo, hi = preset.midi_range
     playable = f"{midi_name(lo)} .. {midi_name(hi)} (MIDI {lo} .. {hi})"
     with session:

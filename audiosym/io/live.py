@@ -7,7 +7,10 @@ out. MIDI messages are stamped on arrival (rtmidi's thread) and placed in the ne
 offset that keeps their spacing (a constant one-block delay, no jitter); a message older than
 two blocks is *late*: it is still applied (at offset 0) and counted. Stream status flags
 (input overflow, output underflow: xruns) are counted, never hidden; ``stats`` holds the counts,
-``report()`` formats them. sounddevice is imported when a session opens, not with this module
+``report()`` formats them. The first callback puts the audio thread under real-time scheduling
+(:func:`audiosym.io.realtime.make_realtime`; ``realtime=False`` leaves it alone): where the
+system refuses, the session plays on at the ordinary priority and ``realtime_refused`` says why
+(``wait()`` prints it once). sounddevice is imported when a session opens, not with this module
 (it binds to a JACK server at import time, and ``import audiosym`` must stay light).
 """
 
@@ -28,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from audiosym.errors import DeviceError, ParameterError
+from audiosym.io.realtime import make_realtime
 
 
 @dataclass
@@ -43,6 +47,7 @@ class LiveStats:
     late_midi: int = 0
     callback_errors: int = 0
     max_callback_ms: float = 0.0
+    realtime: bool = False  # the audio thread runs under real-time scheduling (audiosym.io.realtime)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -227,18 +232,22 @@ class LiveSession:
 
     ``midi_port``: index or part of a port name (None: no MIDI); ``input_device`` /
     ``output_device``: sounddevice device index or name (None: the default); ``block_size``
-    in samples at ``engine.sample_rate``; ``midi_api``: 'jack', 'alsa', ... (None: rtmidi's default).
+    in samples at ``engine.sample_rate``; ``midi_api``: 'jack', 'alsa', ... (None: rtmidi's default);
+    ``realtime``: run the audio callback under real-time scheduling where the system allows.
     """
 
     def __init__(self, engine: Any, *, midi_port: str | int | None = None, input_device: Any = None,
                  output_device: Any = None, block_size: int = 128, midi_api: str | None = None,
-                 output_channels: int | None = None) -> None:
+                 output_channels: int | None = None, realtime: bool = True) -> None:
         if not isinstance(block_size, int) or not 1 <= block_size <= 8192:
             raise ParameterError(f"block_size={block_size!r} must be an integer in 1..8192 samples")
         self.engine, self.block_size = engine, block_size
         self.midi_port, self.midi_api = midi_port, midi_api
         self.input_device, self.output_device = input_device, output_device
         self.output_channels = output_channels
+        self.realtime = realtime
+        self.realtime_refused: str | None = None
+        self._realtime_asked = False
         self.stats = LiveStats()
         self.port_name: str | None = None
         self._queue: collections.deque = collections.deque()
@@ -328,6 +337,10 @@ class LiveSession:
             outdata, frames, _, status = args
             x = frames
         st = self.stats
+        if self.realtime and not self._realtime_asked:  # the callback's own thread, once
+            self._realtime_asked = True
+            self.realtime_refused = make_realtime()
+            st.realtime = self.realtime_refused is None
         if status:
             st.xruns += bool(status.input_overflow or status.output_underflow)
             st.input_overflows += bool(status.input_overflow)
@@ -363,15 +376,21 @@ class LiveSession:
                   if self.engine.mode == "synth" else "")  # sounding now / the bank's size
         return (f"[{self.elapsed_s:7.1f} s]{voices} blocks {s.blocks}  xruns {s.xruns} (in overflow {s.input_overflows}, "
                 f"out underflow {s.output_underflows})  midi {s.midi_messages} (late {s.late_midi})  "
-                f"max callback {s.max_callback_ms:.2f} ms  errors {s.callback_errors}")
+                f"max callback {s.max_callback_ms:.2f} ms  errors {s.callback_errors}"
+                f"{'  rt' if s.realtime else ''}")
 
     def wait(self, *, seconds: float | None = None, report_every_s: float = 5.0, out=sys.stderr) -> None:
         """Block until ``seconds`` pass (None: until Ctrl-C), printing ``report()`` periodically."""
         end = None if seconds is None else time.monotonic() + seconds
         next_report = time.monotonic() + report_every_s
+        warned = False
         try:
             while end is None or time.monotonic() < end:
                 time.sleep(0.05 if end is None else max(0.0, min(0.05, end - time.monotonic())))
+                if self.realtime_refused and not warned:
+                    print(f"warning: the audio thread runs at the ordinary priority: {self.realtime_refused}; "
+                          "on a busy machine expect dropouts", file=out, flush=True)
+                    warned = True
                 if time.monotonic() >= next_report:
                     print(self.report(), file=out, flush=True)
                     next_report += report_every_s
