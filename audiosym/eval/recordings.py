@@ -104,6 +104,19 @@ def _codes(model: LatentModel, recs: Recordings) -> tuple[dict[str, np.ndarray],
     return z, valid, used, label
 
 
+def fitted_map(codes: np.ndarray, labels: np.ndarray, n_atoms: int, pitches: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """An atom -> pitch map fitted (Hungarian) on other notes' ``codes`` and ``labels`` ->
+    ``(map, classes)`` for :func:`audiosym.eval.v3.mapped_accuracy`: the classes are ``pitches``
+    (those scored) and every pitch the fitting notes hold, which may be others. An atom the
+    fitting notes never use maps to nothing (-1: wrong wherever it appears)."""
+    classes = np.union1d(pitches, labels)
+    conf = confusion(codes, labels, max(n_atoms, int(codes.max(initial=-1)) + 1), classes)
+    amap = hungarian_map(conf)
+    amap[conf.sum(1) == 0] = -1
+    return amap, classes
+
+
 def evaluate_v3_recordings(model: Any, recs: Recordings, *, fit_on: Recordings | None = None
                            ) -> dict[str, Any]:
     """Codes against pyin pitches rounded to semitones, per sustained frame inside the note.
@@ -122,7 +135,7 @@ def evaluate_v3_recordings(model: Any, recs: Recordings, *, fit_on: Recordings |
                            "atoms_used": float((conf.sum(1) > 0).sum()), "n_atoms": float(n_atoms),
                            "n_pitches": float(len(pitches))}
     pc = model.metadata.get("pitch_control") or {}
-    zs_map = None
+    zs_map, zs_classes = None, pitches
     if pc.get("type") == "codebook":
         atom_midi = np.asarray(pc["atom_midi"], np.int64)
         zs_map = np.array([int(np.searchsorted(pitches, m)) if m in pitches else -1 for m in atom_midi])
@@ -131,16 +144,17 @@ def evaluate_v3_recordings(model: Any, recs: Recordings, *, fit_on: Recordings |
         z2, valid2, used2, label2 = _codes(model, fit_on)
         m2 = valid2 & used2[:, None]
         c2, l2 = z2["code"].astype(np.int64)[m2], np.broadcast_to(label2[:, None], z2["code"].shape)[m2]
-        zs_map = hungarian_map(confusion(c2, l2, n_atoms, pitches))
+        zs_map, zs_classes = fitted_map(c2, l2, n_atoms, pitches)
         out["zero_shot_map"] = "fitted on the run's training recordings"
     if zs_map is not None:
-        out["zero_shot_one_to_one_accuracy"] = mapped_accuracy(codes, labels, zs_map, pitches)
+        out["zero_shot_one_to_one_accuracy"] = mapped_accuracy(codes, labels, zs_map, zs_classes)
     per = {}
     timbre = np.broadcast_to(recs.note_timbre()[:, None], code.shape)[mask]
     for t, name in enumerate(recs.timbres):
         m = timbre == t
         if m.any():
-            per[name] = round(mapped_accuracy(codes[m], labels[m], zs_map if zs_map is not None else amap, pitches), 4)
+            per[name] = round(mapped_accuracy(codes[m], labels[m], *((zs_map, zs_classes) if zs_map is not None
+                                                                     else (amap, pitches))), 4)
     out["per_instrument_one_to_one_accuracy"] = per
     out.update(_counts(recs, used))
     return out

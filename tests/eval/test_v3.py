@@ -54,3 +54,17 @@ def test_heldout_one_to_one_is_scored_on_the_heldout_soundfont_with_the_training
     out = evaluate_v3(ReadPeakV3(), data=data(test_marked={71}))
     assert out["one_to_one_accuracy"] == 1.0
     assert out["heldout_one_to_one_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_a_zero_shot_map_fitted_on_other_pitches_scores_the_pitches_both_hold():
+    """The training recordings hold pitches the evaluated ones do not (64) and the reverse (59):
+    the fitted map covers both sets and scores what it can (a crash, before)."""
+    from audiosym.eval.recordings import fitted_map
+    from audiosym.eval.v3 import mapped_accuracy
+
+    fit_codes, fit_labels = np.array([0, 0, 1, 2, 2]), np.array([60, 60, 62, 64, 64])
+    amap, classes = fitted_map(fit_codes, fit_labels, 4, np.array([59, 60, 62]))
+    assert list(classes) == [59, 60, 62, 64]
+    assert list(amap) == [1, 2, 3, -1]  # atom 3 is never used by the fitting notes: no pitch
+    codes, labels = np.array([0, 1, 1, 3]), np.array([60, 62, 62, 59])
+    assert mapped_accuracy(codes, labels, amap, classes) == 0.75
