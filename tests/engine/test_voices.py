@@ -8,7 +8,7 @@ import pytest
 from audiosym.dsp.pitch import midi_to_hz
 from audiosym.engine.control import MidiEvent, control_change, note_off, note_on, pitch_bend
 from audiosym.engine.engine import Engine
-from audiosym.engine.voices import MAX_VOICES, Voice, allocate
+from audiosym.engine.voices import MAX_VOICES, TICK_DECODES, Voice, allocate
 from audiosym.errors import ParameterError
 from audiosym.preset.session import load_preset
 
@@ -155,7 +155,9 @@ def test_pitch_bend_moves_every_voice_of_its_channel_only(preset):
     assert peak_db(y, 76) > peak_db(y, 77) + 20  # channel 1 unbent
 
 
-def test_all_voices_decode_in_one_batched_call_per_control_step(preset):
+def test_voices_decode_in_one_batched_call_per_block_and_a_bend_refreshes_them_in_turn(preset):
+    """Note-ons decode at once, all in one call; a change that moves every voice (CC1, a bend)
+    refreshes ``TICK_DECODES`` voices per control tick in turn, so no block pays for all."""
     calls: list[int] = []
     original = preset.decode
 
@@ -167,6 +169,7 @@ def test_all_voices_decode_in_one_batched_call_per_control_step(preset):
             calls.append(len(next(iter(inputs.values()))))
             return original(**inputs)
 
+    assert TICK_DECODES == 2
     eng = synth(preset)
     eng.preset = Counting()
     block = eng.control_period  # one control step per block
@@ -175,11 +178,13 @@ def test_all_voices_decode_in_one_batched_call_per_control_step(preset):
     eng.process(block * 3)
     assert calls == [4]  # nothing changed: no decode
     eng.process(block, [control_change(5, 1, 64)])  # CC1 moves every voice's spectrum
-    eng.process(block)
-    assert calls == [4, 4]
+    for _ in range(3):
+        eng.process(block)
+    assert calls == [4, 2, 2]  # two voices per tick, each once
     eng.process(block, [pitch_bend(0, 0.25), note_on(1, 79, 90)])
-    eng.process(block)
-    assert calls[2:] == [5]  # bend and a new note: one call for all five voices
+    for _ in range(3):
+        eng.process(block)
+    assert calls[3:] == [3, 2]  # two bent voices + the new note at once, then the other two
 
 
 def test_a_note_flood_neither_crashes_nor_leaves_a_note_on(preset):

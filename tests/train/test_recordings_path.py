@@ -21,6 +21,8 @@ def test_folder_to_preset_to_resynth(tmp_path, capsys):
                      "--set", "eval_every=20", "--threads", "1", "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert "violin: 2 file(s)" in err and "held out for evaluation" in err
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["pitch_init"] == "harmonic"  # tiny's setting for recordings (train/sps/config.py RECORDINGS)
     assert cli_main(["export", str(run), "--out", str(preset)]) == 0
     capsys.readouterr()
     assert cli_main(["presets", "inspect", str(preset), "--json"]) == 0

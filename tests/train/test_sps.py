@@ -251,3 +251,13 @@ def test_eval_cli_reports_the_required_keys(tiny_run, tmp_path):
     assert all(0.0 <= v <= 1.0 for v in m["r2_per_instrument"].values())
     assert set(m["excluded"]) <= set(m["r2_per_instrument"]) | {"piano"}
     assert plot.stat().st_size > 10_000
+
+
+def test_tiny_on_recordings_starts_from_the_harmonic_comb_unless_told_otherwise():
+    """resolve_config applies RECORDINGS[config] when the data are recordings; --set wins."""
+    from train.core.runs import resolve_config
+
+    assert resolve_config(sps, "tiny", []).pitch_init == "random"  # soundfonts: learned from noise
+    assert resolve_config(sps, "tiny", ["audio=/x"]).pitch_init == "harmonic"
+    assert resolve_config(sps, "tiny", ["audio=/x", "pitch_init=random"]).pitch_init == "random"
+    assert resolve_config(sps, "paper", ["audio=/x"]).pitch_init == sps.Config().pitch_init  # no entry

@@ -41,6 +41,17 @@ def method_module(method: str) -> ModuleType:
     return importlib.import_module(_METHODS[method])
 
 
+def resolve_config(mod: Any, config: str, overrides: list[str]) -> Any:
+    """Method module ``mod``'s config ``config`` with ``overrides``; when they name recordings
+    (``audio=DIR``), the config's own settings for recordings (``mod.RECORDINGS[config]``) come
+    first, so the user's ``--set`` still wins."""
+    cfg = resolve(mod.Config, mod.CONFIGS, config, overrides)
+    recorded = getattr(mod, "RECORDINGS", {}).get(config, {})
+    if cfg.audio and recorded:
+        cfg = resolve(mod.Config, mod.CONFIGS, config, [f"{k}={v}" for k, v in recorded.items()] + overrides)
+    return cfg
+
+
 def train_method(
     method: str,
     *,
@@ -54,7 +65,7 @@ def train_method(
 ) -> dict[str, Any]:
     """Resolve the config, build the method's task, run the shared trainer."""
     mod = method_module(method)
-    cfg = resolve(mod.Config, mod.CONFIGS, config, overrides)
+    cfg = resolve_config(mod, config, overrides)
     if soundfont:
         cfg = dataclasses.replace(cfg, soundfont=soundfont)
     seed_everything(cfg.seed)

@@ -110,3 +110,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "eval_every": 5000, "ckpt_every": 5000, "log_every": 200,
     },
 }
+
+#: Settings a config takes when it trains on recordings (``--audio``), before the user's ``--set``.
+#: ``tiny`` starts the pitch head's kernel as a harmonic comb there (a prior that a note's
+#: partials sit at whole multiples of its fundamental; no labels). From the random start that
+#: learns it on soundfont notes, training on melodies is unreliable: on 5 timbres x 5 minutes of
+#: FluidR3 melodies + an espeak voice (benchmarks/own_audio.py, 2026-12-05) r2_mean on the held-out
+#: files was 0.73, 0.81 and 0.53 over seeds 0-2 (octave and anchor errors); from the comb 0.948
+#: (the four instruments >= 0.999, the voice 0.74). BENCHMARKS.md, "Presets from recordings".
+RECORDINGS: dict[str, dict[str, Any]] = {"tiny": {"pitch_init": "harmonic"}}
+

@@ -41,11 +41,11 @@ from train.core.config import from_record
 from train.core.device import to_model, to_numpy
 from train.core.recordings import training_recordings
 from train.core.trainer import Task
-from train.sps.config import CONFIGS, Config
+from train.sps.config import CONFIGS, RECORDINGS, Config
 from train.sps.data import RecordingSampler, SequenceSampler, note_spec
 from train.sps.loss import SPSModel
 
-__all__ = ["CONFIGS", "Config", "SPSModel", "TorchSPS", "build_task", "load_latent_model", "metadata"]
+__all__ = ["CONFIGS", "RECORDINGS", "Config", "SPSModel", "TorchSPS", "build_task", "load_latent_model", "metadata"]
 
 
 class TorchSPS:
