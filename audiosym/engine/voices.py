@@ -17,7 +17,8 @@ MIDI, all channels (omni), per channel where MIDI says so:
 - CC64 (sustain pedal, per channel): while down (>= 64), released keys sound on; pedal up
   releases them;
 - pitch bend (per channel): moves every voice of that channel at once (its spectrum follows on
-  the control grid); CC1 morph and program change: every sounding voice;
+  the control grid, ``TICK_DECODES`` voices per tick in turn: the per-block cost stays flat);
+  CC1 morph and program change: every sounding voice;
 - CC123 (all notes off): every voice released, pedal-held ones too; CC120 (all sound off): every
   voice faded out over ``Adsr.panic_s``; CC121 (reset controllers): bends and mod to 0, pedals up;
 - a note outside the preset's playable range is folded in by octaves and counted, as in mono.
@@ -58,6 +59,11 @@ if TYPE_CHECKING:  # annotations only: the engine imports this module
 #: default is 1 (monophonic), which keeps the output of code built on it.
 DEFAULT_VOICES = 8
 MAX_VOICES = 64
+#: Dirty voices (a bend, CC1) decoded per control-grid tick, besides the note-ons decoded at once:
+#: a bend on a held 8-note chord refreshes its spectra over 4 ticks (8 ms at the default 2 ms grid)
+#: instead of in one block, so no block pays for 8 decodes; each voice's pitch follows the bend
+#: at once (its oscillators), only the spectrum read for the new pitch waits its turn.
+TICK_DECODES = 2
 CC_SUSTAIN = 64
 N_CHANNELS = 16
 _IDLE = AdsrState()
@@ -230,13 +236,14 @@ class Polyphony:
                     ps, cs = self._message(ps, cs, data, p, voices, starts, immediate)
                 pi += 1
             on_tick = (state.n_samples + p) % period == 0
-            for i, v in enumerate(voices):
-                if i in immediate or (v.dirty and on_tick):
-                    if v.sounding:
-                        requests.append(self._request(p, cs, v, ps, silent[i] or p in starts[i]))
-                        owners.append(i)
-                    if v.dirty:
-                        voices[i] = voices[i]._replace(dirty=False)
+            due = self._due(voices, immediate, (state.n_samples + p) // period if on_tick else None)
+            for i in due:
+                v = voices[i]
+                if v.sounding:
+                    requests.append(self._request(p, cs, v, ps, silent[i] or p in starts[i]))
+                    owners.append(i)
+                if v.dirty:
+                    voices[i] = v._replace(dirty=False)
             tick = n if not any(v.dirty for v in voices) else p + 1 + (-(state.n_samples + p + 1)) % period
             prev = p
         updates = e._decode(requests)  # one batched decoder call for every voice's requests
@@ -249,6 +256,19 @@ class Polyphony:
         poly = replace(ps, voices=tuple(voices))
         return out, {"control": cs, "poly": poly, "decodes": state.decodes + len(requests),
                      "last_gain": float(gain[:, -1].sum()) if n else state.last_gain}
+
+    def _due(self, voices: list[Voice], immediate: set[int], tick: int | None) -> list[int]:
+        """The voices decoded at this point, in voice order: those started or changed here
+        (``immediate``: a note-on's spectrum is never late), and on control-grid tick number
+        ``tick`` (None: not a tick) at most ``TICK_DECODES`` of the dirty ones, taken in turn
+        from voice ``tick * TICK_DECODES`` on (absolute: blocking cannot move it)."""
+        n_v = len(voices)
+        due = set(immediate)
+        if tick is not None:
+            start = (tick * TICK_DECODES) % n_v
+            waiting = [(start + k) % n_v for k in range(n_v)]
+            due.update([i for i in waiting if voices[i].dirty and i not in immediate][:TICK_DECODES])
+        return sorted(due)
 
     def _synthesise(self, v: Voice, synth: Any, gain: np.ndarray, f0: np.ndarray, starts: list[int],
                     updates: list[tuple[int, Any]], out: np.ndarray) -> Any:
