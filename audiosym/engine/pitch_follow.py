@@ -1,0 +1,214 @@
+"""Low-latency pitch following for transfer mode with no MIDI note held (issue #15).
+
+The encoder's pitch waits for its 2048-sample (128 ms at 16 kHz) analysis window, so a new
+sung note used to sound at the old pitch for ~83 ms. Here a short-window YIN estimator (de
+Cheveigné & Kawahara 2002: difference function, cumulative-mean-normalised difference
+``d'``, absolute threshold, parabolic interpolation) runs on the model-rate (16 kHz) input
+every ``hop`` samples and sets the pitch at onsets and note changes:
+
+- the window is derived from the preset's playable range: YIN needs the longest period it
+  must find twice (the lag range plus an integration window of the same length), so
+  :func:`window_samples` is twice the period of a semitone below the lowest playable note:
+  518 samples = 32 ms for sps-default (C2 = MIDI 36), 130 samples = 8 ms for v3-default
+  (C4 = 60); a lower preset gets a longer window and a later answer (an input pitch below
+  that is not found: the encoder's pitch plays it, as before);
+- :class:`YinBuffer` / :meth:`PitchFollower.estimate`: the stream's last window and the
+  estimates of the frames a block completes (a numba kernel, frame by frame), pure;
+- :class:`Follow` / :meth:`PitchFollower.update`: which pitch is heard. The fast estimate
+  whenever it is voiced (it is more accurate than the encoder's calibrated pitch on a
+  held note, BENCHMARKS.md "Low-latency pitch following"); the encoder's pitch where it is
+  unvoiced for longer than the encoder's window (noise, breath), as before. Octave guard:
+  once the fast estimate has held one note for the encoder's whole window, an encoder pitch
+  a whole number of octaves away (within 50 cents) moves the fast estimate to the encoder's
+  octave until the next note change.
+
+States are immutable, like the engine's (audiosym.engine.state.EngineState).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numba
+import numpy as np
+
+#: The encoder-free path (default) and the encoder-only path of before 2026-12-05.
+PITCH_FOLLOW = ("fast", "encoder")
+DEFAULT_PITCH_FOLLOW = "fast"
+HOP_MS = 4.0  # one estimate per 64 samples at 16 kHz
+THRESHOLD = 0.15  # YIN's absolute threshold on d' (the paper: 0.1 .. 0.15)
+MARGIN_SEMITONES = 1.0  # the window reaches this far below the lowest playable note
+NOTE_CHANGE_SEMITONES = 0.7  # a fast estimate this far from the note's first one starts a new note
+AGREE_SEMITONES = 0.5  # octave guard: the encoder agrees up to whole octaves within this
+DECODE_SEMITONES = 0.05  # a heard pitch this far from the last decoded one is decoded again
+SILENCE = 1e-8  # mean square below this (-80 dBFS): no pitch
+
+
+def window_samples(lowest_midi: float, sample_rate: int) -> int:
+    """YIN buffer length in samples at ``sample_rate``: twice the period of ``lowest_midi -
+    MARGIN_SEMITONES`` (lag range + an integration window of the same length)."""
+    f_min = 440.0 * 2 ** ((lowest_midi - MARGIN_SEMITONES - 69) / 12)
+    return 2 * int(np.ceil(sample_rate / f_min))
+
+
+@dataclass(frozen=True)
+class YinBuffer:
+    """``tail``: the last ``window - 1`` model-rate samples; ``n``: model-rate samples seen."""
+
+    tail: np.ndarray
+    n: int = 0
+
+
+@dataclass(frozen=True)
+class Follow:
+    """What decides the heard pitch (MIDI; NaN: none). ``fast``: newest fast estimate (octave
+    guard applied); ``anchor``/``since``: the current note's first raw estimate and its absolute
+    device sample; ``octave``: the guard's shift in octaves; ``voiced_at``: device sample of the
+    newest voiced estimate; ``enc``/``enc_latent``: newest encoder pitch; ``decoded``: pitch of
+    the last decode."""
+
+    fast: float = np.nan
+    anchor: float = np.nan
+    since: int = 0
+    octave: int = 0
+    voiced_at: int = -(1 << 62)
+    enc: float = np.nan
+    enc_latent: np.ndarray | None = None
+    decoded: float = np.nan
+
+
+class PitchFollower:
+    """Short-window YIN on the model-rate stream and the choice of the heard pitch.
+
+    ``model_rate`` Hz; ``midi_range``: the preset's playable (lo, hi); ``device_rate`` Hz;
+    ``encoder_window``: the encoder's analysis window in model-rate samples (n_fft);
+    ``midi_to_latent``/``quantise``: the preset's calibration (quantise: a codebook preset's
+    pitch of the nearest atom, identity for linear); ``transpose_semitones`` added to estimates.
+    """
+
+    def __init__(self, *, model_rate: int, midi_range: tuple[int, int], device_rate: int, encoder_window: int,
+                 midi_to_latent, quantise, transpose_semitones: float = 0.0) -> None:
+        self.model_rate = int(model_rate)
+        self.window = window_samples(midi_range[0], self.model_rate)
+        self.tau_max = self.window // 2
+        f_max = 440.0 * 2 ** ((midi_range[1] + 2 * MARGIN_SEMITONES - 69) / 12)
+        self.tau_min = max(int(np.floor(self.model_rate / f_max)), 2)
+        self.hop = max(int(round(HOP_MS * self.model_rate / 1000)), 1)
+        self.encoder_window_device = encoder_window * device_rate / self.model_rate
+        self.midi_to_latent, self.quantise = midi_to_latent, quantise
+        self.transpose = float(transpose_semitones)
+
+    @property
+    def delay_samples(self) -> float:
+        """Model-rate samples from a pitch step to the estimate that shows it: half the window
+        (the step reaches the window's middle) + one hop (the next estimate)."""
+        return self.window / 2 + self.hop
+
+    def init_buffer(self) -> YinBuffer:
+        return YinBuffer(tail=np.zeros(self.window - 1))
+
+    # ------------------------------------------------------------------ estimates
+    def frames(self, y: np.ndarray, buf: YinBuffer) -> tuple[np.ndarray, np.ndarray, YinBuffer]:
+        """New model-rate samples ``y [m]`` -> (ends [k]: index in ``y`` of each completed frame's
+        last sample, frames [k, window], new buffer). Frames end at absolute samples ``j`` with
+        ``(j + 1) % hop == 0``."""
+        stack = np.concatenate([buf.tail, y])
+        w = self.window
+        first = buf.n + (-(buf.n + 1)) % self.hop  # absolute index of the first frame end >= buf.n
+        ends = np.arange(first, buf.n + len(y), self.hop) - buf.n
+        new = YinBuffer(tail=stack[len(stack) - (w - 1):], n=buf.n + len(y))
+        if len(ends) == 0:
+            return ends, np.zeros((0, w)), new
+        # y[e] is stack[e + w - 1]: the frame ending there is stack[e : e + w]
+        return ends, np.lib.stride_tricks.sliding_window_view(stack, w)[ends], new
+
+    def estimate(self, frames: np.ndarray) -> np.ndarray:
+        """YIN on ``frames [k, window]`` -> MIDI pitch ``[k]`` (before transposition), NaN where
+        unvoiced (no dip of d' below THRESHOLD, or silence). :func:`yin_kernel`, frame by frame,
+        so the result does not depend on how many frames a block completes."""
+        if len(frames) == 0:
+            return np.zeros(0)
+        # Reversed, so that the integration window is the newest samples, compared with the
+        # samples ``tau`` earlier: a new note shows once it fills about half the window.
+        period = yin_kernel(np.ascontiguousarray(frames[:, ::-1]), self.window - self.tau_max, self.tau_min,
+                            self.tau_max, THRESHOLD, SILENCE)
+        with np.errstate(invalid="ignore"):
+            return 69 + 12 * np.log2(self.model_rate / period / 440.0)
+
+    # ------------------------------------------------------------------ the heard pitch
+    def _heard(self, midi: float) -> tuple[float, np.ndarray]:
+        m = float(self.quantise(midi))
+        return m, self.midi_to_latent(m)
+
+    def update(self, fol: Follow, kind: str, payload, at: int
+               ) -> tuple[Follow, tuple[float, np.ndarray] | None, bool]:
+        """One fast estimate (``kind="fast"``, payload: raw MIDI or NaN) or encoder frame
+        (``"enc"``, payload: (latent, midi)) at absolute device sample ``at`` -> (state, the heard
+        (midi, pitch latent) or None to keep the current one, whether to decode again)."""
+        if kind == "enc":
+            latent, midi = payload
+            fol = replace(fol, enc=float(midi), enc_latent=latent)
+            if at - fol.voiced_at > self.encoder_window_device or not np.isfinite(fol.fast):
+                # unvoiced for the encoder's whole window (or not yet voiced): the encoder's pitch, as before
+                return replace(fol, decoded=float(midi)), (float(midi), latent), True
+            raw = fol.fast - 12 * fol.octave  # the newest estimate as YIN gave it
+            if at - fol.since >= self.encoder_window_device and np.isfinite(midi):
+                octaves = int(np.round((midi - raw) / 12))
+                if abs(midi - raw - 12 * octaves) < AGREE_SEMITONES and octaves != fol.octave:
+                    return self._set(replace(fol, octave=octaves), raw + 12 * octaves)
+            return fol, None, False
+        raw = float(payload) + self.transpose
+        if not np.isfinite(raw):
+            return fol, None, False  # hold: the encoder takes over once unvoiced for its window
+        if not np.isfinite(fol.anchor) or abs(raw - fol.anchor) > NOTE_CHANGE_SEMITONES:
+            fol = replace(fol, anchor=raw, since=at, octave=0)
+        fol = replace(fol, voiced_at=at)
+        return self._set(fol, raw + 12 * fol.octave)
+
+    def _set(self, fol: Follow, midi: float) -> tuple[Follow, tuple[float, np.ndarray] | None, bool]:
+        heard = self._heard(midi)
+        decode = not abs(heard[0] - fol.decoded) <= DECODE_SEMITONES  # NaN (none yet): decode
+        return replace(fol, fast=midi, decoded=heard[0] if decode else fol.decoded), heard, decode
+
+
+@numba.njit(cache=True, nogil=True)
+def yin_kernel(x, w, tau_min, tau_max, threshold, silence):  # pragma: no cover - compiled
+    """Period in samples (NaN: unvoiced) of each frame ``x [k, L]`` (``L >= w + tau_max``), YIN
+    steps 2-5: the difference function ``d(tau) = sum_{i < w} (x[i] - x[i + tau])^2`` of the
+    mean-removed frame, ``d'`` (cumulative-mean-normalised), the first dip below ``threshold``
+    in ``[tau_min, tau_max)`` walked down to its minimum, parabolic interpolation."""
+    k, n = x.shape
+    out = np.full(k, np.nan)
+    d = np.empty(tau_max + 1)
+    for f in range(k):
+        mean = 0.0
+        for i in range(n):
+            mean += x[f, i]
+        mean /= n
+        y = x[f] - mean
+        energy = 0.0
+        for i in range(n):
+            energy += y[i] * y[i]
+        if energy / n <= silence:
+            continue
+        d[0] = 1.0
+        running = 0.0
+        for tau in range(1, tau_max + 1):
+            acc = 0.0
+            for i in range(w):
+                diff = y[i] - y[i + tau]
+                acc += diff * diff
+            running += acc
+            d[tau] = acc * tau / running if running > 0.0 else 1.0
+        tau = tau_min
+        while tau < tau_max and d[tau] >= threshold:
+            tau += 1
+        if tau >= tau_max:
+            continue
+        while tau + 1 < tau_max and d[tau + 1] < d[tau]:
+            tau += 1
+        a, b, c = d[tau - 1], d[tau], d[tau + 1]
+        den = a - 2.0 * b + c
+        shift = 0.5 * (a - c) / den if den > 1e-12 else 0.0
+        out[f] = tau + min(max(shift, -1.0), 1.0)
+    return out
