@@ -28,9 +28,13 @@ States are immutable, like the engine's (audiosym.engine.state.EngineState).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numba
 import numpy as np
+
+from audiosym.engine.control import ControlState, MidiEvent, apply_message
+from audiosym.errors import ParameterError
 
 #: The encoder-free path (default) and the encoder-only path of before 2026-12-05.
 PITCH_FOLLOW = ("fast", "encoder")
@@ -77,6 +81,40 @@ class Follow:
     decoded: float = np.nan
 
 
+def follower_for(preset: Any, pitch_follow: str, *, mode: str, sample_rate: int) -> PitchFollower | None:
+    """The engine's follower for ``preset`` (:class:`audiosym.preset.model.Preset`) at
+    ``sample_rate`` Hz: None in synth mode and with ``pitch_follow="encoder"``."""
+    if pitch_follow not in PITCH_FOLLOW:
+        raise ParameterError(f"pitch_follow={pitch_follow!r} is not one of {PITCH_FOLLOW}")
+    if mode != "transfer" or pitch_follow == "encoder":
+        return None
+    lo, hi = preset.midi_range
+
+    def to_latent(midi: float) -> np.ndarray:
+        return np.asarray(preset.midi_to_latent(float(np.clip(midi, lo, hi))), np.float32).reshape(-1)
+
+    def quantise(midi: float) -> float:  # a codebook plays its atoms' pitches, as its encoder did
+        return midi if preset.continuous_pitch else float(preset.latent_to_midi(to_latent(midi)))
+
+    return PitchFollower(model_rate=preset.features.sample_rate, midi_range=(lo, hi), device_rate=sample_rate,
+                         encoder_window=preset.features.n_fft, midi_to_latent=to_latent, quantise=quantise,
+                         transpose_semitones=preset.transpose_semitones)
+
+
+def unheld(offsets: np.ndarray, events: list[MidiEvent], control: ControlState, program_timbres: dict[int, str],
+           note_range: tuple[int, int]) -> list[int]:
+    """Indices of the frames at block ``offsets [k]`` (sorted) that arrive while no MIDI note is
+    held (``events``: the block's, applied to ``control`` in order): only their pitch is heard."""
+    needed, ei, cs = [], 0, control
+    for i, off in enumerate(offsets):
+        while ei < len(events) and events[ei].offset <= off:
+            cs = apply_message(cs, events[ei].data, program_timbres, note_range)[0]
+            ei += 1
+        if cs.note is None:
+            needed.append(i)
+    return needed
+
+
 class PitchFollower:
     """Short-window YIN on the model-rate stream and the choice of the heard pitch.
 
@@ -108,10 +146,11 @@ class PitchFollower:
         return YinBuffer(tail=np.zeros(self.window - 1))
 
     # ------------------------------------------------------------------ estimates
-    def frames(self, y: np.ndarray, buf: YinBuffer) -> tuple[np.ndarray, np.ndarray, YinBuffer]:
+    def frames(self, y: np.ndarray, buf: YinBuffer | None) -> tuple[np.ndarray, np.ndarray, YinBuffer]:
         """New model-rate samples ``y [m]`` -> (ends [k]: index in ``y`` of each completed frame's
         last sample, frames [k, window], new buffer). Frames end at absolute samples ``j`` with
-        ``(j + 1) % hop == 0``."""
+        ``(j + 1) % hop == 0``. ``buf`` None: a fresh one."""
+        buf = buf or self.init_buffer()
         stack = np.concatenate([buf.tail, y])
         w = self.window
         first = buf.n + (-(buf.n + 1)) % self.hop  # absolute index of the first frame end >= buf.n
@@ -135,16 +174,35 @@ class PitchFollower:
         with np.errstate(invalid="ignore"):
             return 69 + 12 * np.log2(self.model_rate / period / 440.0)
 
+    def run(self, offsets: np.ndarray, frames: np.ndarray, events: list[MidiEvent], control: ControlState,
+            program_timbres: dict[int, str], note_range: tuple[int, int]) -> list[tuple[int, None, float]]:
+        """The estimates of the block's frames ``frames [k, window]`` (at block ``offsets [k]``)
+        that arrive with no note held -> [(offset, None, raw MIDI or NaN)]."""
+        free = unheld(offsets, events, control, program_timbres, note_range) if len(offsets) else []
+        if not free:
+            return []
+        midi = self.estimate(frames[free])
+        return [(int(offsets[i]), None, float(m)) for i, m in zip(free, midi, strict=True)]
+
     # ------------------------------------------------------------------ the heard pitch
     def _heard(self, midi: float) -> tuple[float, np.ndarray]:
         m = float(self.quantise(midi))
         return m, self.midi_to_latent(m)
 
-    def update(self, fol: Follow, kind: str, payload, at: int
+    def update(self, fol: Follow, kind: str, payload: Any, at: int, audible: bool = True
                ) -> tuple[Follow, tuple[float, np.ndarray] | None, bool]:
         """One fast estimate (``kind="fast"``, payload: raw MIDI or NaN) or encoder frame
         (``"enc"``, payload: (latent, midi)) at absolute device sample ``at`` -> (state, the heard
-        (midi, pitch latent) or None to keep the current one, whether to decode again)."""
+        (midi, pitch latent) or None to keep the current one, whether to decode again).
+        ``audible``: whether the input's pitch sounds now (not during a released note's tail);
+        if not, nothing is decoded, and the next audible frame decodes."""
+        fol, heard, decode = self._update(fol, kind, payload, at)
+        if not audible:
+            return replace(fol, decoded=np.nan), heard, False
+        return fol, heard, decode
+
+    def _update(self, fol: Follow, kind: str, payload: Any, at: int
+                ) -> tuple[Follow, tuple[float, np.ndarray] | None, bool]:
         if kind == "enc":
             latent, midi = payload
             fol = replace(fol, enc=float(midi), enc_latent=latent)
