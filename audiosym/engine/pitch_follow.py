@@ -9,9 +9,11 @@ every ``hop`` samples and sets the pitch at onsets and note changes:
 - the window is derived from the preset's playable range: YIN needs the longest period it
   must find twice (the lag range plus an integration window of the same length), so
   :func:`window_samples` is twice the period of a semitone below the lowest playable note:
-  518 samples = 32 ms for sps-default (C2 = MIDI 36), 130 samples = 8 ms for v3-default
+  504 samples = 31.5 ms for sps-default (C2 = MIDI 36), 126 samples = 7.9 ms for v3-default
   (C4 = 60); a lower preset gets a longer window and a later answer (an input pitch below
-  that is not found: the encoder's pitch plays it, as before);
+  that is not found: the encoder's pitch plays it, as before). The estimate shows a new note
+  once it fills half (step up) to three quarters (step down to the lowest note) of the window:
+  :attr:`PitchFollower.delay_samples` reports the latter;
 - :class:`YinBuffer` / :meth:`PitchFollower.estimate`: the stream's last window and the
   estimates of the frames a block completes (a numba kernel, frame by frame), pure;
 - :class:`Follow` / :meth:`PitchFollower.update`: which pitch is heard. The fast estimate
@@ -39,9 +41,9 @@ from audiosym.errors import ParameterError
 #: The encoder-free path (default) and the encoder-only path of before 2026-12-05.
 PITCH_FOLLOW = ("fast", "encoder")
 DEFAULT_PITCH_FOLLOW = "fast"
-HOP_MS = 4.0  # one estimate per 64 samples at 16 kHz
+HOP_MS = 2.0  # one estimate per 32 samples at 16 kHz
 THRESHOLD = 0.15  # YIN's absolute threshold on d' (the paper: 0.1 .. 0.15)
-MARGIN_SEMITONES = 1.0  # the window reaches this far below the lowest playable note
+MARGIN_SEMITONES = 0.5  # the window reaches this far below the lowest playable note (a flat singer)
 NOTE_CHANGE_SEMITONES = 0.7  # a fast estimate this far from the note's first one starts a new note
 AGREE_SEMITONES = 0.5  # octave guard: the encoder agrees up to whole octaves within this
 DECODE_SEMITONES = 0.05  # a heard pitch this far from the last decoded one is decoded again
@@ -138,9 +140,11 @@ class PitchFollower:
 
     @property
     def delay_samples(self) -> float:
-        """Model-rate samples from a pitch step to the estimate that shows it: half the window
-        (the step reaches the window's middle) + one hop (the next estimate)."""
-        return self.window / 2 + self.hop
+        """Model-rate samples from a pitch step to the estimate that shows it, at most: three
+        quarters of the window + one hop (the next estimate). A step up shows once the new note
+        fills about half the window; a step down to the lowest note, whose period is half the
+        window, once it fills three quarters of it (measured: tests/engine/test_pitch_follow.py)."""
+        return 0.75 * self.window + self.hop
 
     def init_buffer(self) -> YinBuffer:
         return YinBuffer(tail=np.zeros(self.window - 1))
@@ -234,10 +238,12 @@ def yin_kernel(x, w, tau_min, tau_max, threshold, silence):  # pragma: no cover 
     """Period in samples (NaN: unvoiced) of each frame ``x [k, L]`` (``L >= w + tau_max``), YIN
     steps 2-5: the difference function ``d(tau) = sum_{i < w} (x[i] - x[i + tau])^2`` of the
     mean-removed frame, ``d'`` (cumulative-mean-normalised), the first dip below ``threshold``
-    in ``[tau_min, tau_max)`` walked down to its minimum, parabolic interpolation."""
+    in ``[tau_min, tau_max)`` walked down to its minimum, parabolic interpolation of ``d`` (not
+    ``d'``: less biased), refined on the period's largest multiple below ``tau_max``."""
     k, n = x.shape
     out = np.full(k, np.nan)
     d = np.empty(tau_max + 1)
+    raw = np.empty(tau_max + 1)
     for f in range(k):
         mean = 0.0
         for i in range(n):
@@ -257,6 +263,7 @@ def yin_kernel(x, w, tau_min, tau_max, threshold, silence):  # pragma: no cover 
                 diff = y[i] - y[i + tau]
                 acc += diff * diff
             running += acc
+            raw[tau] = acc
             d[tau] = acc * tau / running if running > 0.0 else 1.0
         tau = tau_min
         while tau < tau_max and d[tau] >= threshold:
@@ -265,8 +272,26 @@ def yin_kernel(x, w, tau_min, tau_max, threshold, silence):  # pragma: no cover 
             continue
         while tau + 1 < tau_max and d[tau + 1] < d[tau]:
             tau += 1
-        a, b, c = d[tau - 1], d[tau], d[tau + 1]
-        den = a - 2.0 * b + c
-        shift = 0.5 * (a - c) / den if den > 1e-12 else 0.0
-        out[f] = tau + min(max(shift, -1.0), 1.0)
+        # A short period is refined on the dip at its largest multiple in range: the parabola's
+        # error (a few cents at 15 samples) is divided by the multiple.
+        t0 = tau + _parabola(raw, tau)
+        k = max(int((tau_max - 2) / t0), 1)
+        if k > 1:
+            c = int(t0 * k + 0.5)
+            j = c
+            for i in range(max(c - 2, 1), min(c + 3, tau_max)):
+                if raw[i] < raw[j]:
+                    j = i
+            out[f] = (j + _parabola(raw, j)) / k
+        else:
+            out[f] = t0
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _parabola(d, i):  # pragma: no cover - compiled
+    """Offset (-1 .. 1) of the vertex of the parabola through ``d[i - 1 : i + 2]``."""
+    a, b, c = d[i - 1], d[i], d[i + 1]
+    den = a - 2.0 * b + c
+    shift = 0.5 * (a - c) / den if den > 1e-12 else 0.0
+    return min(max(shift, -1.0), 1.0)
