@@ -25,6 +25,9 @@ It feeds signals through the real engine, 48 kHz, block 128, one onnxruntime thr
 - ``note_latency_ms``: synth mode, note-on in silence -> output RMS at half its steady level
   (<= 10 ms);
   ``note_first_sample_ms``: note-on -> first non-zero output sample;
+- ``pitch_passthrough_latency_ms``: transfer mode, no note held: ``Engine.pitch_latency_samples``
+  (a pitch step to the heard pitch, at most; measured by tests/engine/test_pitch_follow.py) of
+  ``pitch_follow`` (``"fast"``, the short-window estimate, or ``"encoder"``, as before #15);
 - ``pitch_error_cents_median``: pyin on sustained synth-mode notes across the preset's playable
   range, median |f0 - MIDI target| in cents (<= 15); ``..._transfer`` with a rendered input
   note 5 semitones away and the MIDI note held.
@@ -39,7 +42,13 @@ import numpy as np
 
 from audiosym.bench.common import cpu_load, half_rise, header, log
 from audiosym.data.soundfonts import find_soundfont, render_note
-from audiosym.engine.control import control_change, note_off, note_on, pitch_bend
+from audiosym.engine.control import (
+    DEFAULT_PITCH_FOLLOW,
+    control_change,
+    note_off,
+    note_on,
+    pitch_bend,
+)
 from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.engine.engine import Engine
 from audiosym.preset.session import load_preset
@@ -79,7 +88,7 @@ def targets_met(result: dict) -> dict[str, bool | None]:
 def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: int = 48000,
                  block_size: int = 128, seconds: float = 8.0, pitch_step: int = 2, match: bool = True,
                  dynamics: str = DEFAULT_DYNAMICS, load: bool = False, load_processes: int | None = None,
-                 voices: int = 1) -> dict:
+                 voices: int = 1, pitch_follow: str = DEFAULT_PITCH_FOLLOW) -> dict:
     """The engine's block compute, latency and pitch error on ``preset_name`` (a preset file or
     shipped name) -> one JSON-ready dict (its keys: the module docstring).
 
@@ -88,7 +97,9 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
     notes pitch-checked; ``match`` (the preset's stored match corrections) and ``dynamics``
     (``"timbre"`` or ``"input"``): by default what a live session plays; ``load``: time the
     blocks with ``load_processes`` busy processes (default one per core, ``os.cpu_count()``);
-    ``voices``: the synth-mode engine's voices (more than 1: the chord-and-melody scenario).
+    ``voices``: the synth-mode engine's voices (more than 1: the chord-and-melody scenario);
+    ``pitch_follow``: the transfer-mode engines' (:class:`audiosym.engine.engine.Engine`; ``"encoder"``
+    measures the path of before issue #15's short-window pitch).
     """
     preset = load_preset(preset_name, device="cpu", intra_op_threads=1)
     if match:
@@ -100,7 +111,7 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
 
     def make(mode: str, n_voices: int = 1) -> Engine:
         return Engine(preset, timbre=timbre, sample_rate=sr, block_size=block, mode=mode, dynamics=dynamics,
-                      voices=n_voices,
+                      voices=n_voices, pitch_follow=pitch_follow,
                       morph_timbre=preset.timbre_names[0] if preset.timbre_names[0] != timbre else preset.timbre_names[-1])
 
     # -- per-block compute: a melody (transfer: rendered input + MIDI; synth: MIDI only) ------
@@ -178,7 +189,7 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
     result = {
         **header(),
         "preset": preset.name, "kind": preset.kind, "timbre": timbre, "midi_range": [lo, hi],
-        "match_corrections": preset.applies_stored_match, "dynamics": dynamics,
+        "match_corrections": preset.applies_stored_match, "dynamics": dynamics, "pitch_follow": pitch_follow,
         "sample_rate": sr, "block_size": block, "block_ms": round(block_ms, 4), "ort_threads": 1,
         "block_compute_p50_ms": round(float(np.percentile(tw, 50)), 4),
         "block_compute_p99_ms": round(float(np.percentile(tw, 99)), 4),

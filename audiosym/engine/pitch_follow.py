@@ -35,12 +35,18 @@ from typing import Any
 import numba
 import numpy as np
 
-from audiosym.engine.control import ControlState, MidiEvent, apply_message
+from audiosym.engine.control import (
+    DEFAULT_PITCH_FOLLOW,
+    PITCH_FOLLOW,
+    ControlState,
+    MidiEvent,
+    apply_message,
+)
 from audiosym.errors import ParameterError
 
-#: The encoder-free path (default) and the encoder-only path of before 2026-12-05.
-PITCH_FOLLOW = ("fast", "encoder")
-DEFAULT_PITCH_FOLLOW = "fast"
+__all__ = ["DEFAULT_PITCH_FOLLOW", "PITCH_FOLLOW", "Follow", "PitchFollower", "YinBuffer", "follower_for", "unheld",
+           "window_samples", "yin_kernel"]
+
 HOP_MS = 2.0  # one estimate per 32 samples at 16 kHz
 THRESHOLD = 0.15  # YIN's absolute threshold on d' (the paper: 0.1 .. 0.15)
 MARGIN_SEMITONES = 0.5  # the window reaches this far below the lowest playable note (a flat singer)
