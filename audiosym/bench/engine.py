@@ -61,6 +61,7 @@ TARGETS: dict[str, tuple[str, float, bool, bool]] = {
     "input_latency_ms": ("input_latency_ms", 20, False, False),
     "note_latency_ms": ("note_latency_ms", 10, False, False),
     "pitch_error_cents_median": ("pitch_error_cents_median", 15, False, False),
+    "pitch_passthrough_latency_ms": ("pitch_passthrough_latency_ms", 30, False, False),  # issue #15, DESIGN.md
     # issue #15, with --load, 1 voice, transfer mode
     "block_compute_p999_fraction_with_load": ("block_compute_p999_fraction", 0.30, False, True),
     "block_compute_max_fraction_with_load_below": ("block_compute_max_fraction", 0.60, True, True),

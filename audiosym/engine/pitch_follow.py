@@ -8,7 +8,8 @@ every ``hop`` samples and sets the pitch at onsets and note changes:
 
 - the window is derived from the preset's playable range: YIN needs the longest period it
   must find twice (the lag range plus an integration window of the same length), so
-  :func:`window_samples` is twice the period of a semitone below the lowest playable note:
+  :func:`audiosym.dsp.pitch.short_window_samples` is twice the period of half a semitone
+  below the lowest playable note:
   504 samples = 31.5 ms for sps-default (C2 = MIDI 36), 126 samples = 7.9 ms for v3-default
   (C4 = 60); a lower preset gets a longer window and a later answer (an input pitch below
   that is not found: the encoder's pitch plays it, as before). The estimate shows a new note
@@ -35,6 +36,12 @@ from typing import Any
 import numba
 import numpy as np
 
+from audiosym.dsp.pitch import (
+    midi_to_hz,
+    short_delay_samples,
+    short_hop_samples,
+    short_window_samples,
+)
 from audiosym.engine.control import (
     DEFAULT_PITCH_FOLLOW,
     PITCH_FOLLOW,
@@ -45,22 +52,13 @@ from audiosym.engine.control import (
 from audiosym.errors import ParameterError
 
 __all__ = ["DEFAULT_PITCH_FOLLOW", "PITCH_FOLLOW", "Follow", "PitchFollower", "YinBuffer", "follower_for", "unheld",
-           "window_samples", "yin_kernel"]
+           "yin_kernel"]
 
-HOP_MS = 2.0  # one estimate per 32 samples at 16 kHz
 THRESHOLD = 0.15  # YIN's absolute threshold on d' (the paper: 0.1 .. 0.15)
-MARGIN_SEMITONES = 0.5  # the window reaches this far below the lowest playable note (a flat singer)
 NOTE_CHANGE_SEMITONES = 0.7  # a fast estimate this far from the note's first one starts a new note
 AGREE_SEMITONES = 0.5  # octave guard: the encoder agrees up to whole octaves within this
 DECODE_SEMITONES = 0.05  # a heard pitch this far from the last decoded one is decoded again
 SILENCE = 1e-8  # mean square below this (-80 dBFS): no pitch
-
-
-def window_samples(lowest_midi: float, sample_rate: int) -> int:
-    """YIN buffer length in samples at ``sample_rate``: twice the period of ``lowest_midi -
-    MARGIN_SEMITONES`` (lag range + an integration window of the same length)."""
-    f_min = 440.0 * 2 ** ((lowest_midi - MARGIN_SEMITONES - 69) / 12)
-    return 2 * int(np.ceil(sample_rate / f_min))
 
 
 @dataclass(frozen=True)
@@ -135,22 +133,20 @@ class PitchFollower:
     def __init__(self, *, model_rate: int, midi_range: tuple[int, int], device_rate: int, encoder_window: int,
                  midi_to_latent, quantise, transpose_semitones: float = 0.0) -> None:
         self.model_rate = int(model_rate)
-        self.window = window_samples(midi_range[0], self.model_rate)
+        self.lowest = float(midi_range[0])
+        self.window = short_window_samples(self.lowest, self.model_rate)
         self.tau_max = self.window // 2
-        f_max = 440.0 * 2 ** ((midi_range[1] + 2 * MARGIN_SEMITONES - 69) / 12)
-        self.tau_min = max(int(np.floor(self.model_rate / f_max)), 2)
-        self.hop = max(int(round(HOP_MS * self.model_rate / 1000)), 1)
+        self.tau_min = max(int(np.floor(self.model_rate / float(midi_to_hz(midi_range[1] + 1.0)))), 2)
+        self.hop = short_hop_samples(self.model_rate)
         self.encoder_window_device = encoder_window * device_rate / self.model_rate
         self.midi_to_latent, self.quantise = midi_to_latent, quantise
         self.transpose = float(transpose_semitones)
 
     @property
     def delay_samples(self) -> float:
-        """Model-rate samples from a pitch step to the estimate that shows it, at most: three
-        quarters of the window + one hop (the next estimate). A step up shows once the new note
-        fills about half the window; a step down to the lowest note, whose period is half the
-        window, once it fills three quarters of it (measured: tests/engine/test_pitch_follow.py)."""
-        return 0.75 * self.window + self.hop
+        """Model-rate samples from a pitch step to the estimate that shows it, at most
+        (:func:`audiosym.dsp.pitch.short_delay_samples`: 3/4 of the window + one hop)."""
+        return short_delay_samples(self.lowest, self.model_rate)
 
     def init_buffer(self) -> YinBuffer:
         return YinBuffer(tail=np.zeros(self.window - 1))

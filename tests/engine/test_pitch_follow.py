@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from _fake_preset import FakePreset
 
+from audiosym.dsp.pitch import short_window_samples
 from audiosym.engine.control import MidiEvent, note_off, note_on
 from audiosym.engine.engine import Engine
-from audiosym.engine.pitch_follow import Follow, PitchFollower, window_samples
+from audiosym.engine.pitch_follow import Follow, PitchFollower
 from audiosym.errors import ParameterError
 
 SR = 48000
@@ -57,7 +58,7 @@ def test_yin_finds_the_pitch_of_harmonic_tones_across_the_range():
     lo, hi = 36, 96
     pf = PitchFollower(model_rate=16000, midi_range=(lo, hi), device_rate=SR, encoder_window=2048,
                        midi_to_latent=lambda m: np.array([m]), quantise=float)
-    assert pf.window == window_samples(lo, 16000) == 504  # twice the period of MIDI 35.5
+    assert pf.window == short_window_samples(lo, 16000) == 504  # twice the period of MIDI 35.5
     for m in (36.0, 43.3, 57.0, 69.5, 84.0, 96.0):
         x = harmonic_step(m, m, 0, 8000, sr=16000)
         _, frames, _ = pf.frames(x.astype(np.float64), None)
