@@ -60,7 +60,7 @@ from audiosym.engine.control import (
 )
 from audiosym.engine.dynamics import ENGINE_DYNAMICS, NoteCurves, note_gain, releasing
 from audiosym.engine.level import envelope_kernel, input_level
-from audiosym.engine.pitch_follow import DEFAULT_PITCH_FOLLOW, Follow, follower_for, unheld
+from audiosym.engine.pitch_follow import DEFAULT_PITCH_FOLLOW, Cut, Follow, follower_for, unheld
 from audiosym.engine.state import EngineState, as_block, check_arguments
 from audiosym.engine.vocoder import get_vocoder
 from audiosym.engine.voices import Polyphony, check_voices
@@ -278,16 +278,16 @@ class Engine:
         state = replace(state, n_samples=state.n_samples + n, decodes=state.decodes + len(requests), **changes)
         return out.astype(np.float32), state
 
-    def _frames(self, x: np.ndarray, state: EngineState, changes: dict) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    def _frames(self, x: np.ndarray, state: EngineState, changes: dict) -> tuple[np.ndarray, np.ndarray, Cut]:
         """Resample and featurise -> (ready offsets [k], encoder windows [k, C, n_bins]) of the
-        feature frames this block completes, and (offsets [j], frames [j, window]) of the short
-        window's frames (empty without the follower)."""
+        feature frames this block completes, and (offsets [j], (stream, ends [j])) of the short
+        window's frames (PitchFollower.frames; none without the follower)."""
         n16_before = state.resampler.n_out
         y16, ready, changes["resampler"] = self.resampler.step(x, state.resampler)
-        fast: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros((0, 1)))
+        fast: Cut = (np.zeros(0, np.int64), (y16, np.zeros(0, np.int64)))
         if self.follower is not None:
-            ends, short, changes["yin"] = self.follower.frames(y16, state.yin)
-            fast = (ready[ends], short)
+            ends, stream, changes["yin"] = self.follower.frames(y16, state.yin)
+            fast = (ready[ends], (stream, ends))
         frames, changes["feature_state"] = features_step(y16, state.feature_state, self.cfg)
         k, c = len(frames), self.preset.context_frames
         if k == 0:

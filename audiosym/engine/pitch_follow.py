@@ -51,7 +51,7 @@ from audiosym.engine.control import (
 )
 from audiosym.errors import ParameterError
 
-__all__ = ["DEFAULT_PITCH_FOLLOW", "PITCH_FOLLOW", "Follow", "PitchFollower", "YinBuffer", "follower_for", "unheld",
+__all__ = ["DEFAULT_PITCH_FOLLOW", "PITCH_FOLLOW", "Cut", "Follow", "PitchFollower", "YinBuffer", "follower_for", "unheld",
            "yin_kernel"]
 
 THRESHOLD = 0.15  # YIN's absolute threshold on d' (the paper: 0.1 .. 0.15)
@@ -59,6 +59,8 @@ NOTE_CHANGE_SEMITONES = 0.7  # a fast estimate this far from the note's first on
 AGREE_SEMITONES = 0.5  # octave guard: the encoder agrees up to whole octaves within this
 DECODE_SEMITONES = 0.05  # a heard pitch this far from the last decoded one is decoded again
 SILENCE = 1e-8  # mean square below this (-80 dBFS): no pitch
+#: A block's short-window frames: (block offsets [k], (stream, ends [k]) of PitchFollower.frames).
+Cut = tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -154,40 +156,35 @@ class PitchFollower:
     # ------------------------------------------------------------------ estimates
     def frames(self, y: np.ndarray, buf: YinBuffer | None) -> tuple[np.ndarray, np.ndarray, YinBuffer]:
         """New model-rate samples ``y [m]`` -> (ends [k]: index in ``y`` of each completed frame's
-        last sample, frames [k, window], new buffer). Frames end at absolute samples ``j`` with
-        ``(j + 1) % hop == 0``. ``buf`` None: a fresh one."""
+        last sample, the stream ``[window - 1 + m]`` they are cut from, new buffer): frame ``i`` is
+        ``stream[ends[i] : ends[i] + window]``. Frames end at absolute samples ``j`` with ``(j +
+        1) % hop == 0``. ``buf`` None: a fresh one."""
         buf = buf or self.init_buffer()
-        stack = np.concatenate([buf.tail, y])
-        w = self.window
+        stream = np.concatenate([buf.tail, y])
         first = buf.n + (-(buf.n + 1)) % self.hop  # absolute index of the first frame end >= buf.n
         ends = np.arange(first, buf.n + len(y), self.hop) - buf.n
-        new = YinBuffer(tail=stack[len(stack) - (w - 1):], n=buf.n + len(y))
-        if len(ends) == 0:
-            return ends, np.zeros((0, w)), new
-        # y[e] is stack[e + w - 1]: the frame ending there is stack[e : e + w]
-        return ends, np.lib.stride_tricks.sliding_window_view(stack, w)[ends], new
+        return ends, stream, YinBuffer(tail=stream[len(stream) - (self.window - 1):], n=buf.n + len(y))
 
-    def estimate(self, frames: np.ndarray) -> np.ndarray:
-        """YIN on ``frames [k, window]`` -> MIDI pitch ``[k]`` (before transposition), NaN where
-        unvoiced (no dip of d' below THRESHOLD, or silence). :func:`yin_kernel`, frame by frame,
-        so the result does not depend on how many frames a block completes."""
-        if len(frames) == 0:
+    def estimate(self, stream: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """YIN on the frames ``stream[s : s + window]`` for ``s`` in ``starts [k]`` -> MIDI pitch
+        ``[k]`` (before transposition), NaN where unvoiced (no dip of d' below THRESHOLD, or
+        silence). :func:`yin_kernel`, frame by frame, so the result does not depend on how many
+        frames a block completes."""
+        if len(starts) == 0:
             return np.zeros(0)
-        # Reversed, so that the integration window is the newest samples, compared with the
-        # samples ``tau`` earlier: a new note shows once it fills about half the window.
-        period = yin_kernel(np.ascontiguousarray(frames[:, ::-1]), self.window - self.tau_max, self.tau_min,
-                            self.tau_max, THRESHOLD, SILENCE)
-        with np.errstate(invalid="ignore"):
-            return 69 + 12 * np.log2(self.model_rate / period / 440.0)
+        period = yin_kernel(stream, np.asarray(starts, np.int64), self.window, self.window - self.tau_max,
+                            self.tau_min, self.tau_max, THRESHOLD, SILENCE)
+        return 69 + 12 * np.log2(self.model_rate / period / 440.0)  # NaN stays NaN, no warning
 
-    def run(self, offsets: np.ndarray, frames: np.ndarray, events: list[MidiEvent], control: ControlState,
-            program_timbres: dict[int, str], note_range: tuple[int, int]) -> list[tuple[int, None, float]]:
-        """The estimates of the block's frames ``frames [k, window]`` (at block ``offsets [k]``)
-        that arrive with no note held -> [(offset, None, raw MIDI or NaN)]."""
+    def run(self, offsets: np.ndarray, cut: tuple[np.ndarray, np.ndarray], events: list[MidiEvent],
+            control: ControlState, program_timbres: dict[int, str], note_range: tuple[int, int]
+            ) -> list[tuple[int, None, float]]:
+        """The estimates of the block's frames (``cut``: (stream, ends) of :meth:`frames`, at block
+        ``offsets [k]``) that arrive with no note held -> [(offset, None, raw MIDI or NaN)]."""
         free = unheld(offsets, events, control, program_timbres, note_range) if len(offsets) else []
         if not free:
             return []
-        midi = self.estimate(frames[free])
+        midi = self.estimate(cut[0], cut[1][free])
         return [(int(offsets[i]), None, float(m)) for i, m in zip(free, midi, strict=True)]
 
     # ------------------------------------------------------------------ the heard pitch
@@ -205,89 +202,119 @@ class PitchFollower:
         fol, heard, decode = self._update(fol, kind, payload, at)
         if not audible:
             return replace(fol, decoded=np.nan), heard, False
-        return fol, heard, decode
+        return fol, heard, decode  # (Follow(...) built whole below: dataclasses.replace costs ~5 us)
 
     def _update(self, fol: Follow, kind: str, payload: Any, at: int
                 ) -> tuple[Follow, tuple[float, np.ndarray] | None, bool]:
+        f = fol
         if kind == "enc":
             latent, midi = payload
-            fol = replace(fol, enc=float(midi), enc_latent=latent)
-            if at - fol.voiced_at > self.encoder_window_device or not np.isfinite(fol.fast):
+            midi = float(midi)
+            if at - f.voiced_at > self.encoder_window_device or not np.isfinite(f.fast):
                 # unvoiced for the encoder's whole window (or not yet voiced): the encoder's pitch, as before
-                return replace(fol, decoded=float(midi)), (float(midi), latent), True
-            raw = fol.fast - 12 * fol.octave  # the newest estimate as YIN gave it
-            if at - fol.since >= self.encoder_window_device and np.isfinite(midi):
-                octaves = int(np.round((midi - raw) / 12))
-                if abs(midi - raw - 12 * octaves) < AGREE_SEMITONES and octaves != fol.octave:
-                    return self._set(replace(fol, octave=octaves), raw + 12 * octaves)
-            return fol, None, False
+                return (Follow(f.fast, f.anchor, f.since, f.octave, f.voiced_at, midi, latent, midi),
+                        (midi, latent), True)
+            raw = f.fast - 12 * f.octave  # the newest estimate as YIN gave it
+            octaves = f.octave
+            if at - f.since >= self.encoder_window_device and np.isfinite(midi):
+                near = int(np.round((midi - raw) / 12))
+                if abs(midi - raw - 12 * near) < AGREE_SEMITONES:
+                    octaves = near
+            if octaves != f.octave:
+                return self._set(f, raw, f.anchor, f.since, octaves, f.voiced_at, midi, latent)
+            return Follow(f.fast, f.anchor, f.since, f.octave, f.voiced_at, midi, latent, f.decoded), None, False
         raw = float(payload) + self.transpose
         if not np.isfinite(raw):
-            return fol, None, False  # hold: the encoder takes over once unvoiced for its window
-        if not np.isfinite(fol.anchor) or abs(raw - fol.anchor) > NOTE_CHANGE_SEMITONES:
-            fol = replace(fol, anchor=raw, since=at, octave=0)
-        fol = replace(fol, voiced_at=at)
-        return self._set(fol, raw + 12 * fol.octave)
+            return f, None, False  # hold: the encoder takes over once unvoiced for its window
+        if not np.isfinite(f.anchor) or abs(raw - f.anchor) > NOTE_CHANGE_SEMITONES:
+            return self._set(f, raw, raw, at, 0, at, f.enc, f.enc_latent)
+        return self._set(f, raw, f.anchor, f.since, f.octave, at, f.enc, f.enc_latent)
 
-    def _set(self, fol: Follow, midi: float) -> tuple[Follow, tuple[float, np.ndarray] | None, bool]:
-        heard = self._heard(midi)
-        decode = not abs(heard[0] - fol.decoded) <= DECODE_SEMITONES  # NaN (none yet): decode
-        return replace(fol, fast=midi, decoded=heard[0] if decode else fol.decoded), heard, decode
+    def _set(self, f: Follow, raw: float, anchor: float, since: int, octave: int, voiced_at: int, enc: float,
+             enc_latent: np.ndarray | None) -> tuple[Follow, tuple[float, np.ndarray] | None, bool]:
+        """The state with YIN's ``raw`` estimate heard ``octave`` octaves away, and that pitch."""
+        fast = raw + 12 * octave
+        heard = self._heard(fast)
+        decode = not abs(heard[0] - f.decoded) <= DECODE_SEMITONES  # NaN (none yet): decode
+        return (Follow(fast, anchor, since, octave, voiced_at, enc, enc_latent, heard[0] if decode else f.decoded),
+                heard, decode)
 
 
 @numba.njit(cache=True, nogil=True)
-def yin_kernel(x, w, tau_min, tau_max, threshold, silence):  # pragma: no cover - compiled
-    """Period in samples (NaN: unvoiced) of each frame ``x [k, L]`` (``L >= w + tau_max``), YIN
-    steps 2-5: the difference function ``d(tau) = sum_{i < w} (x[i] - x[i + tau])^2`` of the
-    mean-removed frame, ``d'`` (cumulative-mean-normalised), the first dip below ``threshold``
-    in ``[tau_min, tau_max)`` walked down to its minimum, parabolic interpolation of ``d`` (not
-    ``d'``: less biased), refined on the period's largest multiple below ``tau_max``."""
-    k, n = x.shape
-    out = np.full(k, np.nan)
+def yin_kernel(stream, starts, n, w, tau_min, tau_max, threshold, silence):  # pragma: no cover - compiled
+    """Period in samples (NaN: unvoiced) of each frame ``stream[s : s + n]`` (``s`` in ``starts``,
+    ``n >= w + tau_max``), YIN steps 2-5 on the frame reversed (so that the integration window is
+    its newest ``w`` samples, compared with those ``tau`` earlier: a new note shows once it fills
+    about half the frame) and mean-removed: the difference function ``d(tau) = sum_{i < w} (y[i]
+    - y[i + tau])^2``, ``d'`` (cumulative-mean-normalised), the first dip below ``threshold`` in
+    ``[tau_min, tau_max)`` walked down to its minimum, parabolic interpolation of ``d`` (not ``d'``:
+    less biased), refined on the period's largest multiple below ``tau_max``."""
+    out = np.full(len(starts), np.nan)
     d = np.empty(tau_max + 1)
     raw = np.empty(tau_max + 1)
-    for f in range(k):
+    y = np.empty(n)
+    for f in range(len(starts)):
+        s = starts[f]
         mean = 0.0
         for i in range(n):
-            mean += x[f, i]
+            mean += stream[s + i]
         mean /= n
-        y = x[f] - mean
         energy = 0.0
         for i in range(n):
+            y[i] = stream[s + n - 1 - i] - mean
             energy += y[i] * y[i]
         if energy / n <= silence:
             continue
-        d[0] = 1.0
+        # d is computed lag by lag only as far as it is read: up to the first dip below the
+        # threshold and down to its minimum (a short period costs a fraction of the full lag range)
         running = 0.0
-        for tau in range(1, tau_max + 1):
-            acc = 0.0
-            for i in range(w):
-                diff = y[i] - y[i + tau]
-                acc += diff * diff
-            running += acc
-            raw[tau] = acc
-            d[tau] = acc * tau / running if running > 0.0 else 1.0
-        tau = tau_min
-        while tau < tau_max and d[tau] >= threshold:
+        tau, top = 0, 0  # top: the largest lag computed so far
+        found = False
+        while tau + 1 < tau_max and not found:
             tau += 1
-        if tau >= tau_max:
+            top = tau
+            raw[tau] = _squared_difference(y, tau, w)
+            running += raw[tau]
+            d[tau] = raw[tau] * tau / running if running > 0.0 else 1.0
+            found = tau >= tau_min and d[tau] < threshold
+        if not found:
             continue
-        while tau + 1 < tau_max and d[tau + 1] < d[tau]:
-            tau += 1
+        while True:  # walk down to the dip's minimum
+            top = tau + 1
+            raw[top] = _squared_difference(y, top, w)
+            running += raw[top]
+            d[top] = raw[top] * top / running if running > 0.0 else 1.0
+            if top < tau_max and d[top] < d[tau]:
+                tau = top
+            else:
+                break
         # A short period is refined on the dip at its largest multiple in range: the parabola's
         # error (a few cents at 15 samples) is divided by the multiple.
         t0 = tau + _parabola(raw, tau)
-        k = max(int((tau_max - 2) / t0), 1)
-        if k > 1:
-            c = int(t0 * k + 0.5)
+        mult = max(int((tau_max - 2) / t0), 1)
+        if mult > 1:
+            c = int(t0 * mult + 0.5)
+            for i in range(max(c - 3, top + 1), min(c + 4, tau_max + 1)):
+                raw[i] = _squared_difference(y, i, w)
             j = c
             for i in range(max(c - 2, 1), min(c + 3, tau_max)):
                 if raw[i] < raw[j]:
                     j = i
-            out[f] = (j + _parabola(raw, j)) / k
+            out[f] = (j + _parabola(raw, j)) / mult
         else:
             out[f] = t0
     return out
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _squared_difference(y, tau, w):  # pragma: no cover - compiled
+    """``sum_{i < w} (y[i] - y[i + tau])^2``, vectorised (fastmath: the sum's order is the
+    compiler's, the same on every call, so blocking still does not change a result)."""
+    acc = 0.0
+    for i in range(w):
+        diff = y[i] - y[i + tau]
+        acc += diff * diff
+    return acc
 
 
 @numba.njit(cache=True, nogil=True)
