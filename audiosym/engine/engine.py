@@ -96,9 +96,8 @@ class Engine:
         reconstruction, ~70 ms later; :data:`audiosym.engine.vocoder.VOCODERS`).
     voices : synth mode: notes that sound at once (1 .. 64); 1 (default): monophonic, last-note
         priority, as before polyphony; the commands play ``DEFAULT_VOICES`` (8). Transfer: mono.
-    pitch_follow : transfer mode with no note held: ``"fast"`` (default: a short-window YIN estimate
-        sets the pitch within ~25 ms, the encoder guards its octave) or ``"encoder"`` (the encoder's
-        pitch only, ~83 ms late, as before 2026-12-05); :mod:`audiosym.engine.pitch_follow`.
+    pitch_follow : no note held (transfer): ``"fast"`` (default; a short-window estimate, ~25 ms, the
+        encoder guards its octave; audiosym.engine.pitch_follow) or ``"encoder"`` (~83 ms, as before).
     """
 
     def __init__(self, preset: Preset, *, timbre: str, sample_rate: int, block_size: int | None = None,
@@ -169,8 +168,8 @@ class Engine:
         """Delay of the input-pitch pass-through (no note held): resampler group delay + half
         the analysis window (the short one with ``pitch_follow="fast"``) + one hop to complete a
         frame, at the device rate, plus the vocoder's; measured by tests/engine/test_pitch_follow.py."""
-        window = self.follower.delay_samples if self.follower else self.cfg.n_fft / 2 + self.cfg.hop_length
-        model = self.resampler.delay_samples_out + window
+        model = self.resampler.delay_samples_out + (
+            self.follower.delay_samples if self.follower else self.cfg.n_fft / 2 + self.cfg.hop_length)
         return int(round(model * self.sample_rate / self.cfg.sample_rate)) + self.vocoder.latency_samples
 
     @property
@@ -280,8 +279,7 @@ class Engine:
 
     def _frames(self, x: np.ndarray, state: EngineState, changes: dict) -> tuple[np.ndarray, np.ndarray, Cut]:
         """Resample and featurise -> (ready offsets [k], encoder windows [k, C, n_bins]) of the
-        feature frames this block completes, and (offsets [j], (stream, ends [j])) of the short
-        window's frames (PitchFollower.frames; none without the follower)."""
+        feature frames this block completes, and the short window's (Cut; none without the follower)."""
         n16_before = state.resampler.n_out
         y16, ready, changes["resampler"] = self.resampler.step(x, state.resampler)
         fast: Cut = (np.zeros(0, np.int64), (y16, np.zeros(0, np.int64)))
@@ -384,8 +382,7 @@ class Engine:
                 else:
                     audible = cs.note is None and not releasing(note_env)
                     if fol is None or self.follower is None:
-                        latent_in, midi_in = payload
-                        dirty |= audible
+                        (latent_in, midi_in), dirty = payload, dirty or audible
                     else:
                         fol, heard, decode = self.follower.update(fol, kind, payload, state.n_samples + p, audible)
                         midi_in, latent_in = heard if heard is not None else (midi_in, latent_in)
