@@ -30,6 +30,9 @@ It feeds signals through the real engine, 48 kHz, block 128, one onnxruntime thr
 - ``note_latency_ms``: synth mode, note-on in silence -> output RMS at half its steady level
   (<= 10 ms);
   ``note_first_sample_ms``: note-on -> first non-zero output sample;
+- ``pitch_passthrough_latency_ms``: transfer mode, no note held: ``Engine.pitch_latency_samples``
+  (a pitch step to the heard pitch, at most; measured by tests/engine/test_pitch_follow.py) of
+  ``pitch_follow`` (``"fast"``, the short-window estimate, or ``"encoder"``, as before #15);
 - ``pitch_error_cents_median``: pyin on sustained synth-mode notes across the preset's playable
   range, median |f0 - MIDI target| in cents (<= 15); ``..._transfer`` with a rendered input
   note 5 semitones away and the MIDI note held.
@@ -44,7 +47,13 @@ import numpy as np
 
 from audiosym.bench.common import cpu_load, half_rise, header, log
 from audiosym.data.soundfonts import find_soundfont, render_note
-from audiosym.engine.control import control_change, note_off, note_on, pitch_bend
+from audiosym.engine.control import (
+    DEFAULT_PITCH_FOLLOW,
+    control_change,
+    note_off,
+    note_on,
+    pitch_bend,
+)
 from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.engine.engine import Engine
 from audiosym.errors import DeviceError
@@ -59,6 +68,7 @@ TARGETS: dict[str, tuple[str, float, bool, bool]] = {
     "input_latency_ms": ("input_latency_ms", 20, False, False),
     "note_latency_ms": ("note_latency_ms", 10, False, False),
     "pitch_error_cents_median": ("pitch_error_cents_median", 15, False, False),
+    "pitch_passthrough_latency_ms": ("pitch_passthrough_latency_ms", 30, False, False),  # issue #15, DESIGN.md
     # issue #15, with --load, 1 voice, transfer mode
     "block_compute_p999_fraction_with_load": ("block_compute_p999_fraction", 0.30, False, True),
     "block_compute_max_fraction_with_load_below": ("block_compute_max_fraction", 0.60, True, True),
@@ -86,7 +96,7 @@ def targets_met(result: dict) -> dict[str, bool | None]:
 def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: int = 48000,
                  block_size: int = 128, seconds: float = 8.0, pitch_step: int = 2, match: bool = True,
                  dynamics: str = DEFAULT_DYNAMICS, load: bool = False, load_processes: int | None = None,
-                 voices: int = 1, realtime: bool = False) -> dict:
+                 voices: int = 1, realtime: bool = False, pitch_follow: str = DEFAULT_PITCH_FOLLOW) -> dict:
     """The engine's block compute, latency and pitch error on ``preset_name`` (a preset file or
     shipped name) -> one JSON-ready dict (its keys: the module docstring).
 
@@ -96,7 +106,9 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
     (``"timbre"`` or ``"input"``): by default what a live session plays; ``load``: time the
     blocks with ``load_processes`` busy processes (default one per core, ``os.cpu_count()``);
     ``voices``: the synth-mode engine's voices (more than 1: the chord-and-melody scenario);
-    ``realtime``: time the blocks as a live audio callback runs them (paced, SCHED_FIFO).
+    ``realtime``: time the blocks as a live audio callback runs them (paced, SCHED_FIFO);
+    ``pitch_follow``: the transfer-mode engines' (:class:`audiosym.engine.engine.Engine`; ``"encoder"``
+    measures the path of before issue #15's short-window pitch).
     """
     preset = load_preset(preset_name, device="cpu", intra_op_threads=1)
     if match:
@@ -108,7 +120,7 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
 
     def make(mode: str, n_voices: int = 1) -> Engine:
         return Engine(preset, timbre=timbre, sample_rate=sr, block_size=block, mode=mode, dynamics=dynamics,
-                      voices=n_voices,
+                      voices=n_voices, pitch_follow=pitch_follow,
                       morph_timbre=preset.timbre_names[0] if preset.timbre_names[0] != timbre else preset.timbre_names[-1])
 
     # -- per-block compute: a melody (transfer: rendered input + MIDI; synth: MIDI only) ------
@@ -186,7 +198,7 @@ def bench_engine(preset_name: str, *, timbre: str | None = None, sample_rate: in
     result = {
         **header(),
         "preset": preset.name, "kind": preset.kind, "timbre": timbre, "midi_range": [lo, hi],
-        "match_corrections": preset.applies_stored_match, "dynamics": dynamics,
+        "match_corrections": preset.applies_stored_match, "dynamics": dynamics, "pitch_follow": pitch_follow,
         "sample_rate": sr, "block_size": block, "block_ms": round(block_ms, 4), "ort_threads": 1,
         "block_compute_p50_ms": round(float(np.percentile(tw, 50)), 4),
         "block_compute_p99_ms": round(float(np.percentile(tw, 99)), 4),

@@ -9,6 +9,7 @@ import argparse
 
 from audiosym import families
 from audiosym.cli._common import print_json, require_torch
+from audiosym.engine.control import DEFAULT_PITCH_FOLLOW, PITCH_FOLLOW
 from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.engine.voices import DEFAULT_VOICES, MAX_VOICES
 from audiosym.errors import ParameterError
@@ -74,6 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(SCHED_FIFO; needs permission, see docs/musicians.md; recorded as \"realtime\": true)")
     p.add_argument("--voices", type=int, default=1, metavar="N",
                    help=f"engine: synth-mode voices (default 1: monophonic; {DEFAULT_VOICES} as `live` plays)")
+    p.add_argument("--pitch-follow", choices=list(PITCH_FOLLOW), default=DEFAULT_PITCH_FOLLOW,
+                   help="engine: transfer mode's pitch with no note held, as `live --pitch-follow` (default "
+                        f"{DEFAULT_PITCH_FOLLOW}; 'encoder': the path of before, to compare)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")
     p.set_defaults(func=run)
 
@@ -112,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         result = bench_engine(args.preset, timbre=args.timbre, sample_rate=args.sample_rate,
                               block_size=args.block, seconds=args.seconds or 8.0, pitch_step=args.pitch_step,
                               match=args.match, dynamics=args.dynamics, load=args.load,
-                              voices=args.voices, realtime=args.realtime)
+                              voices=args.voices, realtime=args.realtime, pitch_follow=args.pitch_follow)
     if args.json:
         print_json(result)
     else:

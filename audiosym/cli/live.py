@@ -13,6 +13,7 @@ from audiosym.cli._common import (
     cli_message,
 )
 from audiosym.dsp.pitch import midi_name
+from audiosym.engine.control import DEFAULT_PITCH_FOLLOW, PITCH_FOLLOW
 from audiosym.engine.voices import DEFAULT_VOICES, MAX_VOICES
 from audiosym.errors import AudiosymError, ParameterError
 
@@ -86,6 +87,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_dynamics_argument(p, prefix="transfer mode, while a MIDI note is held: ",
                           timbre="plays the timbre's stored note envelope at the input's level (a piano decays, "
                                  "an organ holds)", input="follows the input")
+    p.add_argument("--pitch-follow", choices=list(PITCH_FOLLOW), default=DEFAULT_PITCH_FOLLOW,
+                   help="transfer mode with no MIDI note held, the input's own pitch: 'fast' (default) a short-window "
+                        "estimate, a new note heard within ~25 ms, the encoder guarding its octave; 'encoder' the "
+                        "encoder's pitch only, ~85 ms late, as before")
     p.add_argument("--no-match", dest="match", action="store_false",
                    help="play named timbres without the match correction stored in the preset")
     p.add_argument("--bend-range", type=float, default=2.0, help="pitch-bend range in semitones (default 2)")
@@ -190,7 +195,8 @@ def run(args: argparse.Namespace) -> int:
 
     announce_first_run(sys.stderr)  # the engine compiles numba kernels on a first run: say so, not silence
     engine = Engine(preset, timbre=timbre, sample_rate=rate, block_size=args.block, mode=args.mode,
-                    bend_range_semitones=args.bend_range, morph_timbre=args.morph_timbre, dynamics=args.dynamics, voices=voices)
+                    bend_range_semitones=args.bend_range, morph_timbre=args.morph_timbre, dynamics=args.dynamics, voices=voices,
+                    pitch_follow=args.pitch_follow)
     session = LiveSession(engine, midi_port=args.midi_port, midi_api=args.midi_api,
                           input_device=_device(args.input), output_device=_device(args.output),
                           block_size=args.block, realtime=args.realtime)

@@ -180,7 +180,8 @@ def run_inspect(args: argparse.Namespace) -> int:
         ("playable range", f"{midi_name(lo)} .. {midi_name(hi)}  (MIDI {lo} .. {hi})"),
         ("timbres", f"{len(meta['timbres'])}, default {meta['default_timbre']}"),
         ("latency", f"MIDI note-on and input level: a few ms; the input's own pitch: within "
-                    f"{latency['input_pitch_lookbehind_ms']:.0f} ms (see latency below)"),
+                    f"{latency['input_pitch_ms']:.0f} ms ({latency['input_pitch_lookbehind_ms']:.0f} ms with "
+                    "--pitch-follow encoder; see latency below)"),
         ("features", f"{sr} Hz, n_fft {f['n_fft']}, hop {f['hop_length']}, {f['n_bins']} log-frequency bins, {meta['window']}"),
         ("trained on", meta["train_soundfont"]),
         ("trained by", (meta.get("source") or {}).get("train_command", "unknown")),

@@ -14,6 +14,7 @@ from audiosym.cli._common import (
     cli_message,
     print_json,
 )
+from audiosym.engine.control import DEFAULT_PITCH_FOLLOW, PITCH_FOLLOW
 from audiosym.errors import ParameterError
 from audiosym.io.audio import WAV_FORMATS
 
@@ -76,7 +77,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     pitch.add_argument("--midi", default=None, metavar="FILE.mid", help="drive pitch from this MIDI file's melody")
     p.add_argument("--input-pitch", choices=["notes", "stream"], default=None,
                    help="without --midi: play the input's own pitch as notes found over the whole file (default), "
-                        "or as streamed live (each pitch ~90 ms late, the input's level)")
+                        "or as streamed live (each pitch ~25 ms late, ~90 ms with --pitch-follow encoder; the input's level)")
+    p.add_argument("--pitch-follow", choices=list(PITCH_FOLLOW), default=DEFAULT_PITCH_FOLLOW,
+                   help="where no note is held (--input-pitch stream, gaps of a --midi melody): 'fast' (default) a "
+                        "short-window pitch estimate, ~25 ms late, the encoder guarding its octave; 'encoder' the "
+                        "encoder's pitch only, ~90 ms late, as before")
     p.add_argument("--save-notes", action="store_true",
                    help="also write the notes found in each input (and its pitch bends) as a MIDI file beside "
                         "its output (take.sps-default.violin.notes.mid): edit it and play it back with --midi")
@@ -152,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         match_named=args.match_named,
         match=args.match, dynamics=args.dynamics,
         transpose_semitones=args.transpose, input_pitch=args.input_pitch or "notes", save_notes=args.save_notes,
+        pitch_follow=args.pitch_follow,
         midi_path=args.midi,
         midi_track=args.track, sample_rate=args.sample_rate, max_seconds=args.max_seconds,
         device=args.device, overwrite=args.overwrite, subtype=WAV_FORMATS[args.format],

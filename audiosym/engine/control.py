@@ -20,6 +20,12 @@ import numpy as np
 
 from audiosym.errors import ParameterError
 
+#: What sets the pitch in transfer mode while no MIDI note is held (the engine's ``pitch_follow``,
+#: audiosym.engine.pitch_follow): ``"fast"`` a short-window estimate (default), ``"encoder"`` the
+#: encoder's pitch only, as before 2026-12-05. Here, not there, so that the CLI's parser can
+#: name them without importing numba.
+PITCH_FOLLOW = ("fast", "encoder")
+DEFAULT_PITCH_FOLLOW = "fast"
 NOTE_OFF, NOTE_ON, CONTROL_CHANGE, PROGRAM_CHANGE, PITCH_BEND = 0x80, 0x90, 0xB0, 0xC0, 0xE0
 CC_MODWHEEL, CC_ALL_SOUND_OFF, CC_RESET_CONTROLLERS, CC_ALL_NOTES_OFF = 1, 120, 121, 123
 

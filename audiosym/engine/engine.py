@@ -11,7 +11,8 @@ Signal paths (DESIGN.md "Latency budget"):
   note envelope (stored in the preset, audiosym.timbre.match: a piano decays, an organ holds) and
   releases over the ADSR release (audiosym.engine.dynamics); *synth* mode: ADSR x velocity;
 - pitch: the held MIDI note (+ bend) through the preset's calibration, applied at once; with no
-  note held (transfer mode) the input's own pitch latent from the encoder passes through;
+  note held (transfer mode) the input's own pitch: a short-window estimate (``pitch_follow=
+  "fast"``, audiosym.engine.pitch_follow) or, as before, the encoder's (``"encoder"``);
 - timbre: the preset's named timbre (program change switches it, CC1 morphs to ``morph_timbre``);
   a timbre the preset marks as sub-harmonic (an organ's 16' stop) is played on the f0 / 2
   partial series;
@@ -28,7 +29,7 @@ MIDI events come with the block they belong to: ``audiosym.engine.control.MidiEv
 tuple ``(offset, status, data1[, data2])``, ``offset`` in samples from the block start (see
 audiosym.engine.control). ``latency_samples`` is the measured-by-test delay of the fast path (input onset
 or note-on to half the output level); ``pitch_latency_samples`` that of the input-pitch
-pass-through, which waits for the analysis window.
+pass-through (the short window's, or the encoder's analysis window with ``"encoder"``).
 
 Everything the engine remembers is one immutable :class:`audiosym.engine.state.EngineState`;
 ``out, state = engine.step(block, events, state)`` is the pure form, ``process`` keeps the state
@@ -59,6 +60,7 @@ from audiosym.engine.control import (
 )
 from audiosym.engine.dynamics import ENGINE_DYNAMICS, NoteCurves, note_gain, releasing
 from audiosym.engine.level import envelope_kernel, input_level
+from audiosym.engine.pitch_follow import DEFAULT_PITCH_FOLLOW, Cut, Follow, follower_for, unheld
 from audiosym.engine.state import EngineState, as_block, check_arguments
 from audiosym.engine.vocoder import get_vocoder
 from audiosym.engine.voices import Polyphony, check_voices
@@ -94,6 +96,8 @@ class Engine:
         reconstruction, ~70 ms later; :data:`audiosym.engine.vocoder.VOCODERS`).
     voices : synth mode: notes that sound at once (1 .. 64); 1 (default): monophonic, last-note
         priority, as before polyphony; the commands play ``DEFAULT_VOICES`` (8). Transfer: mono.
+    pitch_follow : no note held (transfer): ``"fast"`` (default; a short-window estimate, ~25 ms, the
+        encoder guards its octave; audiosym.engine.pitch_follow) or ``"encoder"`` (~83 ms, as before).
     """
 
     def __init__(self, preset: Preset, *, timbre: str, sample_rate: int, block_size: int | None = None,
@@ -101,7 +105,7 @@ class Engine:
                  morph_timbre: str | None = None, adsr: Adsr | None = None, synth_level: float = 0.1,
                  envelope_ms: float = 2.0, hold_ms: float = 20.0, control_ms: float = 2.0,
                  n_harmonics: int = 160, noise_bands: int = 16, dynamics: str = ENGINE_DYNAMICS,
-                 vocoder: str = "harmonic", voices: int = 1) -> None:
+                 vocoder: str = "harmonic", voices: int = 1, pitch_follow: str = DEFAULT_PITCH_FOLLOW) -> None:
         self.preset = preset
         self.cfg = preset.features
         check_arguments(preset, timbre=timbre, morph_timbre=morph_timbre, sample_rate=sample_rate,
@@ -136,6 +140,8 @@ class Engine:
         envelope_kernel(np.zeros(self.hold), self.hold, 0.5, 0.0)  # compile now, not in a callback
         self.voices = check_voices(voices)
         self._poly = Polyphony(self, self.voices) if mode == "synth" and self.voices > 1 else None
+        self.pitch_follow = pitch_follow
+        self.follower = follower_for(preset, pitch_follow, mode=mode, sample_rate=self.sample_rate)
         self._state = self.init_state()
 
     # ------------------------------------------------------------------ public API
@@ -160,8 +166,10 @@ class Engine:
     @property
     def pitch_latency_samples(self) -> int:
         """Delay of the input-pitch pass-through (no note held): resampler group delay + half
-        the analysis window + one hop to complete a frame, at the device rate, plus the vocoder's."""
-        model = self.resampler.delay_samples_out + self.cfg.n_fft / 2 + self.cfg.hop_length
+        the analysis window (the short one with ``pitch_follow="fast"``) + one hop to complete a
+        frame, at the device rate, plus the vocoder's; measured by tests/engine/test_pitch_follow.py."""
+        model = self.resampler.delay_samples_out + (
+            self.follower.delay_samples if self.follower else self.cfg.n_fft / 2 + self.cfg.hop_length)
         return int(round(model * self.sample_rate / self.cfg.sample_rate)) + self.vocoder.latency_samples
 
     @property
@@ -201,6 +209,7 @@ class Engine:
             frame_history=silence, input_latent=None, input_midi=None,
             f0_midi=float(np.clip(60.0, self.midi_lo, self.midi_hi)), dirty=False,
             synth=self.vocoder.init_state(), poly=self._poly.init_state() if self._poly else None,
+            yin=self.follower.init_buffer() if self.follower else None, follow=Follow() if self.follower else None,
         )
 
     def reset(self) -> None:
@@ -258,44 +267,42 @@ class Engine:
         if self.mode == "transfer":
             level, changes["env_history"], changes["env_zi"] = input_level(
                 x, state.env_history, state.env_zi, self.hold, self.env_alpha)
-            offsets, windows = self._frames(x, state, changes)
+            offsets, windows, fast = self._frames(x, state, changes)
             encoded = self._encode(offsets, windows, events, state.control)
+            if self.follower is not None:  # (offset, None, raw MIDI) of the short-window frames
+                encoded += self.follower.run(*fast, events, state.control, self.program_timbres, self.note_range)
         f0, gain, requests = self._control(n, level, events, encoded, state, changes)
         updates = self._decode(requests)
         out, changes["synth"] = self.vocoder.run(f0, gain, updates, state.synth)
         state = replace(state, n_samples=state.n_samples + n, decodes=state.decodes + len(requests), **changes)
         return out.astype(np.float32), state
 
-    def _frames(self, x: np.ndarray, state: EngineState, changes: dict) -> tuple[np.ndarray, np.ndarray]:
+    def _frames(self, x: np.ndarray, state: EngineState, changes: dict) -> tuple[np.ndarray, np.ndarray, Cut]:
         """Resample and featurise -> (ready offsets [k], encoder windows [k, C, n_bins]) of the
-        feature frames this block completes."""
+        feature frames this block completes, and the short window's (Cut; none without the follower)."""
         n16_before = state.resampler.n_out
         y16, ready, changes["resampler"] = self.resampler.step(x, state.resampler)
+        fast: Cut = (np.zeros(0, np.int64), (y16, np.zeros(0, np.int64)))
+        if self.follower is not None:
+            ends, stream, changes["yin"] = self.follower.frames(y16, state.yin)
+            fast = (ready[ends], (stream, ends))
         frames, changes["feature_state"] = features_step(y16, state.feature_state, self.cfg)
         k, c = len(frames), self.preset.context_frames
         if k == 0:
-            return np.zeros(0, np.int64), np.zeros((0, c, self.cfg.n_bins), np.float32)
+            return np.zeros(0, np.int64), np.zeros((0, c, self.cfg.n_bins), np.float32), fast
         # Frame t (0-based, absolute) ends at model-rate sample (t + 1) * hop - 1.
         last_sample = (np.arange(state.frames, state.frames + k) + 1) * self.cfg.hop_length - 1 - n16_before
         stack = np.concatenate([state.frame_history, frames]).astype(np.float32)
         windows = np.lib.stride_tricks.sliding_window_view(stack, c, axis=0).transpose(0, 2, 1)
         changes["frame_history"] = stack[len(stack) - (c - 1):] if c > 1 else state.frame_history
         changes["frames"] = state.frames + k
-        return ready[last_sample], windows
+        return ready[last_sample], windows, fast
 
     def _encode(self, offsets: np.ndarray, windows: np.ndarray, events: list, control: ControlState) -> list:
         """Run the encoder (one batched call) on the frames whose pitch can be heard: those that
         arrive while no note is held (a held note sets the pitch; timbre comes from the preset).
         -> [(offset, pitch latent, midi)]."""
-        if len(offsets) == 0:
-            return []
-        needed, ei, cs = [], 0, control
-        for i, off in enumerate(offsets):
-            while ei < len(events) and events[ei].offset <= off:
-                cs = apply_message(cs, events[ei].data, self.program_timbres, self.note_range)[0]
-                ei += 1
-            if cs.note is None:
-                needed.append(i)
+        needed = unheld(offsets, events, control, self.program_timbres, self.note_range)
         if not needed:
             return []
         out = self.preset.encode(np.ascontiguousarray(windows[needed]))
@@ -326,12 +333,12 @@ class Engine:
         for ev in events:
             at.setdefault(ev.offset, []).append(("midi", ev.data))
         for off, latent, midi in encoded:
-            at.setdefault(int(off), []).append(("enc", (latent, midi)))
+            at.setdefault(int(off), []).append(("enc", (latent, midi)) if latent is not None else ("fast", midi))
         points = sorted(at)
         cs, adsr, f0_cur, dirty = state.control, state.adsr, state.f0_midi, state.dirty
         note_env = state.note_env
         timbre_dynamics = not synth and self.dynamics == "timbre"
-        latent_in, midi_in = state.input_latent, state.input_midi
+        latent_in, midi_in, fol = state.input_latent, state.input_midi, state.follow
         requests: list[dict] = []
         # Control-grid ticks only matter while a decode is pending (``dirty``): visit the next
         # tick then, and none otherwise (between events nothing else changes), so the walk costs
@@ -370,10 +377,16 @@ class Engine:
                             # The input's pitch takes over at its next frame (frames are not
                             # encoded while a note is held); until then the note sounds on.
                             latent_in = midi_in = None
+                            fol = fol and Follow()
                     dirty |= change.spectrum
                 else:
-                    latent_in, midi_in = payload
-                    dirty |= cs.note is None and not releasing(note_env)
+                    audible = cs.note is None and not releasing(note_env)
+                    if fol is None or self.follower is None:
+                        (latent_in, midi_in), dirty = payload, dirty or audible
+                    else:
+                        fol, heard, decode = self.follower.update(fol, kind, payload, state.n_samples + p, audible)
+                        midi_in, latent_in = heard if heard is not None else (midi_in, latent_in)
+                        dirty |= decode
             if p == event_p:
                 pi += 1
             # The note that sounds: the held one; else (synth release tail, a released note's
@@ -396,7 +409,7 @@ class Engine:
                 tick = p + 1 + (-(state.n_samples + p + 1)) % period
             prev = p
         changes.update(control=cs, adsr=adsr, f0_midi=f0_cur, dirty=dirty, input_latent=latent_in, note_env=note_env,
-                       input_midi=midi_in, last_gain=float(gain[-1]) if n else state.last_gain)
+                       input_midi=midi_in, follow=fol, last_gain=float(gain[-1]) if n else state.last_gain)
         return f0, gain, requests
 
     def _request(self, offset: int, cs: ControlState, note: int | None, latent_in, f0_midi: float,

@@ -9,6 +9,7 @@ import numpy as np
 from audiosym.dsp.resample import ResamplerState
 from audiosym.engine.control import AdsrState, ControlState
 from audiosym.engine.dynamics import NoteEnvState
+from audiosym.engine.pitch_follow import Follow, YinBuffer
 from audiosym.engine.vocoder.harmonic import SynthState
 from audiosym.engine.voices import PolyState
 from audiosym.errors import ParameterError
@@ -41,6 +42,8 @@ class EngineState:
     frames: int = 0
     note_env: NoteEnvState | None = None  # dynamics="timbre": the sounding note's envelope
     poly: PolyState | None = None  # synth mode with voices > 1: the voices (audiosym.engine.voices)
+    yin: YinBuffer | None = None  # transfer mode, pitch_follow="fast": the short window's input
+    follow: Follow | None = None  # ... and what decides the heard pitch (audiosym.engine.pitch_follow)
 
 
 def check_arguments(preset: Preset, *, timbre: str, morph_timbre: str | None, sample_rate: int, model_rate: int,

@@ -69,6 +69,8 @@ def settings_record(settings: Any, *, format_name: str) -> dict[str, str]:
         pitch = f"midi {_file_id(settings.midi_path)}{track}"
     else:
         pitch = f"input {settings.input_pitch}"
+        if settings.input_pitch == "stream" and settings.pitch_follow != "encoder":  # "input stream": as before #15
+            pitch += f" {settings.pitch_follow}"
     return {
         "kind": RECORD_KIND,
         "preset": _file_id(resolve_preset(settings.preset)),

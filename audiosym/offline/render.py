@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audiosym.engine.control import MidiEvent, as_events, melody_events
+from audiosym.engine.control import DEFAULT_PITCH_FOLLOW, MidiEvent, as_events, melody_events
 from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.engine.engine import Engine
 from audiosym.errors import ParameterError
@@ -50,19 +50,22 @@ def render_signal(engine: Engine, y: np.ndarray, events=(), *, block_samples: in
 
 
 def make_engine(preset: Preset, *, timbre: str, sample_rate: int, transpose_semitones: float = 0.0,
-                dynamics: str = DEFAULT_DYNAMICS) -> Engine:
+                dynamics: str = DEFAULT_DYNAMICS, pitch_follow: str = DEFAULT_PITCH_FOLLOW) -> Engine:
     """A fresh transfer-mode engine (fresh state) at ``sample_rate`` Hz; a non-zero
     ``transpose_semitones`` shifts the input's pass-through pitch (:meth:`Preset.transposed`).
-    ``dynamics``: what shapes a MIDI note's level (:class:`audiosym.engine.engine.Engine`)."""
+    ``dynamics``: what shapes a MIDI note's level, ``pitch_follow``: what sets the pitch with no
+    note held (:class:`audiosym.engine.engine.Engine`)."""
     if transpose_semitones:
         preset = preset.transposed(transpose_semitones)
-    return Engine(preset, timbre=timbre, sample_rate=int(sample_rate), mode="transfer", dynamics=dynamics)
+    return Engine(preset, timbre=timbre, sample_rate=int(sample_rate), mode="transfer", dynamics=dynamics,
+                  pitch_follow=pitch_follow)
 
 
 def resynthesize(
     preset: Preset, y: np.ndarray, *, sample_rate: int, timbre: str, notes=None,
     transpose_semitones: float = 0.0, output_sample_rate: int | None = None, dynamics: str = DEFAULT_DYNAMICS,
     input_pitch: str = "notes", input_notes: list | None = None, counts: dict[str, int] | None = None,
+    pitch_follow: str = DEFAULT_PITCH_FOLLOW,
 ) -> tuple[np.ndarray, int]:
     """Re-timbre mono ``y [n]`` at ``sample_rate`` Hz -> ``(out [m], out_rate)``, time-aligned.
 
@@ -70,8 +73,8 @@ def resynthesize(
     pitch; without them the input's own pitch does, shifted by ``transpose_semitones``:
     ``input_pitch="notes"`` reads it over the whole signal and plays it as notes where the audio
     has them (:mod:`audiosym.offline.pitch_track`; each note gets the timbre's note envelope),
-    ``"stream"`` passes it through as the engine streams it live (each pitch arrives an analysis
-    window late; the input's level throughout). ``input_notes``: the input's notes already found
+    ``"stream"`` passes it through as the engine streams it live (``pitch_follow="fast"``: each
+    pitch ~25 ms late; ``"encoder"``: an analysis window late; the input's level throughout). ``input_notes``: the input's notes already found
     (:func:`audiosym.offline.pitch_track.track_notes`, transposition included), not searched again.
     The engine runs at the output rate (``output_sample_rate`` or ``sample_rate``), or at the
     model rate when that is lower (the engine needs at least the model rate), in which case the
@@ -88,7 +91,7 @@ def resynthesize(
     if input_pitch not in INPUT_PITCH:
         raise ParameterError(f"input_pitch={input_pitch!r} is not one of {INPUT_PITCH}")
     engine = make_engine(preset, timbre=timbre, sample_rate=engine_rate, transpose_semitones=transpose_semitones,
-                         dynamics=dynamics)
+                         dynamics=dynamics, pitch_follow=pitch_follow)
     if notes:
         events = melody_events(notes, sample_rate=engine_rate, n_samples=len(x))
     elif input_pitch == "notes":  # the input's own pitch, as notes placed where the audio has them

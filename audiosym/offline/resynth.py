@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from audiosym.dsp.pitch import midi_name
+from audiosym.engine.control import DEFAULT_PITCH_FOLLOW, PITCH_FOLLOW
 from audiosym.engine.dynamics import DEFAULT_DYNAMICS
 from audiosym.errors import AudiosymError, DeviceError, ParameterError
 from audiosym.io.audio import (
@@ -62,7 +63,8 @@ class ResynthSettings:
     without match data).
     ``dynamics``: ``"timbre"`` (a MIDI note gets the timbre's stored note envelope) or ``"input"``.
     ``transpose_semitones`` shifts the input's own pitch (transfer mode without MIDI), which
-    ``input_pitch`` plays as notes (``"notes"``) or as the engine streams it (``"stream"``);
+    ``input_pitch`` plays as notes (``"notes"``) or as the engine streams it (``"stream"``; with
+    ``pitch_follow``, :class:`audiosym.engine.engine.Engine`);
     ``save_notes`` also writes those notes beside each output (:func:`notes_path`);
     ``midi_path``/``midi_track`` drive pitch from a MIDI melody instead (time 0 of the MIDI
     file = the first sample of each input). ``sample_rate`` is the output rate in Hz (None:
@@ -79,6 +81,7 @@ class ResynthSettings:
     dynamics: str = DEFAULT_DYNAMICS
     transpose_semitones: float = 0.0
     input_pitch: str = "notes"
+    pitch_follow: str = DEFAULT_PITCH_FOLLOW
     save_notes: bool = False
     midi_path: str | None = None
     midi_track: int | str | None = None
@@ -101,6 +104,8 @@ class ResynthSettings:
         if self.save_notes and (self.midi_path is not None or self.input_pitch != "notes"):
             raise ParameterError("save_notes=True writes the notes found in each input; it needs the input's own "
                                  "pitch as notes (no midi_path, input_pitch='notes')")
+        if self.pitch_follow not in PITCH_FOLLOW:
+            raise ParameterError(f"pitch_follow={self.pitch_follow!r} must be one of {PITCH_FOLLOW}")
         if self.dynamics not in ("input", "timbre"):
             raise ParameterError(f"dynamics={self.dynamics!r} must be 'input' or 'timbre'")
         if self.match_named and not self.match:
@@ -228,7 +233,7 @@ class _Worker:
             out, rate = resynthesize(
                 self.preset, y, sample_rate=info.sample_rate, timbre=s.timbre_name, notes=self.melody,
                 transpose_semitones=s.transpose_semitones, output_sample_rate=s.sample_rate, dynamics=s.dynamics,
-                input_pitch=s.input_pitch, input_notes=found, counts=counts,
+                input_pitch=s.input_pitch, input_notes=found, counts=counts, pitch_follow=s.pitch_follow,
             )
             if not np.all(np.isfinite(out)):
                 raise ParameterError("the engine produced NaN/inf samples (please report this with the file)")

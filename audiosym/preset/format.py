@@ -27,6 +27,7 @@ import jsonschema
 
 from audiosym import families
 from audiosym.dsp.features import FeatureConfig
+from audiosym.dsp.pitch import short_delay_samples
 from audiosym.errors import ParameterError, PresetError
 from audiosym.io.audio import atomic_path
 
@@ -161,28 +162,34 @@ def latency_summary(meta: dict[str, Any], *, preset: str = "P") -> dict[str, Any
     """Which signal path waits for what, from a preset's metadata, in numbers and words
     (``audiosym presets inspect``; ``preset``: the name or path to put in the command shown).
 
-    Only the input-pitch path (transfer mode, no MIDI note held) waits for the analysis window:
-    a new input pitch reaches the output once the encoder's window holds enough of it, within
-    the look-behind (measured 2026-12-04 with pyin on a 62 -> 69 step: sps-default 99 ms of its
-    128 ms, v3-default 53 ms of its 112 ms; tests/preset/test_latency_words.py). MIDI note-on and the
-    input's level do not wait for it; their delay (a few ms) belongs to the engine, not the
-    preset, and ``audiosym bench engine`` measures it."""
+    The input-pitch path (transfer mode, no MIDI note held) follows a short-window estimate
+    whose window the preset's lowest playable note sets (:func:`audiosym.dsp.pitch.short_delay_samples`;
+    ``input_pitch_ms``, 2026-12-05, issue #15); with ``--pitch-follow encoder`` it waits for the
+    analysis window: a new input pitch reaches the output once the encoder's window holds enough
+    of it, within the look-behind (measured 2026-12-04 with pyin on a 62 -> 69 step: sps-default
+    99 ms of its 128 ms, v3-default 53 ms of its 112 ms; tests/preset/test_latency_words.py).
+    MIDI note-on and the input's level wait for neither; their delay (a few ms) belongs to the
+    engine, not the preset, and ``audiosym bench engine`` measures it."""
     sr = int(meta["features"]["sample_rate"])
     look = int(meta["latency_samples"])
     frames = int(meta["context_frames"])
     command = f"audiosym bench engine --preset {preset}"
+    fast_ms = 1e3 * short_delay_samples(int(meta["midi_range"][0]), sr) / sr
     return {
         "sample_rate": sr,
         "input_pitch_lookbehind_samples": look,
         "input_pitch_lookbehind_ms": round(1e3 * look / sr, 1),
+        "input_pitch_ms": round(fast_ms, 1),
         "measure_command": command,
         "note_and_level": ("MIDI note-on -> sound and input onset -> output do not wait for the analysis: a few ms, "
                            f"set by the engine, not the preset; measured on this machine by `{command}` "
                            "(note_latency_ms, input_latency_ms)"),
-        "input_pitch": (f"transfer mode with no MIDI note held: the input's own pitch reaches the output once the "
+        "input_pitch": (f"transfer mode with no MIDI note held: the input's own pitch reaches the output within "
+                        f"{fast_ms:.1f} ms of a new note (a short-window estimate whose window the lowest playable "
+                        "note sets; the encoder guards its octave); with --pitch-follow encoder once the "
                         f"analysis window holds enough of it, within the look-behind of {look} samples = "
                         f"{1e3 * look / sr:.1f} ms at {sr} Hz (latency_samples; {frames} context "
-                        f"frame{'s' if frames != 1 else ''}), typically 50-100 ms, + ~3 ms resampling at 44.1/48 kHz"),
+                        f"frame{'s' if frames != 1 else ''}), typically 50-100 ms; + ~3 ms resampling at 44.1/48 kHz"),
     }
 
 

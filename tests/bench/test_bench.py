@@ -15,7 +15,7 @@ from audiosym.cli import main
 
 ENGINE_KEYS = [
     "date", "machine", "load_average", "preset", "kind", "timbre", "midi_range", "match_corrections", "dynamics",
-    "sample_rate", "block_size", "block_ms", "ort_threads", "block_compute_p50_ms", "block_compute_p99_ms",
+    "pitch_follow", "sample_rate", "block_size", "block_ms", "ort_threads", "block_compute_p50_ms", "block_compute_p99_ms",
     "block_compute_p999_ms", "block_compute_max_ms", "block_compute_p99_fraction", "block_compute_p999_fraction",
     "block_compute_max_fraction", "block_compute_cpu_p99_ms", "synth_block_compute_p50_ms",
     "synth_block_compute_p99_ms", "synth_block_compute_p999_ms", "synth_block_compute_max_ms",
@@ -63,6 +63,8 @@ def test_bench_engine_prints_every_key(capsys, load):
         assert 0 < p50 <= p99 <= p999 <= top
     assert result["block_compute_max_fraction"] == pytest.approx(result["block_compute_max_ms"] / result["block_ms"], abs=1e-4)
     assert result["voices"] == 1 and "monophonic" in result["note"]
+    assert result["pitch_follow"] == "fast" and result["pitch_passthrough_latency_ms"] <= 30
+    assert result["met"]["pitch_passthrough_latency_ms"] is True
     assert result["met"] == targets_met(result) and set(result["met"]) == set(result["targets"])
     assert result["met"]["synth_block_compute_p999_fraction_with_load"] is None  # one voice: not judged
     assert result["load"] is load

@@ -9,7 +9,8 @@ from audiosym.bench.engine import TARGETS, bench_engine, targets_met
 
 LOADED = {"load": True, "block_compute_p99_fraction": 0.25, "input_latency_ms": 20.5, "note_latency_ms": 2.0,
           "pitch_error_cents_median": None, "block_compute_p999_fraction": 0.30, "block_compute_max_fraction": 0.60,
-          "voices": 8, "synth_block_compute_p999_fraction": 0.50, "synth_block_compute_max_fraction": 0.80}
+          "voices": 8, "synth_block_compute_p999_fraction": 0.50, "synth_block_compute_max_fraction": 0.80,
+          "pitch_passthrough_latency_ms": 30.0}
 
 
 def test_targets_met_compares_each_measured_value_with_its_bound():
@@ -17,6 +18,7 @@ def test_targets_met_compares_each_measured_value_with_its_bound():
     assert set(met) == set(TARGETS)
     assert met == {"block_compute_p99_fraction": True, "input_latency_ms": False, "note_latency_ms": True,
                    "pitch_error_cents_median": None,  # not measured
+                   "pitch_passthrough_latency_ms": True,  # <= 30
                    "block_compute_p999_fraction_with_load": True,  # <= 0.30
                    "block_compute_max_fraction_with_load_below": False,  # < 0.60, strictly
                    "synth_block_compute_p999_fraction_with_load": True,  # <= 0.50
