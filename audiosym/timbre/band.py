@@ -159,31 +159,10 @@ def anchor_power(freqs: np.ndarray, power: np.ndarray) -> float:
     return float(power[below[-1]]) if len(below) else 0.0
 
 
-#: A recording's known noise floor is subtracted this many times over (the averaged spectrum of a
-#: note scatters around the floor's mean). Chosen on FluidR3 flute notes 72/76/81 stored at 16 bits
-#: at peaks 0.03 and 0.1: top-band error vs the unquantised note +12.4/+5.2 dB (harmonics) and
-#: +23.2/+13.1 dB (noise) without, +2.5/-1.3 and +1.4/-3.8 dB at 1.3, -14.6/-8.2 and -21/-20 at 2.
-FLOOR_MARGIN = 1.3
-_PCM_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
-
-
-def quantisation_floor(subtype: str, channels: int = 1) -> float:
-    """Mean square of the rounding noise in a PCM file of libsndfile ``subtype`` read as floats in
-    [-1, 1) and downmixed from ``channels`` (uniform rounding: q^2 / 12, one step q = 2^(1 - bits);
-    a mean of independent channels divides it by their number); 0 for float, lossy or unknown
-    subtypes. A 16-bit file's floor is -101 dB: a soft note's top band can sit on it."""
-    bits = _PCM_BITS.get(str(subtype).upper())
-    return 0.0 if bits is None else (2.0 ** (1 - bits)) ** 2 / 12.0 / max(int(channels), 1)
-
-
-def measure_row(y: np.ndarray, sr: int, midi: float, *, floor: float = 0.0) -> tuple[np.ndarray, np.ndarray] | None:
+def measure_row(y: np.ndarray, sr: int, midi: float) -> tuple[np.ndarray, np.ndarray] | None:
     """One note's ``(harm_db [16], noise_db [5])`` relative to its anchor; None when it has no
-    anchor (silent, or no harmonic below ``EXT_START_HZ``). ``floor``: mean square of white noise
-    known to be under the note (a file's quantisation, :func:`quantisation_floor`), taken out of
-    its spectrum ``FLOOR_MARGIN`` times over before anything is read."""
+    anchor (silent, or no harmonic below ``EXT_START_HZ``)."""
     spec = note_spectrum(y, sr)
-    if floor > 0:
-        spec = np.maximum(spec - FLOOR_MARGIN * floor / (len(spec) - 1), 0.0)
     freqs, power, mask = harmonic_levels(spec, sr, float(midi_to_hz(midi)))
     anchor = anchor_power(freqs, power)
     if anchor <= 1e-14 or len(freqs) == 0:
@@ -202,18 +181,16 @@ def measure_row(y: np.ndarray, sr: int, midi: float, *, floor: float = 0.0) -> t
 
 
 def measure_band(notes: list[tuple[float, np.ndarray]], sr: int, *, source: str = "",
-                 smooth_semitones: int = 5, floors: list[float] | None = None) -> BandProfile | None:
+                 smooth_semitones: int = 5) -> BandProfile | None:
     """The profile of one timbre from ``(midi, y)`` single notes rendered at ``sr`` (>= MIN_RATE;
     attack included: its transients are much of a real instrument's top band). Rows are
     median-smoothed over ``smooth_semitones`` grid pitches (one odd note does not make a
-    register). None when no note has an anchor. ``floors``: each note's known noise floor
-    (:func:`measure_row`), default none."""
+    register). None when no note has an anchor."""
     if sr < MIN_RATE:
         raise ValueError(f"sr={sr} must be >= {MIN_RATE}: a band profile needs the band it describes")
     pitches, harm, noise = [], [], []
-    floors = list(floors) if floors is not None else [0.0] * len(notes)
-    for (midi, y), fl in sorted(zip(notes, floors), key=lambda t: t[0][0]):
-        row = measure_row(y, sr, midi, floor=fl)
+    for midi, y in sorted(notes, key=lambda t: t[0]):
+        row = measure_row(y, sr, midi)
         if row is not None:
             pitches.append(float(midi))
             harm.append(row[0])

@@ -14,8 +14,7 @@ measures for a GM timbre on its soundfont is measured here on the folder's own *
   the two seconds a rendered held note gives, so this is an estimate past them;
 - the **band profile** above the model's 8 kHz band (:func:`audiosym.timbre.reference.band_from_notes`),
   from the files recorded at 32 kHz or more only (a 22.05 kHz file does not hold the band);
-  none when no file does; each file's quantisation floor is taken out first (in a 16-bit file a
-  soft note's top band sits on it: FluidR3's flute melodies read ~20 dB too bright without);
+  none when no file does;
 - the **sub-harmonic ratio**.
 
 At most ``MEASURE_SECONDS`` of each timbre's audio is read (files in content order, each from
@@ -33,7 +32,7 @@ from audiosym.data.recordings import FileNotes
 from audiosym.errors import AudiosymError
 from audiosym.families.base import CalibratedModel
 from audiosym.io.audio import read_audio, resample
-from audiosym.timbre.band import MEASURE_RATE, MIN_RATE, quantisation_floor
+from audiosym.timbre.band import MEASURE_RATE, MIN_RATE
 from audiosym.timbre.envelope import ENV_HOP_S, ENV_SECONDS, ENV_STEP_SEMITONES
 from audiosym.timbre.match import NamedMatch
 from audiosym.timbre.reference import SUBHARMONIC_RATIO, band_from_notes, reference_from_audio
@@ -62,26 +61,25 @@ def note_spans(fn: FileNotes, frame_s: float) -> list[tuple[float, float, float]
     return out
 
 
-def _read_start(path: str, seconds: float) -> tuple[np.ndarray, int, float]:
+def _read_start(path: str, seconds: float) -> tuple[np.ndarray, int]:
     """The first ``seconds`` of ``path`` as mono float32 at its own rate (libsndfile reads just
-    that much; other formats are decoded whole, then cut), and its quantisation floor
-    (:func:`audiosym.timbre.band.quantisation_floor`; 0 where unknown)."""
+    that much; other formats are decoded whole, then cut)."""
     try:
         info = sf.info(path)
         data, sr = sf.read(path, frames=int(seconds * info.samplerate), dtype="float32", always_2d=True)
-        return np.ascontiguousarray(data.mean(axis=1)), int(sr), quantisation_floor(info.subtype, info.channels)
+        return np.ascontiguousarray(data.mean(axis=1)), int(sr)
     except (RuntimeError, sf.LibsndfileError):
         y, ai = read_audio(path, allow_silent=True)
-        return y[: int(seconds * ai.sample_rate)], ai.sample_rate, 0.0
+        return y[: int(seconds * ai.sample_rate)], ai.sample_rate
 
 
 def timbre_audio(files: list[FileNotes], frame_s: float, *, budget_s: float = MEASURE_SECONDS):
-    """``(y, sample_rate, notes, full_band, floors)``: up to ``budget_s`` of the ``files``' audio
-    joined (``GAP_S`` of silence between files) at 44.1 kHz when any file is recorded at 32 kHz or
-    more (else at the lowest file rate), their notes shifted to match, and per note whether its
-    file holds the band above 16 kHz and its file's quantisation floor (mean square)."""
+    """``(y, sample_rate, notes, full_band)``: up to ``budget_s`` of the ``files``' audio joined
+    (``GAP_S`` of silence between files) at 44.1 kHz when any file is recorded at 32 kHz or more
+    (else at the lowest file rate), their notes shifted to match, and per note whether its file
+    holds the band above 16 kHz."""
     rate = MEASURE_RATE if any(f.sample_rate >= MIN_RATE for f in files) else min(f.sample_rate for f in files)
-    pieces, notes, full, floors = [], [], [], []
+    pieces, notes, full = [], [], []
     t = 0.0
     for fn in sorted(files, key=lambda f: f.sha):
         left = budget_s - t
@@ -91,7 +89,7 @@ def timbre_audio(files: list[FileNotes], frame_s: float, *, budget_s: float = ME
         if not spans:
             continue
         try:
-            y, sr, floor = _read_start(fn.path, left)
+            y, sr = _read_start(fn.path, left)
         except (AudiosymError, OSError):  # moved or changed since it was analysed: measure the others
             continue
         y = resample(y, orig_sample_rate=sr, target_sample_rate=rate) if sr != rate else y
@@ -100,11 +98,10 @@ def timbre_audio(files: list[FileNotes], frame_s: float, *, budget_s: float = ME
             if b <= dur:
                 notes.append((t + a, t + b, p))
                 full.append(sr >= MIN_RATE)
-                floors.append(floor * min(1.0, rate / sr))  # white: resampling down keeps its density
         pieces += [y, np.zeros(int(GAP_S * rate), np.float32)]
         t += dur + GAP_S
     y = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-    return y, rate, notes, np.asarray(full, bool), floors
+    return y, rate, notes, np.asarray(full, bool)
 
 
 def measure_recorded(preset: CalibratedModel, recordings: Recordings, *, progress: bool = False) -> NamedMatch:
@@ -116,7 +113,7 @@ def measure_recorded(preset: CalibratedModel, recordings: Recordings, *, progres
     for name in tqdm(names, desc="match data from recordings", unit="timbre", leave=False, disable=not progress):
         t = recordings.timbres.index(name)
         files = [f for f, ft in zip(recordings.files, recordings.file_timbre) if ft == t]
-        y, sr, notes, full, floors = timbre_audio(files, frame_s)
+        y, sr, notes, full = timbre_audio(files, frame_s)
         source = f"recordings {recordings.source()['folder']}/{name}: {len(files)} file(s)"
         try:
             ref = reference_from_audio(preset, y, sample_rate=sr, name=name, notes=notes,
@@ -129,8 +126,7 @@ def measure_recorded(preset: CalibratedModel, recordings: Recordings, *, progres
             envelopes[name] = ref.envelope
         if np.isfinite(ref.subharmonic):
             subharmonic[name] = float(ref.subharmonic)
-        keep = [i for i, f in enumerate(full) if f]
-        band = band_from_notes(y, sr, [notes[i] for i in keep], source=source, floors=[floors[i] for i in keep])
+        band = ref.band if full.all() else band_from_notes(y, sr, [n for n, f in zip(notes, full) if f], source=source)
         if band is not None and sr >= MIN_RATE:
             bands[name] = band
     info = {"recordings": recordings.source()["folder"], "timbres": [r.name for r in refs],

@@ -258,26 +258,21 @@ def reference_from_audio(preset: CalibratedModel, y: np.ndarray, *, sample_rate:
 BAND_MIN_NOTE_S = 0.1  # shorter notes do not enter a recording's band profile
 
 
-def band_from_notes(y: np.ndarray, sample_rate: int, notes, *, source: str = "",
-                    floors: list[float] | None = None) -> BandProfile | None:
+def band_from_notes(y: np.ndarray, sample_rate: int, notes, *, source: str = "") -> BandProfile | None:
     """The band profile (:func:`audiosym.timbre.band.measure_band`) of a recording ``y`` at its
     own ``sample_rate`` from its ``notes`` (``MelodyNote`` or ``(onset_s, offset_s, pitch)``):
     the longest note of each semitone, attack included. None under ``MIN_RATE`` (32 kHz: the
-    recording does not hold the band) or without a note of ``BAND_MIN_NOTE_S``. ``floors``: each
-    note's known noise floor (:func:`audiosym.timbre.band.quantisation_floor`), default none."""
+    recording does not hold the band) or without a note of ``BAND_MIN_NOTE_S``."""
     if sample_rate < MIN_RATE:
         return None
-    longest: dict[int, tuple[float, np.ndarray, float]] = {}
-    for note, fl in zip(notes, floors if floors is not None else [0.0] * len(notes)):
+    longest: dict[int, tuple[float, np.ndarray]] = {}
+    for note in notes:
         onset, offset, pitch = note_span(note)
         a, b = max(int(onset * sample_rate), 0), min(int(offset * sample_rate), len(y))
         key = int(round(pitch))
         if (b - a) / sample_rate >= BAND_MIN_NOTE_S and (key not in longest or b - a > len(longest[key][1])):
-            longest[key] = (float(key), y[a:b], float(fl))
-    if not longest:
-        return None
-    rows = list(longest.values())
-    return measure_band([(m, x) for m, x, _ in rows], sample_rate, source=source, floors=[f for _, _, f in rows])
+            longest[key] = (float(key), y[a:b])
+    return measure_band(list(longest.values()), sample_rate, source=source) if longest else None
 
 
 def _decode_at(preset: CalibratedModel, midi: np.ndarray, vector: np.ndarray) -> np.ndarray:

@@ -194,22 +194,3 @@ def test_extension_leaves_out_partials_far_under_the_strongest():
     assert ext[0] > 0 and ext[-1] == 0.0
     assert np.all(ext[ext > 0] >= 10 ** (PRUNE_DB / 20) - 1e-12)
     assert np.all(noise > 0)
-
-
-def test_a_16_bit_files_floor_is_taken_out_of_a_soft_notes_top_band():
-    """A soft flute note (peak 0.03) stored at 16 bits: its top band sits on the rounding noise
-    (~20 dB above the note's own) unless the file's known floor is subtracted first."""
-    from audiosym.data.soundfonts import find_soundfont, render_note
-    from audiosym.timbre.band import measure_row, quantisation_floor
-
-    sr, midi = 44100, 76
-    y = render_note(find_soundfont("FluidR3_GM"), 73, midi, note_seconds=1.0, sample_rate=sr)
-    y = y / np.abs(y).max() * 0.03
-    y16 = np.round(y * 32768) / 32768
-    clean, raw = measure_row(y, sr, midi), measure_row(y16, sr, midi)
-    fixed = measure_row(y16, sr, midi, floor=quantisation_floor("PCM_16"))
-    top = slice(-6, -1)  # the harmonics at 14-20 kHz
-    assert raw[0][top].mean() > clean[0][top].mean() + 10 and raw[1][-1] > clean[1][-1] + 10
-    assert abs(fixed[0][top].mean() - clean[0][top].mean()) < abs(raw[0][top].mean() - clean[0][top].mean()) / 3
-    assert fixed[1][-1] < raw[1][-1] - 10
-    assert quantisation_floor("FLOAT") == 0.0 and quantisation_floor("PCM_24") < quantisation_floor("PCM_16") / 6e4
