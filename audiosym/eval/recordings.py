@@ -149,12 +149,12 @@ def evaluate_v3_recordings(model: Any, recs: Recordings, *, fit_on: Recordings |
     if zs_map is not None:
         out["zero_shot_one_to_one_accuracy"] = mapped_accuracy(codes, labels, zs_map, zs_classes)
     per = {}
+    per_map, per_classes = (zs_map, zs_classes) if zs_map is not None else (amap, pitches)
     timbre = np.broadcast_to(recs.note_timbre()[:, None], code.shape)[mask]
     for t, name in enumerate(recs.timbres):
         m = timbre == t
         if m.any():
-            per[name] = round(mapped_accuracy(codes[m], labels[m], *((zs_map, zs_classes) if zs_map is not None
-                                                                     else (amap, pitches))), 4)
+            per[name] = round(mapped_accuracy(codes[m], labels[m], per_map, per_classes), 4)
     out["per_instrument_one_to_one_accuracy"] = per
     out.update(_counts(recs, used))
     return out
